@@ -1,0 +1,61 @@
+# Conclave Hub. `make run` serves the quick start; `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The suite's PostgreSQL and Redis (the CI machine's; override to point elsewhere).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/conclave
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: help run test lint format bench install install-dev system-deps services clean
+
+help:
+	@echo "make run    install, migrate, seed demo data, serve web + worker + beat on 127.0.0.1:\$${PORT:-8000}"
+	@echo "make test   install, start PostgreSQL/Redis if down, run the suite and the SQLite smoke tests"
+	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make bench  benchmarks, each with its same-run baseline (bench/results/latest.json)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Stamps: reinstall only when pyproject.toml changes.
+$(VENV)/.installed-local: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --editable ".[local]"
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --editable ".[local,dev]"
+	@touch $@
+
+install: $(VENV)/.installed-local
+install-dev: $(VENV)/.installed-dev
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+services:
+	@scripts/ensure-services.sh
+
+run: install
+	@scripts/run.sh
+
+test: install-dev system-deps services
+	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) scripts/test.sh
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install-dev services
+	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

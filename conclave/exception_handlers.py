@@ -1,0 +1,94 @@
+"""One place that turns errors into JSON for API clients.
+
+`api_exception_handler` is DRF's EXCEPTION_HANDLER. The `json_*` views are Django's
+handler400/403/404/500, answering JSON under the API prefixes and HTML elsewhere.
+"""
+
+import math
+from typing import Any
+
+import structlog
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from conclave.exceptions import DomainError
+
+logger = structlog.get_logger(__name__)
+
+API_PREFIXES = ("/api/", "/v1/")
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        logger.info("domain_error", error=exc.error, status=exc.status_code)
+        return Response(exc.body(), status=exc.status_code)
+
+    if isinstance(exc, DjangoValidationError):
+        exc = drf_exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+
+    if not isinstance(exc, drf_exceptions.APIException):
+        return None  # unexpected: Django logs it and answers through json_server_error
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+
+    if isinstance(exc, drf_exceptions.ValidationError):
+        body: dict[str, Any] = {"error": "validation_error", "detail": response.data}
+    else:
+        codes = exc.get_codes()
+        body = {
+            "error": codes if isinstance(codes, str) else exc.default_code,
+            "detail": response.data.get("detail", exc.detail),
+        }
+    wait = getattr(exc, "wait", None)  # set by Throttled; absent from the stubs
+    if isinstance(exc, drf_exceptions.Throttled) and wait is not None:
+        body["retry_after"] = math.ceil(wait)
+    response.data = body
+    return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIXES) or request.path in ("/health", "/metrics")
+
+
+def json_bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"error": "bad_request", "detail": "Malformed request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def json_permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(
+            {
+                "error": "permission_denied",
+                "detail": str(exception) or "You do not have permission to perform this action.",
+            },
+            status=403,
+        )
+    return defaults.permission_denied(request, exception)
+
+
+def json_page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"error": "not_found", "detail": "No such endpoint."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def json_server_error(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(
+            {"error": "server_error", "detail": "An unexpected error occurred; it was logged."},
+            status=500,
+        )
+    return defaults.server_error(request)

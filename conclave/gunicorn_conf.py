@@ -1,0 +1,36 @@
+"""gunicorn settings for `make run` and the container (`gunicorn -c python:conclave.gunicorn_conf`)."""
+
+import os
+
+from conclave.logging import build_logging_config
+
+bind = os.environ.get("GUNICORN_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+# Sync workers: the fastest and most predictable on this kind of host (see DEVELOPERS.md).
+workers = max(2, int(os.environ.get("WEB_CONCURRENCY", "2")))
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+max_requests = 5000
+max_requests_jitter = 500
+# Heartbeat files on tmpfs: the container's root filesystem is read-only.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+accesslog = None  # django_structlog logs every request with its request id
+logconfig_dict = build_logging_config(
+    level=os.environ.get("LOG_LEVEL", "INFO"), fmt=os.environ.get("LOG_FORMAT", "json")
+)
+# Naming gunicorn's loggers replaces the plain-text handlers gunicorn attaches to them.
+logconfig_dict["loggers"].update(
+    {
+        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+        for name in ("gunicorn.error", "gunicorn.access")
+    }
+)
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

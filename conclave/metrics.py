@@ -1,0 +1,38 @@
+"""The Prometheus registry of the product. Apps declare their metrics here or import these.
+
+Under gunicorn and Celery several processes serve one /metrics: when PROMETHEUS_MULTIPROC_DIR
+is set (make run, the container) each process writes its samples there and the exposition
+aggregates them; otherwise the in-process registry is exposed.
+"""
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+HTTP_REQUESTS = Counter(
+    "conclave_http_requests_total",
+    "HTTP requests served, by view, method and status code.",
+    ["view", "method", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "conclave_http_request_duration_seconds",
+    "Time from the first middleware to the response, by view and method.",
+    ["view", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from conclave import apis
+
+handler400 = "conclave.exception_handlers.json_bad_request"
+handler403 = "conclave.exception_handlers.json_permission_denied"
+handler404 = "conclave.exception_handlers.json_page_not_found"
+handler500 = "conclave.exception_handlers.json_server_error"
+
+urlpatterns = [
+    path("v1/health", apis.HealthApi.as_view(), name="health"),
+    path("v1/ready", apis.ReadyApi.as_view(), name="ready"),
+    path(
+        "v1/health/constitutional",
+        apis.ConstitutionalHealthApi.as_view(),
+        name="health-constitutional",
+    ),
+    path("health", apis.HealthAliasApi.as_view(), name="health-alias"),
+    path("metrics", apis.metrics_view, name="metrics"),
+    path("api/me", apis.MeApi.as_view(), name="me"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]

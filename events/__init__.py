@@ -1,0 +1,1 @@
+"""Append-only, hash-chained, signed and witnessed event store; keys; observer API."""

@@ -1,0 +1,1 @@
+"""Runtime feature flags with environment pins and a kill switch."""

@@ -1,0 +1,1 @@
+"""Telegram notifications through a transactional outbox and Celery."""

@@ -1,0 +1,1 @@
+"""The workshop: orders, catalog, mechanics."""

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make run`: check, migrate, seed, then serve web + Celery worker + beat in the foreground.
+# honcho replaces this shell (exec), so Ctrl-C or a SIGTERM to `make run` reaches it and it
+# stops every process group it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="$PWD/.venv/bin:$PATH"
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-conclave.settings.local}"
+export PORT="${PORT:-8000}"
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}"
+
+echo "conclave: database ${DATABASE_URL:+from DATABASE_URL}${DATABASE_URL:-SQLite in var/}," \
+     "${REDIS_URL:+Redis from REDIS_URL}${REDIS_URL:-no Redis (local-memory cache, filesystem broker)}"
+
+python manage.py check --fail-level ERROR  # named startup errors stop here (non-zero exit)
+python manage.py migrate --noinput
+python manage.py seed_demo
+
+# Samples of earlier runs would be summed into this run's /metrics.
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
+
+echo "conclave: serving http://127.0.0.1:${PORT}/ (Ctrl-C stops everything)"
+# honcho SIGKILLs what has not exited 5 s after SIGTERM; a Celery worker polling the
+# filesystem broker needs 4-6 s for its warm shutdown, so allow it 20 s.
+exec python -c '
+import sys
+import honcho.manager
+from honcho.command import main
+honcho.manager.KILL_WAIT = 20
+sys.argv[0] = "honcho"
+main()
+' --no-colour --env /dev/null start

@@ -1,0 +1,131 @@
+import pytest
+from rest_framework.test import APIClient
+
+pytestmark = [pytest.mark.urls("tests.exception_urls"), pytest.mark.django_db]
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "error"),
+    [
+        ("validation", 400, "validation_error"),
+        ("not-found", 404, "not_found"),
+        ("feature-disabled", 404, "feature_disabled"),
+        ("forbidden", 403, "forbidden"),
+        ("conflict", 409, "conflict"),
+        ("halted", 503, "halted"),
+    ],
+)
+def test_domain_error__raised_by_view__json_error_body(api_client, kind, status, error):
+    response = api_client.get(f"/api/test/domain/{kind}")
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == error
+    assert response.json()["detail"]
+
+
+def test_domain_error__extra_fields__kept_beside_detail(api_client):
+    body = api_client.get("/api/test/domain/conflict").json()
+
+    assert body == {
+        "error": "conflict",
+        "detail": "Cannot go from completed to new.",
+        "allowed": ["cancelled"],
+    }
+
+
+def test_halted__body__names_reason_as_spec_requires(api_client):
+    body = api_client.get("/api/test/domain/halted").json()
+
+    assert body["error"] == "halted"
+    assert body["reason"] == "integrity check failed at sequence 7"
+
+
+def test_drf_validation_error__field_errors_under_detail(api_client):
+    response = api_client.post("/api/test/echo", {"quantity": 0}, format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert "quantity" in body["detail"]
+
+
+def test_malformed_json__parse_error_400(api_client):
+    response = api_client.post(
+        "/api/test/echo", data="{not json", content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "parse_error"
+
+
+def test_unsupported_media_type__415_json(api_client):
+    response = api_client.post("/api/test/echo", data="quantity=1", content_type="text/plain")
+
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_media_type"
+
+
+def test_wrong_method__405_json(api_client):
+    response = api_client.delete("/api/test/echo")
+
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "error"),
+    [
+        ("validation", 400, "validation_error"),
+        ("http404", 404, "not_found"),
+        ("permission", 403, "permission_denied"),
+    ],
+)
+def test_django_exception__in_api_view__translated(api_client, kind, status, error):
+    response = api_client.get(f"/api/test/django/{kind}")
+
+    assert response.status_code == status
+    assert response.json()["error"] == error
+
+
+def test_django_validation_error__keeps_field_messages(api_client):
+    body = api_client.get("/api/test/django/validation").json()
+
+    assert body["detail"] == {"car_number": ["Too long."]}
+
+
+def test_unexpected_exception__500_json_without_internals():
+    client = APIClient(raise_request_exception=False)
+
+    response = client.get("/api/test/django/boom")
+
+    assert response.status_code == 500
+    assert response.json()["error"] == "server_error"
+    assert "unexpected failure" not in response.content.decode()
+
+
+def test_unknown_api_path__404_json(api_client):
+    response = api_client.get("/api/no-such-endpoint")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": "No such endpoint."}
+
+
+def test_throttled__429_with_retry_after(api_client):
+    statuses = [api_client.get("/api/test/throttled").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+    response = api_client.get("/api/test/throttled")
+    body = response.json()
+    assert body["error"] == "throttled"
+    assert 0 < body["retry_after"] <= 60
+    assert int(response["Retry-After"]) > 0
+
+
+def test_throttle__forged_x_forwarded_for__same_client(api_client):
+    statuses = [
+        api_client.get("/api/test/throttled", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+        for n in range(3)
+    ]
+
+    assert statuses == [200, 200, 429]
