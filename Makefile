@@ -28,7 +28,7 @@ $(VENV)/.installed-local: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --editable ".[local,dev]"
-	@touch $@
+	@touch $@ $(VENV)/.installed-local
 
 install: $(VENV)/.installed-local
 install-dev: $(VENV)/.installed-dev

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-conclave.settings.local}"
 export PORT="${PORT:-8000}"
-export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}"
+export CONCLAVE_VAR_DIR="${CONCLAVE_VAR_DIR:-$PWD/var}"
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$CONCLAVE_VAR_DIR/prometheus}"
 
 echo "conclave: database ${DATABASE_URL:+from DATABASE_URL}${DATABASE_URL:-SQLite in var/}," \
      "${REDIS_URL:+Redis from REDIS_URL}${REDIS_URL:-no Redis (local-memory cache, filesystem broker)}"

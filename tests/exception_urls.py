@@ -18,9 +18,7 @@ DOMAIN_ERRORS = {
     "not-found": exceptions.NotFound("No order 42."),
     "feature-disabled": exceptions.FeatureDisabled("ENABLE_PART_CATEGORIES is off."),
     "forbidden": exceptions.Forbidden(),
-    "conflict": exceptions.Conflict(
-        "Cannot go from completed to new.", allowed=["cancelled"]
-    ),
+    "conflict": exceptions.Conflict("Cannot go from completed to new.", allowed=["cancelled"]),
     "halted": exceptions.Halted("integrity check failed at sequence 7"),
 }
 

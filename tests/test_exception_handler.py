@@ -51,9 +51,7 @@ def test_drf_validation_error__field_errors_under_detail(api_client):
 
 
 def test_malformed_json__parse_error_400(api_client):
-    response = api_client.post(
-        "/api/test/echo", data="{not json", content_type="application/json"
-    )
+    response = api_client.post("/api/test/echo", data="{not json", content_type="application/json")
 
     assert response.status_code == 400
     assert response.json()["error"] == "parse_error"

@@ -53,14 +53,29 @@ def private_redis(tmp_path):
     """A real redis-server of the test's own, so stopping it disturbs nothing else."""
     port = free_port()
     server = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-         "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(100):
-        if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
-                          check=False).stdout.strip() == b"PONG":
+        if (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, check=False
+            ).stdout.strip()
+            == b"PONG"
+        ):
             break
         time.sleep(0.05)
     yield server, url
@@ -130,7 +145,10 @@ def test_metrics__after_requests__counts_and_latency_by_view(api_client):
     assert re.search(
         r'conclave_http_requests_total\{method="GET",status="404",view="unmatched"\} [1-9]', text
     )
-    assert 'conclave_http_request_duration_seconds_bucket{le="0.005",method="GET",view="health"}' in text
+    assert (
+        'conclave_http_request_duration_seconds_bucket{le="0.005",method="GET",view="health"}'
+        in text
+    )
 
 
 def test_metrics__unknown_method__bounded_label(api_client):

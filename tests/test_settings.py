@@ -1,4 +1,7 @@
 import json
+import re
+import subprocess
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -18,15 +21,19 @@ PRODUCTION_ENV = {
 
 def settings_of(env: dict[str, str], *names: str) -> dict:
     """Loads the settings in a fresh interpreter under `env` and returns the named values."""
-    import subprocess
 
     code = (
         "import json, django; from django.conf import settings; django.setup(); "
         f"print(json.dumps({{n: getattr(settings, n) for n in {list(names)!r}}}, default=str))"
     )
     result = subprocess.run(
-        [PYTHON, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=60, check=False,
+        [PYTHON, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -61,7 +68,9 @@ def test_env_int__not_a_number__error_names_variable(monkeypatch):
 
 
 def test_local_settings__no_database_or_redis_url__sqlite_locmem_filesystem_broker(tmp_path):
-    env = clean_env(DJANGO_SETTINGS_MODULE="conclave.settings.local", CONCLAVE_VAR_DIR=str(tmp_path))
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="conclave.settings.local", CONCLAVE_VAR_DIR=str(tmp_path)
+    )
 
     values = settings_of(env, "DATABASES", "CACHES", "CELERY_BROKER_URL", "DEV_MODE", "SECRET_KEY")
 
@@ -76,7 +85,9 @@ def test_local_settings__no_database_or_redis_url__sqlite_locmem_filesystem_brok
 
 
 def test_local_settings__secret_key__same_for_every_process(tmp_path):
-    env = clean_env(DJANGO_SETTINGS_MODULE="conclave.settings.local", CONCLAVE_VAR_DIR=str(tmp_path))
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="conclave.settings.local", CONCLAVE_VAR_DIR=str(tmp_path)
+    )
 
     first = settings_of(env, "SECRET_KEY")["SECRET_KEY"]
     second = settings_of(env, "SECRET_KEY")["SECRET_KEY"]
@@ -134,7 +145,9 @@ def test_settings__admin_chat_ids__parsed_as_integers(tmp_path):
 )
 def test_settings__bad_value__refuses_to_start_naming_it(tmp_path, overrides, message):
     env = clean_env(
-        DJANGO_SETTINGS_MODULE="conclave.settings.local", CONCLAVE_VAR_DIR=str(tmp_path), **overrides
+        DJANGO_SETTINGS_MODULE="conclave.settings.local",
+        CONCLAVE_VAR_DIR=str(tmp_path),
+        **overrides,
     )
 
     result = run_manage("check", env=env)
@@ -144,7 +157,9 @@ def test_settings__bad_value__refuses_to_start_naming_it(tmp_path, overrides, me
 
 
 def test_production_settings__complete__check_passes():
-    result = run_manage("check", "--deploy", "--fail-level", "ERROR", env=clean_env(**PRODUCTION_ENV))
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "ERROR", env=clean_env(**PRODUCTION_ENV)
+    )
 
     assert result.returncode == 0, result.stderr
 
@@ -188,12 +203,29 @@ def test_production_settings__secure_cookies_and_headers():
 
 
 SPEC_VARIABLES = [
-    "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEV_MODE", "ENVIRONMENT", "ALLOWED_HOSTS",
-    "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE_URL", "ADMIN_CHAT_IDS", "TELEGRAM_WEBHOOK_SECRET",
-    "HALT_REDIS_PREFIX", "HALT_CLEAR_QUORUM", "ALLOW_VERIFICATION_BYPASS",
-    "WITNESS_BOOTSTRAP_ENABLED", "PKCS11_MODULE", "PKCS11_TOKEN_LABEL", "PKCS11_PIN",
-    "ENABLE_CAR_NUMBER", "ENABLE_PART_CATEGORIES", "ENABLE_TG_ADMIN_NOTIFS",
-    "ENABLE_TG_MECH_NOTIFS", "ENABLE_MECH_I18N", "ENABLE_UI_REFRESH",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "DEV_MODE",
+    "ENVIRONMENT",
+    "ALLOWED_HOSTS",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_API_BASE_URL",
+    "ADMIN_CHAT_IDS",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "HALT_REDIS_PREFIX",
+    "HALT_CLEAR_QUORUM",
+    "ALLOW_VERIFICATION_BYPASS",
+    "WITNESS_BOOTSTRAP_ENABLED",
+    "PKCS11_MODULE",
+    "PKCS11_TOKEN_LABEL",
+    "PKCS11_PIN",
+    "ENABLE_CAR_NUMBER",
+    "ENABLE_PART_CATEGORIES",
+    "ENABLE_TG_ADMIN_NOTIFS",
+    "ENABLE_TG_MECH_NOTIFS",
+    "ENABLE_MECH_I18N",
+    "ENABLE_UI_REFRESH",
 ]
 
 
@@ -212,11 +244,8 @@ def test_env_example__documents_every_variable_with_a_comment():
 
 
 def test_env_example__every_variable_read_by_settings_is_documented():
-    import re
 
-    sources = "".join(
-        path.read_text() for path in (REPO_ROOT / "conclave").rglob("*.py")
-    )
+    sources = "".join(path.read_text() for path in (REPO_ROOT / "conclave").rglob("*.py"))
     read = set(re.findall(r'env\.\w+\(\s*"([A-Z0-9_]+)"', sources))
     read |= set(re.findall(r'choice\(\s*"([A-Z0-9_]+)"', sources))
     documented = (REPO_ROOT / ".env.example").read_text()

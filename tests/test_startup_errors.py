@@ -45,7 +45,9 @@ def test_dev_mode_outside_production__allowed(environment):
 
 
 def test_no_dev_mode_without_pkcs11__hsm_not_configured():
-    with pytest.raises(HSMNotConfiguredError, match="PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_PIN"):
+    with pytest.raises(
+        HSMNotConfiguredError, match="PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_PIN"
+    ):
         check_hsm_configured(settings_like(DEV_MODE=False))
 
 
@@ -88,15 +90,11 @@ def test_quorum_one_in_development__allowed():
 
 def test_verification_bypass_in_production__floor_violation():
     with pytest.raises(StartupFloorViolationError, match="ALLOW_VERIFICATION_BYPASS"):
-        check_safety_floors(
-            settings_like(ENVIRONMENT="production", ALLOW_VERIFICATION_BYPASS=True)
-        )
+        check_safety_floors(settings_like(ENVIRONMENT="production", ALLOW_VERIFICATION_BYPASS=True))
 
 
 def test_startup_errors__several_wrong__all_reported():
-    errors = startup_errors(
-        settings_like(ENVIRONMENT="production", HALT_CLEAR_QUORUM=1)
-    )
+    errors = startup_errors(settings_like(ENVIRONMENT="production", HALT_CLEAR_QUORUM=1))
 
     assert [type(error) for error in errors] == [
         DevModeEnvironmentMismatchError,
@@ -129,8 +127,14 @@ def test_system_check__good_settings__passes(capsys):
         ({"DEV_MODE": "true", "ENVIRONMENT": "production"}, "DevModeEnvironmentMismatchError"),
         ({"DEV_MODE": "false"}, "HSMNotConfiguredError"),
         (
-            {"ENVIRONMENT": "production", "DEV_MODE": "false", "HALT_CLEAR_QUORUM": "1",
-             "PKCS11_MODULE": "/bin/sh", "PKCS11_TOKEN_LABEL": "t", "PKCS11_PIN": "1"},
+            {
+                "ENVIRONMENT": "production",
+                "DEV_MODE": "false",
+                "HALT_CLEAR_QUORUM": "1",
+                "PKCS11_MODULE": "/bin/sh",
+                "PKCS11_TOKEN_LABEL": "t",
+                "PKCS11_PIN": "1",
+            },
             "StartupFloorViolationError",
         ),
     ],

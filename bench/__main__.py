@@ -1,0 +1,49 @@
+"""`make bench`: runs every registered benchmark, prints a table, writes bench/results/latest.json.
+
+A benchmark is a function returning `Result`s; register it in BENCHMARKS. Each Result carries
+its figure and the baseline measured in the same run, so the ratio is what to compare.
+"""
+
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import bench.http  # noqa: F401 - registers its benchmarks
+from bench.harness import BENCHMARKS, Result
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "conclave.settings.test")
+    import django
+
+    django.setup()
+    results: list[Result] = []
+    for benchmark in BENCHMARKS:
+        results.extend(benchmark())
+
+    print(f"{'benchmark':<28} {'value':>14} {'baseline':>14} {'ratio':>8}  unit")
+    for result in results:
+        print(
+            f"{result.name:<28} {result.value:>14.1f} {result.baseline:>14.1f} "
+            f"{result.ratio:>8.3f}  {result.unit} (baseline: {result.baseline_name})"
+        )
+    if not results:
+        print("no benchmarks registered yet")
+
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "results": [result.as_dict() for result in results],
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

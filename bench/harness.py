@@ -1,0 +1,38 @@
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    value: float
+    unit: str
+    baseline_name: str
+    baseline: float
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline if self.baseline else float("nan")
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def rate(operation: Callable[[], object], *, seconds: float = 2.0) -> float:
+    """Operations per second of `operation`, run repeatedly for about `seconds`."""
+    count = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        operation()
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+BENCHMARKS: list[Callable[[], list[Result]]] = []
+
+
+def benchmark(function: Callable[[], list[Result]]) -> Callable[[], list[Result]]:
+    BENCHMARKS.append(function)
+    return function

@@ -1,0 +1,43 @@
+"""Request cost of the core endpoints through the whole middleware stack, in process."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.test import Client, override_settings
+from django.urls import path
+
+from bench.harness import Result, benchmark, rate
+
+HOST = "127.0.0.1"  # in ALLOWED_HOSTS of every settings module
+
+
+def bare_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+# The baseline's URLconf: the same path served by a bare view.
+urlpatterns = [path("v1/health", bare_view)]
+
+
+def expect_ok(response: HttpResponse) -> None:
+    if response.status_code != 200:
+        raise RuntimeError(f"benchmark request answered {response.status_code}, not 200")
+
+
+@benchmark
+def health_requests() -> list[Result]:
+    with override_settings(MIDDLEWARE=[], ROOT_URLCONF=__name__):
+        bare = Client(HTTP_HOST=HOST)
+        expect_ok(bare.get("/v1/health"))  # warm: loads this URLconf and an empty chain
+        baseline = rate(lambda: expect_ok(bare.get("/v1/health")))
+
+    client = Client(HTTP_HOST=HOST)
+    expect_ok(client.get("/v1/health"))  # warm: URLconf, middleware chain, logging
+    health = rate(lambda: expect_ok(client.get("/v1/health")))
+    return [
+        Result(
+            name="health_request",
+            value=health,
+            unit="requests/s",
+            baseline_name="bare Django view, same handler, no middleware",
+            baseline=baseline,
+        )
+    ]

@@ -1,0 +1,232 @@
+"""The quick start as a newcomer meets it: `make run` with no DATABASE_URL and no REDIS_URL.
+
+These run in the SQLite pass of `make test` (marker `quickstart`).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, clean_env, free_port
+
+pytestmark = pytest.mark.quickstart
+
+START_TIMEOUT = 120
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class QuickStart:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / "make-run.log"
+        self.env = clean_env(
+            PORT=str(self.port), CONCLAVE_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1",
+            **env,
+        )
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                ["make", "--no-print-directory", "run"], cwd=REPO_ROOT, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_until_serving(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"make run exited early:\n{self.output()}"
+            try:
+                if get(self.base + "/v1/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"make run did not serve within {START_TIMEOUT}s:\n{self.output()}")
+
+    def stop(self, sig: signal.Signals, *, whole_group: bool) -> tuple[int, set[int]]:
+        started = descendants(self.process.pid)
+        if whole_group:  # what a terminal's Ctrl-C does
+            os.killpg(self.process.pid, sig)
+        else:  # what a process manager's SIGTERM to `make run` does
+            self.process.send_signal(sig)
+        returncode = self.process.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(alive(pid) for pid in started):
+            time.sleep(0.2)
+        return returncode, {pid for pid in started if alive(pid)}
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            for pid in descendants(self.process.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def quickstart(tmp_path):
+    started = []
+
+    def start(**env: str) -> QuickStart:
+        run = QuickStart(tmp_path, **env)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.kill()
+
+
+def test_make_run__fresh_checkout__serves_health_ready_metrics_schema(quickstart, tmp_path):
+    run = quickstart()
+    run.wait_until_serving()
+
+    for _ in range(10):
+        get(run.base + "/v1/health")
+    health_status, health = get(run.base + "/v1/health")
+    ready_status, ready = get(run.base + "/v1/ready")
+    metrics_status, metrics = get(run.base + "/metrics")
+    schema_status, schema = get(run.base + "/api/schema/")
+
+    assert health_status == 200
+    assert json.loads(health)["hsm_mode"] == "DEVELOPMENT"
+    assert ready_status == 200
+    assert json.loads(ready) == {
+        "status": "ready", "database": "connected", "redis": "not_configured",
+        "broker": "connected",
+    }
+    assert metrics_status == 200
+    # Samples of both gunicorn workers are summed: all 11 health requests are counted.
+    counted = [
+        float(line.rsplit(" ", 1)[1]) for line in metrics.decode().splitlines()
+        if line.startswith("conclave_http_requests_total{") and 'view="health"' in line
+    ]
+    assert sum(counted) >= 11
+    assert schema_status == 200
+    assert b"/v1/ready" in schema
+    assert (tmp_path / "var" / "db.sqlite3").is_file()
+    assert "Created staff user 'staff'" in run.output()
+
+
+def test_make_run__celery_worker__answers_through_filesystem_broker(quickstart):
+    run = quickstart()
+    run.wait_until_serving()
+
+    deadline = time.monotonic() + 60
+    while True:
+        ping = subprocess.run(
+            [str(REPO_ROOT / ".venv/bin/celery"), "--app", "conclave", "inspect", "ping",
+             "--timeout", "3"],
+            cwd=REPO_ROOT, env={**run.env, "DJANGO_SETTINGS_MODULE": "conclave.settings.local"},
+            capture_output=True, text=True, check=False, timeout=60,
+        )
+        if ping.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    assert "pong" in ping.stdout
+
+
+def test_make_run__ctrl_c__stops_every_process(quickstart):
+    run = quickstart()
+    run.wait_until_serving()
+    assert len(descendants(run.process.pid)) >= 6  # honcho, gunicorn + 2 workers, celery x2
+
+    returncode, survivors = run.stop(signal.SIGINT, whole_group=True)
+
+    assert survivors == set()
+    assert returncode != 0
+
+
+def test_make_run__sigterm_to_make__stops_every_process(quickstart):
+    run = quickstart()
+    run.wait_until_serving()
+
+    returncode, survivors = run.stop(signal.SIGTERM, whole_group=False)
+
+    assert survivors == set()
+    with pytest.raises(OSError):
+        get(run.base + "/v1/health")
+    assert returncode != 0
+
+
+def test_make_run__second_start__reuses_data_and_seeds_nothing_new(quickstart):
+    first = quickstart()
+    first.wait_until_serving()
+    first.stop(signal.SIGTERM, whole_group=False)
+
+    second = quickstart()
+    second.wait_until_serving()
+
+    assert "already exists; left unchanged" in second.output()
+
+
+def test_make_run__dev_mode_in_production__exits_naming_the_error(tmp_path):
+    env = clean_env(
+        DEV_MODE="true", ENVIRONMENT="production", CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+        PORT=str(free_port()),
+    )
+
+    result = subprocess.run(
+        ["make", "--no-print-directory", "run"], cwd=REPO_ROOT, env=env,
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+
+    assert result.returncode != 0
+    assert "DevModeEnvironmentMismatchError" in result.stdout + result.stderr
+    assert not (tmp_path / "var" / "db.sqlite3").exists()  # refused before migrating
+
+
+@pytest.mark.django_db
+def test_ready__sqlite_no_redis__connected_and_not_configured(client):
+    response = client.get("/v1/ready")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready", "database": "connected", "redis": "not_configured",
+        "broker": "connected",
+    }

@@ -1,0 +1,56 @@
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+from rest_framework.authtoken.models import Token
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _var_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+
+
+def test_seed_demo__empty_database__staff_user_with_token_and_saved_credentials(tmp_path):
+    call_command("seed_demo", stdout=StringIO())
+
+    staff = get_user_model().objects.get(username="staff")
+    credentials = json.loads((tmp_path / "demo-credentials.json").read_text())["staff"]
+    assert staff.is_staff
+    assert staff.check_password(credentials["password"])
+    assert Token.objects.get(user=staff).key == credentials["token"]
+    assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0
+
+
+def test_seed_demo__run_twice__changes_nothing(tmp_path):
+    call_command("seed_demo", stdout=StringIO())
+    staff = get_user_model().objects.get(username="staff")
+    password_hash, token = staff.password, Token.objects.get(user=staff).key
+
+    call_command("seed_demo", stdout=StringIO())
+
+    staff.refresh_from_db()
+    assert get_user_model().objects.count() == 1
+    assert staff.password == password_hash
+    assert Token.objects.get(user=staff).key == token
+
+
+def test_seed_demo__password_from_environment(monkeypatch):
+    monkeypatch.setenv("DEMO_STAFF_PASSWORD", "a-chosen-demo-password")
+
+    call_command("seed_demo", stdout=StringIO())
+
+    assert get_user_model().objects.get(username="staff").check_password("a-chosen-demo-password")
+
+
+@override_settings(ENVIRONMENT="production")
+def test_seed_demo__production__refused():
+    with pytest.raises(CommandError, match="refused"):
+        call_command("seed_demo")
+
+    assert not get_user_model().objects.exists()
