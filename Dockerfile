@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for web, worker and beat: `docker run IMAGE web|worker|beat|migrate`.
 
-# --- build: wheels for the project and its dependencies -------------------------------------
+# --- build: a virtual environment with the dependencies pinned by pyproject.toml ----------------
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
@@ -11,15 +11,19 @@ COPY events ./events
 COPY flags ./flags
 COPY orders ./orders
 COPY notifications ./notifications
+# Installing the project pulls in exactly its dependencies; the project itself is then
+# removed so the code has one home, /app, in the runtime stage.
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --upgrade pip \
- && /opt/venv/bin/pip install .
+ && /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip uninstall --yes conclave-hub
 
 # --- runtime: slim, non-root, read-only friendly -------------------------------------------
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/app \
     DJANGO_SETTINGS_MODULE=conclave.settings.production \
     GUNICORN_BIND=0.0.0.0:8000 \
     STATIC_ROOT=/app/staticfiles \

@@ -16,6 +16,10 @@ DATABASE_URL="sqlite:///$PWD/var/test-quickstart.sqlite3" REDIS_URL="" \
   pytest -m quickstart --junitxml=var/test-reports/quickstart.xml "$@"
 smoke=$?
 
+echo "== lint: ruff and mypy =="
+ruff check . && ruff format --check . && mypy
+lint=$?
+
 python scripts/test_summary.py var/test-reports/postgres.xml var/test-reports/quickstart.xml
 # pytest exits 5 when it collected nothing: a broken selection, not a pass.
-[ "$suite" -eq 0 ] && [ "$smoke" -eq 0 ]
+[ "$suite" -eq 0 ] && [ "$smoke" -eq 0 ] && [ "$lint" -eq 0 ]

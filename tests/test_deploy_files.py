@@ -27,8 +27,12 @@ def pod_spec(resource: dict) -> dict:
     return resource["spec"]["template"]["spec"]
 
 
-WORKLOADS = ["Deployment/conclave-web", "Deployment/conclave-worker",
-             "Deployment/conclave-beat", "Job/conclave-migrate"]
+WORKLOADS = [
+    "Deployment/conclave-web",
+    "Deployment/conclave-worker",
+    "Deployment/conclave-beat",
+    "Job/conclave-migrate",
+]
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------
@@ -106,8 +110,14 @@ def test_workload__secrets_only_by_reference(name):
 def test_configmap__holds_no_secret_values():
     data = manifests()["ConfigMap/conclave-config"]["data"]
 
-    assert not {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PKCS11_PIN",
-                "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"} & set(data)
+    assert not {
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "PKCS11_PIN",
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_WEBHOOK_SECRET",
+    } & set(data)
     assert data["ENVIRONMENT"] == "production"
     assert data["DEV_MODE"] == "false"
 
@@ -151,7 +161,9 @@ def test_dockerfile__runs_as_non_root(dockerfile):
     assert users
     uid = users[-1].split(":")[0]
     assert uid not in ("0", "root")
-    assert uid == str(pod_spec(manifests()["Deployment/conclave-web"])["securityContext"]["runAsUser"])
+    assert uid == str(
+        pod_spec(manifests()["Deployment/conclave-web"])["securityContext"]["runAsUser"]
+    )
 
 
 def test_dockerfile__one_image_role_commands(dockerfile):
@@ -169,6 +181,23 @@ def test_dockerfile__production_settings_and_no_secret_defaults(dockerfile):
 
     assert "DJANGO_SETTINGS_MODULE=conclave.settings.production" in env
     assert "SECRET_KEY" not in env and "PASSWORD" not in env
+
+
+def test_dockerfile__copy_sources_exist(dockerfile):
+    for value in instructions(dockerfile, "COPY"):
+        words = [word for word in value.split() if not word.startswith("--")]
+        if any(item.startswith("--from=") for item in value.split()):
+            continue
+        for source in words[:-1]:
+            assert (REPO_ROOT / source).exists(), source
+
+
+def test_dockerfile__build_stage_keeps_dependencies_not_a_second_copy_of_the_code(dockerfile):
+    run = " ".join(instructions(dockerfile, "RUN"))
+    env = " ".join(instructions(dockerfile, "ENV"))
+
+    assert "pip uninstall --yes conclave-hub" in run
+    assert "PYTHONPATH=/app" in env  # so `celery --app conclave` finds the code in /app
 
 
 def test_dockerfile__copies_every_app_package(dockerfile):

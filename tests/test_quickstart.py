@@ -59,13 +59,19 @@ class QuickStart:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / "make-run.log"
         self.env = clean_env(
-            PORT=str(self.port), CONCLAVE_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1",
+            PORT=str(self.port),
+            CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+            PYTHONUNBUFFERED="1",
             **env,
         )
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                ["make", "--no-print-directory", "run"], cwd=REPO_ROOT, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                ["make", "--no-print-directory", "run"],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def output(self) -> str:
@@ -135,13 +141,16 @@ def test_make_run__fresh_checkout__serves_health_ready_metrics_schema(quickstart
     assert json.loads(health)["hsm_mode"] == "DEVELOPMENT"
     assert ready_status == 200
     assert json.loads(ready) == {
-        "status": "ready", "database": "connected", "redis": "not_configured",
+        "status": "ready",
+        "database": "connected",
+        "redis": "not_configured",
         "broker": "connected",
     }
     assert metrics_status == 200
     # Samples of both gunicorn workers are summed: all 11 health requests are counted.
     counted = [
-        float(line.rsplit(" ", 1)[1]) for line in metrics.decode().splitlines()
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.decode().splitlines()
         if line.startswith("conclave_http_requests_total{") and 'view="health"' in line
     ]
     assert sum(counted) >= 11
@@ -158,10 +167,21 @@ def test_make_run__celery_worker__answers_through_filesystem_broker(quickstart):
     deadline = time.monotonic() + 60
     while True:
         ping = subprocess.run(
-            [str(REPO_ROOT / ".venv/bin/celery"), "--app", "conclave", "inspect", "ping",
-             "--timeout", "3"],
-            cwd=REPO_ROOT, env={**run.env, "DJANGO_SETTINGS_MODULE": "conclave.settings.local"},
-            capture_output=True, text=True, check=False, timeout=60,
+            [
+                str(REPO_ROOT / ".venv/bin/celery"),
+                "--app",
+                "conclave",
+                "inspect",
+                "ping",
+                "--timeout",
+                "3",
+            ],
+            cwd=REPO_ROOT,
+            env={**run.env, "DJANGO_SETTINGS_MODULE": "conclave.settings.local"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
         if ping.returncode == 0 or time.monotonic() > deadline:
             break
@@ -207,13 +227,20 @@ def test_make_run__second_start__reuses_data_and_seeds_nothing_new(quickstart):
 
 def test_make_run__dev_mode_in_production__exits_naming_the_error(tmp_path):
     env = clean_env(
-        DEV_MODE="true", ENVIRONMENT="production", CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+        DEV_MODE="true",
+        ENVIRONMENT="production",
+        CONCLAVE_VAR_DIR=str(tmp_path / "var"),
         PORT=str(free_port()),
     )
 
     result = subprocess.run(
-        ["make", "--no-print-directory", "run"], cwd=REPO_ROOT, env=env,
-        capture_output=True, text=True, timeout=300, check=False,
+        ["make", "--no-print-directory", "run"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
     assert result.returncode != 0
@@ -227,6 +254,8 @@ def test_ready__sqlite_no_redis__connected_and_not_configured(client):
 
     assert response.status_code == 200
     assert response.json() == {
-        "status": "ready", "database": "connected", "redis": "not_configured",
+        "status": "ready",
+        "database": "connected",
+        "redis": "not_configured",
         "broker": "connected",
     }
