@@ -29,6 +29,16 @@ HTTP_REQUEST_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
+EVENTS_APPENDED = Counter(
+    "conclave_events_appended_total", "Events appended to the log, by type.", ["event_type"]
+)
+
+VERIFICATION_DURATION = Histogram(
+    "conclave_chain_verification_seconds",
+    "Duration of hash-chain verification runs.",
+    buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+
 
 def exposition() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from conclave import apis
@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("health", apis.HealthAliasApi.as_view(), name="health-alias"),
     path("metrics", apis.metrics_view, name="metrics"),
+    path("v1/observer/", include("events.urls")),
     path("api/me", apis.MeApi.as_view(), name="me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

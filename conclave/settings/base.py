@@ -33,6 +33,8 @@ HALT_CLEAR_QUORUM = env.int("HALT_CLEAR_QUORUM", default=2)
 ALLOW_VERIFICATION_BYPASS = env.bool("ALLOW_VERIFICATION_BYPASS", default=False)
 WITNESS_BOOTSTRAP_ENABLED = env.bool("WITNESS_BOOTSTRAP_ENABLED", default=False)
 DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+# Software signing keys (DEV_MODE=true only): PKCS#8 files, one per key id, mode 0600.
+SIGNING_KEY_DIR = Path(env.str("SIGNING_KEY_DIR", default=str(VAR_DIR / "keys")))
 
 # --- Feature flags: an ENABLE_<FLAG> variable pins that flag to its value ----------------------
 FEATURE_FLAG_PINS: dict[str, bool] = {
@@ -237,6 +239,7 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_RATE_ANON", default="120/min"),
         "user": env.str("THROTTLE_RATE_USER", default="1200/min"),
         "login": env.str("THROTTLE_RATE_LOGIN", default="10/min"),
+        "observer": env.str("THROTTLE_RATE_OBSERVER", default="600/min"),
     },
     # Client address for throttling: REMOTE_ADDR unless TRUSTED_PROXY_COUNT proxies stand in
     # front, so a client cannot pick its own identity with a forged X-Forwarded-For.

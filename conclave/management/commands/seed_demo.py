@@ -11,15 +11,19 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from events.services import keys_bootstrap
+
 DEMO_STAFF_USERNAME = "staff"
 
 
 class Command(BaseCommand):
-    help = "Load demo data (staff user and its API token). Refused in production."
+    help = "Load demo data (system keys, staff user and its API token). Refused in production."
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.ENVIRONMENT == "production":
             raise CommandError("seed_demo is refused with ENVIRONMENT=production")
+        for key in keys_bootstrap():
+            self.stdout.write(f"Registered {key.kind} key {key.key_id} for {key.agent_id}.")
         credentials = self.seed_staff()
         if credentials:
             self.save_credentials(credentials)

@@ -1,0 +1,229 @@
+"""The public observer API (SPEC 3.7): read-only, unauthenticated, cacheable, throttled."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils.cache import patch_cache_control
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from conclave.exceptions import NotFound, ValidationFailed
+from events import crypto
+from events.models import Event
+from events.selectors import all_keys
+
+MAX_PAGE = 1000
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """Every column of SPEC 3.2; timestamps exactly as hashed."""
+    return {
+        "sequence": event.sequence,
+        "event_type": event.event_type,
+        "payload": event.payload,
+        "agent_id": event.agent_id,
+        "signing_key_id": event.signing_key_id,
+        "signing_mode": event.signing_mode,
+        "local_timestamp": crypto.format_timestamp(event.local_timestamp),
+        "authority_timestamp": crypto.format_timestamp(event.authority_timestamp),
+        "prev_hash": event.prev_hash,
+        "content_hash": event.content_hash,
+        "signature": event.signature,
+        "witness_id": event.witness_id,
+        "witness_key_id": event.witness_key_id,
+        "witness_signature": event.witness_signature,
+        "schema_version": event.schema_version,
+    }
+
+
+class ObserverApi(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "observer"
+
+
+@extend_schema_serializer(component_name="ObserverEvent")
+class EventSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    event_type = serializers.CharField()
+    payload = serializers.JSONField()
+    agent_id = serializers.CharField()
+    signing_key_id = serializers.CharField()
+    signing_mode = serializers.ChoiceField(choices=["DEVELOPMENT", "PRODUCTION"])
+    local_timestamp = serializers.CharField()
+    authority_timestamp = serializers.CharField()
+    prev_hash = serializers.CharField()
+    content_hash = serializers.CharField()
+    signature = serializers.CharField()
+    witness_id = serializers.CharField()
+    witness_key_id = serializers.CharField()
+    witness_signature = serializers.CharField()
+    schema_version = serializers.IntegerField()
+
+
+class ObserverEventListApi(ObserverApi):
+    class FilterSerializer(serializers.Serializer):
+        after_sequence = serializers.IntegerField(min_value=0, default=0)
+        limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
+        event_type = serializers.CharField(max_length=100, required=False)
+        since = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
+        as_of_sequence = serializers.IntegerField(min_value=0, required=False)
+
+    @extend_schema_serializer(component_name="ObserverEventPage")
+    class OutputSerializer(serializers.Serializer):
+        events = EventSerializer(many=True)
+        next_after_sequence = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(
+        operation_id="observer_events",
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer},
+        tags=["observer"],
+    )
+    def get(self, request: Request) -> Response:
+        unknown = set(request.query_params) - set(self.FilterSerializer().fields)
+        if unknown:
+            raise ValidationFailed({name: ["Unknown parameter."] for name in sorted(unknown)})
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
+
+        events = Event.objects.filter(sequence__gt=params["after_sequence"]).order_by("sequence")
+        if "event_type" in params:
+            events = events.filter(event_type=params["event_type"])
+        if "since" in params:
+            events = events.filter(authority_timestamp__gte=params["since"])
+        if "until" in params:
+            events = events.filter(authority_timestamp__lt=params["until"])
+        if "as_of_sequence" in params:
+            events = events.filter(sequence__lte=params["as_of_sequence"])
+        page = list(events[: params["limit"]])
+        response = Response(
+            {
+                "events": [event_json(event) for event in page],
+                "next_after_sequence": page[-1].sequence if len(page) == params["limit"] else None,
+            }
+        )
+        patch_cache_control(response, public=True, max_age=5)
+        return response
+
+
+class ObserverEventDetailApi(ObserverApi):
+    @extend_schema(
+        operation_id="observer_event", responses={200: EventSerializer}, tags=["observer"]
+    )
+    def get(self, request: Request, sequence: int) -> Response:
+        event = Event.objects.filter(sequence=sequence).first()
+        if event is None:
+            raise NotFound(f"No event with sequence {sequence}.")
+        response = Response(event_json(event))
+        patch_cache_control(response, public=True, max_age=31536000, immutable=True)
+        return response
+
+
+class ObserverKeyListApi(ObserverApi):
+    @extend_schema_serializer(component_name="ObserverKey")
+    class KeySerializer(serializers.Serializer):
+        key_id = serializers.CharField()
+        owner = serializers.CharField()
+        kind = serializers.ChoiceField(choices=["agent", "witness", "keeper"])
+        algorithm = serializers.CharField()
+        public_key = serializers.CharField()
+        active_from = serializers.DateTimeField()
+        active_until = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_serializer(component_name="ObserverKeyList")
+    class OutputSerializer(serializers.Serializer):
+        keys = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(
+        operation_id="observer_keys", responses={200: OutputSerializer}, tags=["observer"]
+    )
+    def get(self, request: Request) -> Response:
+        data = self.KeySerializer(all_keys(), many=True).data
+        response = Response({"keys": data})
+        patch_cache_control(response, public=True, max_age=30)
+        return response
+
+
+VERIFICATION_SPEC: dict[str, Any] = {
+    "schema_version": crypto.SCHEMA_VERSION,
+    "content_hash": {
+        "algorithm": "SHA-256",
+        "encoding": "lowercase hex",
+        "input": "RFC 8785 (JSON Canonicalization Scheme) serialisation of the content object",
+        "content_fields": [
+            "schema_version", "sequence", "event_type", "payload", "agent_id",
+            "signing_key_id", "signing_mode", "local_timestamp", "prev_hash",
+        ],
+        "local_timestamp_format": "RFC 3339, UTC, microseconds, Z suffix "
+        "(YYYY-MM-DDTHH:MM:SS.ffffffZ)",
+    },
+    "chain": {
+        "first_sequence": 1,
+        "sequence_step": 1,
+        "genesis_prev_hash": "0" * 64,
+        "prev_hash": "content_hash of the event with sequence - 1",
+    },
+    "signature": {
+        "algorithm": "Ed25519",
+        "key": "signing_key_id: an agent key of agent_id active at local_timestamp",
+        "message": "the 32 raw bytes of the content_hash digest",
+        "encoding": "lowercase hex (64 bytes)",
+    },
+    "witness_signature": {
+        "algorithm": "Ed25519",
+        "key": "witness_key_id: a witness key of witness_id (not agent_id) active at "
+        "local_timestamp",
+        "message": "the 32 digest bytes followed by the 64 signature bytes",
+        "encoding": "lowercase hex (64 bytes)",
+    },
+    "keys": {
+        "endpoint": "/v1/observer/keys",
+        "public_key_encoding": "lowercase hex of the 32-byte raw Ed25519 public key",
+        "active": "active_from <= t and (active_until is null or t < active_until)",
+    },
+}  # fmt: skip
+
+
+class VerificationSpecApi(ObserverApi):
+    @extend_schema(
+        operation_id="observer_verification_spec",
+        responses={200: serializers.DictField()},
+        tags=["observer"],
+    )
+    def get(self, request: Request) -> Response:
+        response = Response(VERIFICATION_SPEC)
+        patch_cache_control(response, public=True, max_age=3600)
+        return response
+
+
+def _export_lines() -> Iterator[bytes]:
+    after = 0
+    while True:
+        page = list(Event.objects.filter(sequence__gt=after).order_by("sequence")[:MAX_PAGE])
+        if not page:
+            return
+        for event in page:
+            yield json.dumps(event_json(event), separators=(",", ":")).encode() + b"\n"
+        after = page[-1].sequence
+
+
+class ExportApi(ObserverApi):
+    @extend_schema(
+        operation_id="observer_export",
+        responses={(200, "application/x-ndjson"): EventSerializer},
+        description="The whole log as JSON Lines, one event a line, in sequence order.",
+        tags=["observer"],
+    )
+    def get(self, request: HttpRequest) -> StreamingHttpResponse:
+        return StreamingHttpResponse(_export_lines(), content_type="application/x-ndjson")

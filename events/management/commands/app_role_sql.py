@@ -1,0 +1,42 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+APPEND_ONLY_TABLES = ("events", "agent_keys", "keeper_keys", "clock_drift_warnings")
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the SQL that creates a least-privilege application role: SELECT and INSERT on "
+        "the event store (never UPDATE, DELETE or TRUNCATE), ordinary rights elsewhere."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--role", default="conclave_app")
+        parser.add_argument(
+            "--password-placeholder",
+            default=":'app_password'",
+            help="psql variable holding the password (set with \\set app_password ...)",
+        )
+
+    def handle(self, *args: Any, role: str, password_placeholder: str, **options: Any) -> None:
+        if not role.replace("_", "").isalnum():
+            raise CommandError("--role must be letters, digits and underscores")
+        tables = connection.introspection.table_names()
+        other_tables = sorted(set(tables) - set(APPEND_ONLY_TABLES))
+        lines = [
+            f"CREATE ROLE {role} LOGIN PASSWORD {password_placeholder};",
+            f"GRANT USAGE ON SCHEMA public TO {role};",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};",
+            "-- The event store and key registry: read and append only.",
+            *(f"GRANT SELECT, INSERT ON {table} TO {role};" for table in APPEND_ONLY_TABLES),
+            # Rotation sets active_until: the only column of a key row that may change.
+            f"GRANT UPDATE (active_until) ON agent_keys, keeper_keys TO {role};",
+            "-- Application tables: ordinary rights, never TRUNCATE.",
+            *(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {role};"
+                for table in other_tables
+            ),
+        ]
+        self.stdout.write("\n".join(lines))

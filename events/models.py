@@ -1,0 +1,132 @@
+"""The append-only event store and the registry of the keys that sign it (SPEC 3.1-3.3).
+
+Table and column names are a contract with the runbook's SQL and outside verifiers.
+The database enforces the invariants with triggers (migration 0002): rows of `events` are
+never updated or deleted, key rows are never deleted, and none of these tables can be
+truncated.
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models.functions import Now
+
+GENESIS_PREV_HASH = "0" * 64
+
+
+class SigningMode(models.TextChoices):
+    DEVELOPMENT = "DEVELOPMENT"
+    PRODUCTION = "PRODUCTION"
+
+
+class Event(models.Model):
+    """One state change of the product, chained to the previous one and signed twice.
+
+    Invariants: `sequence` runs 1, 2, 3... without gaps; `prev_hash` is the previous event's
+    `content_hash` (64 zeros for the first); `content_hash` is SHA-256 over the RFC 8785 form
+    of the event's content (SPEC 3.2); `signature` is the agent key's Ed25519 signature of the
+    digest and `witness_signature` the witness key's signature of digest + signature.
+    `agent_id` is the system actor that wrote the event; the human actor, if any, is in the
+    payload. `authority_timestamp` is the database's clock, whatever the client sent.
+    Nothing here may ever change once inserted.
+    """
+
+    sequence = models.BigIntegerField(primary_key=True)
+    event_type = models.CharField(max_length=100, db_index=True)
+    payload = models.JSONField()
+    agent_id = models.CharField(max_length=200)
+    signing_key_id = models.CharField(max_length=100)
+    signing_mode = models.CharField(max_length=11, choices=SigningMode.choices)
+    local_timestamp = models.DateTimeField()
+    authority_timestamp = models.DateTimeField(db_default=Now(), db_index=True)
+    prev_hash = models.CharField(max_length=64)
+    content_hash = models.CharField(max_length=64)
+    signature = models.CharField(max_length=128)
+    witness_id = models.CharField(max_length=200)
+    witness_key_id = models.CharField(max_length=100)
+    witness_signature = models.CharField(max_length=128)
+    schema_version = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        db_table = "events"
+        ordering = ["sequence"]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.event_type}"
+
+
+class KeyKind(models.TextChoices):
+    AGENT = "agent"
+    WITNESS = "witness"
+
+
+class AgentKey(models.Model):
+    """An Ed25519 public key of a system actor: an agent that signs events or a witness that
+    co-signs them. Never deleted (FR76); rotation only sets `active_until`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent_id = models.CharField(max_length=200, db_index=True)
+    key_id = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=KeyKind.choices, default=KeyKind.AGENT)
+    public_key = models.BinaryField(max_length=32)
+    active_from = models.DateTimeField()
+    active_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "agent_keys"
+        ordering = ["active_from", "key_id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key_id} ({self.agent_id})"
+
+
+class KeeperKey(models.Model):
+    """A keeper's Ed25519 public key, used to approve halt-clear ceremonies. Never deleted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    keeper_id = models.CharField(max_length=200, db_index=True)
+    key_id = models.CharField(max_length=100, unique=True)
+    public_key = models.BinaryField(max_length=32)
+    active_from = models.DateTimeField()
+    active_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "keeper_keys"
+        ordering = ["active_from", "key_id"]
+
+    def __str__(self) -> str:
+        return f"keeper {self.key_id} ({self.keeper_id})"
+
+
+class ClockDriftWarning(models.Model):
+    """Written by the database when an event's local clock and its own differ too much."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_sequence = models.BigIntegerField(db_index=True)
+    local_timestamp = models.DateTimeField()
+    authority_timestamp = models.DateTimeField()
+    drift_seconds = models.FloatField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "clock_drift_warnings"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"event {self.event_sequence}: {self.drift_seconds:.3f}s drift"
+
+
+class ConstitutionalConfig(models.Model):
+    """Settings the database itself reads (e.g. `clock_drift_threshold_seconds`)."""
+
+    key = models.CharField(max_length=100, primary_key=True)
+    value = models.JSONField()
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "constitutional_config"
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,197 @@
+"""Every write to the event store and the key registry."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import rfc8785
+from django.db import connection, transaction
+from django.utils import timezone
+
+from conclave.exceptions import Conflict, NotFound, ValidationFailed
+from conclave.metrics import EVENTS_APPENDED
+from events import crypto
+from events.models import GENESIS_PREV_HASH, AgentKey, Event, KeeperKey, KeyKind
+from events.selectors import active_key, active_witness_key
+from events.signing import get_signer
+
+SYSTEM_AGENT_ID = "SYSTEM:EVENT_WRITER"
+SYSTEM_WITNESS_ID = "SYSTEM:WITNESS"
+# pg_advisory_xact_lock key serialising appends: "conclave" as a big-endian integer.
+CHAIN_LOCK_KEY = int.from_bytes(b"conclave", "big") & 0x7FFFFFFFFFFFFFFF
+
+
+def _lock_chain_head() -> None:
+    """Serialises appends until the caller's transaction ends, across every process.
+
+    PostgreSQL: a transaction-scoped advisory lock, after which the head is read afresh.
+    SQLite: transactions begin IMMEDIATE (settings), so the write lock is already held.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+
+
+def event_append(
+    *,
+    event_type: str,
+    payload: dict[str, Any],
+    agent_id: str = SYSTEM_AGENT_ID,
+    local_timestamp: datetime | None = None,
+) -> Event:
+    """Appends one signed and witnessed event, inside the caller's transaction if there is one:
+    the state change and its log entry commit or roll back together."""
+    if not event_type or len(event_type) > 100:
+        raise ValidationFailed({"event_type": ["1 to 100 characters."]})
+    try:
+        rfc8785.dumps(payload)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise ValidationFailed({"payload": [f"not canonical JSON: {exc}"]}) from exc
+
+    signer = get_signer()
+    moment = local_timestamp or timezone.now()
+    with transaction.atomic():
+        _lock_chain_head()
+        head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
+        sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_PREV_HASH)
+        agent_key = active_key(kind=KeyKind.AGENT, owner=agent_id, at=moment)
+        witness_key = active_witness_key(excluding=agent_id, at=moment, sequence=sequence)
+        canonical = crypto.canonical_content(
+            sequence=sequence,
+            event_type=event_type,
+            payload=payload,
+            agent_id=agent_id,
+            signing_key_id=agent_key.key_id,
+            signing_mode=signer.mode,
+            local_timestamp=moment,
+            prev_hash=prev_hash,
+        )
+        content_digest = crypto.digest(canonical)
+        signature = signer.sign(agent_key.key_id, content_digest)
+        witness_signature = signer.sign(
+            witness_key.key_id, crypto.witness_message(content_digest, signature)
+        )
+        event = Event.objects.create(
+            sequence=sequence,
+            event_type=event_type,
+            payload=payload,
+            agent_id=agent_id,
+            signing_key_id=agent_key.key_id,
+            signing_mode=signer.mode,
+            local_timestamp=moment,
+            prev_hash=prev_hash,
+            content_hash=content_digest.hex(),
+            signature=signature.hex(),
+            witness_id=witness_key.agent_id,
+            witness_key_id=witness_key.key_id,
+            witness_signature=witness_signature.hex(),
+            schema_version=crypto.SCHEMA_VERSION,
+        )
+    EVENTS_APPENDED.labels(event_type).inc()
+    return event
+
+
+def _create_key_row(*, kind: str, owner: str, active_from: datetime) -> AgentKey:
+    key_id = f"{kind}-{uuid.uuid4().hex[:16]}"
+    public_key = get_signer().create_key(key_id)
+    return AgentKey.objects.create(
+        agent_id=owner, key_id=key_id, kind=kind, public_key=public_key, active_from=active_from
+    )
+
+
+def _key_event_payload(key: AgentKey | KeeperKey, *, kind: str, owner: str) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "owner": owner,
+        "kind": kind,
+        "algorithm": "Ed25519",
+        "public_key": bytes(key.public_key).hex(),
+        "active_from": crypto.format_timestamp(key.active_from),
+    }
+
+
+@transaction.atomic
+def keys_bootstrap() -> list[AgentKey]:
+    """Registers the system's first agent and witness keys, if it has none, and logs both.
+
+    The first events need a signing and a witness key to exist already, so the two rows are
+    written first and their `key.registered` events follow, signed by the keys themselves.
+    """
+    now = timezone.now()
+    if AgentKey.objects.filter(kind=KeyKind.AGENT, agent_id=SYSTEM_AGENT_ID).exists():
+        return []
+    created = [
+        _create_key_row(kind=KeyKind.AGENT, owner=SYSTEM_AGENT_ID, active_from=now),
+        _create_key_row(kind=KeyKind.WITNESS, owner=SYSTEM_WITNESS_ID, active_from=now),
+    ]
+    for key in created:
+        event_append(
+            event_type="key.registered",
+            payload=_key_event_payload(key, kind=key.kind, owner=key.agent_id),
+            local_timestamp=now,
+        )
+    return created
+
+
+@transaction.atomic
+def key_register(*, kind: str, owner: str, actor: str = "system") -> AgentKey:
+    if kind not in KeyKind.values:
+        raise ValidationFailed({"kind": [f"one of {', '.join(KeyKind.values)}"]})
+    if not owner or len(owner) > 200:
+        raise ValidationFailed({"owner": ["1 to 200 characters."]})
+    now = timezone.now()
+    key = _create_key_row(kind=kind, owner=owner, active_from=now)
+    event_append(
+        event_type="key.registered",
+        payload={**_key_event_payload(key, kind=kind, owner=owner), "actor": actor},
+        local_timestamp=now,
+    )
+    return key
+
+
+@transaction.atomic
+def key_rotate(*, key_id: str, actor: str = "system") -> AgentKey:
+    """Retires `key_id` now and registers its successor, active from the same instant."""
+    try:
+        old = AgentKey.objects.select_for_update().get(key_id=key_id)
+    except AgentKey.DoesNotExist as exc:
+        raise NotFound(f"No key {key_id}.") from exc
+    if old.active_until is not None:
+        raise Conflict(f"Key {key_id} was already retired at {old.active_until.isoformat()}.")
+    now = timezone.now()
+    old.active_until = now
+    old.save(update_fields=["active_until"])
+    new = _create_key_row(kind=old.kind, owner=old.agent_id, active_from=now)
+    event_append(
+        event_type="key.rotated",
+        payload={
+            **_key_event_payload(new, kind=new.kind, owner=new.agent_id),
+            "retired_key_id": old.key_id,
+            "retired_at": crypto.format_timestamp(now),
+            "actor": actor,
+        },
+        local_timestamp=now,
+    )
+    return new
+
+
+@transaction.atomic
+def keeper_key_register(*, keeper_id: str, public_key: bytes, actor: str = "system") -> KeeperKey:
+    """Registers a keeper's public key; the private key stays with the keeper."""
+    if not keeper_id or len(keeper_id) > 200:
+        raise ValidationFailed({"keeper_id": ["1 to 200 characters."]})
+    if len(public_key) != 32:
+        raise ValidationFailed({"public_key": ["an Ed25519 public key is 32 bytes."]})
+    now = timezone.now()
+    key = KeeperKey.objects.create(
+        keeper_id=keeper_id,
+        key_id=f"keeper-{uuid.uuid4().hex[:16]}",
+        public_key=public_key,
+        active_from=now,
+    )
+    event_append(
+        event_type="keeper_key.registered",
+        payload={**_key_event_payload(key, kind="keeper", owner=keeper_id), "actor": actor},
+        local_timestamp=now,
+    )
+    return key

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from events import apis
+
+urlpatterns = [
+    path("events", apis.ObserverEventListApi.as_view(), name="observer-events"),
+    path("events/<int:sequence>", apis.ObserverEventDetailApi.as_view(), name="observer-event"),
+    path("keys", apis.ObserverKeyListApi.as_view(), name="observer-keys"),
+    path(
+        "verification-spec",
+        apis.VerificationSpecApi.as_view(),
+        name="observer-verification-spec",
+    ),
+    path("export", apis.ExportApi.as_view(), name="observer-export"),
+]
