@@ -112,10 +112,10 @@ def _key_event_payload(key: AgentKey | KeeperKey, *, kind: str, owner: str) -> d
 
 @transaction.atomic
 def keys_bootstrap() -> list[AgentKey]:
-    """Registers the system's first agent and witness keys, if it has none, and logs both.
+    """Registers the system's first agent and witness keys, if it has none, in event 1.
 
-    The first events need a signing and a witness key to exist already, so the two rows are
-    written first and their `key.registered` events follow, signed by the keys themselves.
+    The genesis event is the only one signed by keys it registers itself; every later key is
+    registered by an event signed with keys registered before it (see events.verification).
     """
     now = timezone.now()
     if AgentKey.objects.filter(kind=KeyKind.AGENT, agent_id=SYSTEM_AGENT_ID).exists():
@@ -124,12 +124,11 @@ def keys_bootstrap() -> list[AgentKey]:
         _create_key_row(kind=KeyKind.AGENT, owner=SYSTEM_AGENT_ID, active_from=now),
         _create_key_row(kind=KeyKind.WITNESS, owner=SYSTEM_WITNESS_ID, active_from=now),
     ]
-    for key in created:
-        event_append(
-            event_type="key.registered",
-            payload=_key_event_payload(key, kind=key.kind, owner=key.agent_id),
-            local_timestamp=now,
-        )
+    event_append(
+        event_type="keys.bootstrapped",
+        payload={"keys": [_key_event_payload(k, kind=k.kind, owner=k.agent_id) for k in created]},
+        local_timestamp=now,
+    )
     return created
 
 
@@ -162,12 +161,15 @@ def key_rotate(*, key_id: str, actor: str = "system") -> AgentKey:
     old.active_until = now
     old.save(update_fields=["active_until"])
     new = _create_key_row(kind=old.kind, owner=old.agent_id, active_from=now)
+    # The retiring key vouches for its successor, which may sign this very event.
+    endorsement = get_signer().sign(old.key_id, bytes(new.public_key))
     event_append(
         event_type="key.rotated",
         payload={
             **_key_event_payload(new, kind=new.kind, owner=new.agent_id),
             "retired_key_id": old.key_id,
             "retired_at": crypto.format_timestamp(now),
+            "endorsement": endorsement.hex(),
             "actor": actor,
         },
         local_timestamp=now,

@@ -16,6 +16,7 @@ from events import crypto
 from events.models import GENESIS_PREV_HASH, AgentKey, Event
 
 BATCH_SIZE = 2000
+KEY_EVENT_TYPES = ("keys.bootstrapped", "key.registered", "key.rotated")
 EVENT_COLUMNS = (
     "sequence", "event_type", "payload", "agent_id", "signing_key_id", "signing_mode",
     "local_timestamp", "prev_hash", "content_hash", "signature", "witness_id",
@@ -63,19 +64,58 @@ def _keys() -> dict[str, KeyRecord]:
     }
 
 
-def _rows(from_sequence: int) -> Iterator[dict]:
+def _rows(
+    from_sequence: int,
+    *,
+    until: int | None = None,
+    columns: tuple[str, ...] = EVENT_COLUMNS,
+    event_types: tuple[str, ...] | None = None,
+) -> Iterator[dict]:
     """Keyset pagination: each batch is one indexed range read, whatever the log's length."""
     after = from_sequence - 1
+    events = Event.objects.order_by("sequence")
+    if until is not None:
+        events = events.filter(sequence__lte=until)
+    if event_types is not None:
+        events = events.filter(event_type__in=event_types)
     while True:
-        batch = list(
-            Event.objects.filter(sequence__gt=after)
-            .order_by("sequence")
-            .values(*EVENT_COLUMNS)[:BATCH_SIZE]
-        )
+        batch = list(events.filter(sequence__gt=after).values(*columns)[:BATCH_SIZE])
         if not batch:
             return
         yield from batch
         after = batch[-1]["sequence"]
+
+
+def keys_registered_by(row: dict, registered: dict[str, str]) -> dict[str, str]:
+    """The agent and witness keys (key_id -> public key hex) an event brings into the log.
+
+    Event 1 (`keys.bootstrapped`) registers the first keys; `key.registered` adds keys and
+    `key.rotated` adds a successor that its retiring key has endorsed.
+    """
+    payload, event_type = row["payload"], row["event_type"]
+    if event_type == "keys.bootstrapped" and row["sequence"] == 1:
+        return {key["key_id"]: key["public_key"] for key in payload["keys"]}
+    if event_type == "key.registered" and payload.get("kind") in ("agent", "witness"):
+        return {payload["key_id"]: payload["public_key"]}
+    if event_type == "key.rotated":
+        retiring = registered.get(payload["retired_key_id"])
+        new_public = bytes.fromhex(payload["public_key"])
+        endorsement = bytes.fromhex(payload.get("endorsement", ""))
+        if retiring is None or not crypto.signature_valid(
+            bytes.fromhex(retiring), endorsement, new_public
+        ):
+            raise ChainBroken(row["sequence"], "rotation is not endorsed by the retiring key")
+        return {payload["key_id"]: payload["public_key"]}
+    return {}
+
+
+def _check_provenance(row: dict, keys: dict[str, KeyRecord], registered: dict[str, str]) -> None:
+    for column in ("signing_key_id", "witness_key_id"):
+        key = keys.get(row[column])
+        if key is None or registered.get(row[column]) != key.public_key.hex():
+            raise ChainBroken(
+                row["sequence"], f"{column} {row[column]} was never registered in the log"
+            )
 
 
 def check_event(row: dict, *, expected_sequence: int, prev_hash: str, keys: dict) -> None:
@@ -146,11 +186,22 @@ def verify_chain(*, from_sequence: int = 1) -> VerificationResult:
 
     checked, expected, last = 0, from_sequence, None
     try:
+        # Key provenance needs the registrations before the first checked event.
+        registered: dict[str, str] = {}
+        for row in _rows(
+            1,
+            until=from_sequence - 1,
+            columns=("sequence", "event_type", "payload"),
+            event_types=KEY_EVENT_TYPES,
+        ):
+            registered.update(keys_registered_by(row, registered))
         for row in _rows(from_sequence):
             try:
                 check_event(row, expected_sequence=expected, prev_hash=prev_hash, keys=keys)
-            except (ValueError, TypeError) as exc:  # malformed hex or content
-                raise ChainBroken(row["sequence"], f"malformed event: {exc}") from exc
+                registered.update(keys_registered_by(row, registered))
+                _check_provenance(row, keys, registered)
+            except (ValueError, TypeError, KeyError) as exc:  # malformed hex or content
+                raise ChainBroken(row["sequence"], f"malformed event: {exc!r}") from exc
             prev_hash, expected, last = row["content_hash"], expected + 1, row["sequence"]
             checked += 1
     except ChainBroken as broken:

@@ -23,6 +23,24 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _signing_keys(settings, tmp_path_factory) -> Iterator[None]:
+    """Software signing keys in a folder of the test's own."""
+    from events.signing import get_signer
+
+    settings.SIGNING_KEY_DIR = tmp_path_factory.mktemp("keys")
+    get_signer.cache_clear()
+    yield
+    get_signer.cache_clear()
+
+
+@pytest.fixture
+def system_keys(db):
+    from events.services import keys_bootstrap
+
+    return keys_bootstrap()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -1,0 +1,167 @@
+"""The event store against real concurrent processes and a least-privilege role, each in a
+PostgreSQL database of its own (the suite's test database rolls back, these must commit)."""
+
+import subprocess
+import sys
+import textwrap
+
+import psycopg
+import pytest
+from django.conf import settings
+
+from tests.conftest import REPO_ROOT, clean_env
+
+pytestmark = pytest.mark.django_db
+
+WRITERS = 16
+APPENDS_EACH = 200
+
+
+@pytest.fixture
+def scratch_database(tmp_path):
+    server = settings.DATABASES["default"]
+    host, port, user = server["HOST"], server["PORT"] or 5432, server["USER"]
+    name = "conclave_scratch"
+    admin = f"host={host} port={port} user={user} dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="conclave.settings.test",
+        DATABASE_URL=f"postgres://{user}@{host}:{port}/{name}",
+        SIGNING_KEY_DIR=str(tmp_path / "keys"),
+        LOG_LEVEL="WARNING",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "keys", "bootstrap"],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    yield env, f"host={host} port={port} user={user} dbname={name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, django
+    django.setup()
+    from events.services import event_append
+    writer = int(sys.argv[1])
+    for n in range(int(sys.argv[2])):
+        event_append(event_type="order.created", payload={"writer": writer, "n": n})
+    """
+)
+
+
+def test_concurrent_writers__no_gap_no_fork_chain_verifies(scratch_database):
+    env, dsn = scratch_database
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(w), str(APPENDS_EACH)],
+            cwd=REPO_ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for w in range(WRITERS)
+    ]
+    failures = [w.stderr.read().decode() for w in writers if w.wait(timeout=600) != 0]
+
+    assert failures == []
+    with psycopg.connect(dsn) as connection:
+        count, low, high = connection.execute(
+            "SELECT COUNT(*), MIN(sequence), MAX(sequence) FROM events"
+        ).fetchone()
+        per_writer = connection.execute(
+            "SELECT COUNT(DISTINCT (payload->>'writer', payload->>'n')) FROM events "
+            "WHERE event_type = 'order.created'"
+        ).fetchone()[0]
+    assert (count, low, high) == (WRITERS * APPENDS_EACH + 1, 1, WRITERS * APPENDS_EACH + 1)
+    assert per_writer == WRITERS * APPENDS_EACH
+    verified = subprocess.run(
+        [sys.executable, "manage.py", "verify_chain", "--full"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert f"chain verified: {count} events" in verified.stdout
+
+
+def test_app_role__update_and_delete_refused_even_with_triggers_disabled(scratch_database):
+    env, dsn = scratch_database
+    role_sql = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "app_role_sql",
+            "--role",
+            "conclave_app_test",
+            "--password-placeholder",
+            "'app-test-password'",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    with psycopg.connect(dsn, autocommit=True) as owner:
+        owner.execute("DROP ROLE IF EXISTS conclave_app_test")
+        owner.execute(role_sql)
+        owner.execute("ALTER TABLE events DISABLE TRIGGER USER")
+    app_dsn = dsn.replace("user=postgres", "user=conclave_app_test") + " password=x"
+    try:
+        with psycopg.connect(app_dsn, autocommit=True) as app:
+            assert app.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
+            for statement in (
+                "UPDATE events SET event_type = 'forged'",
+                "DELETE FROM events",
+                "TRUNCATE events",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    app.execute(statement)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as owner:
+            owner.execute("ALTER TABLE events ENABLE TRIGGER USER")
+            owner.execute("DROP OWNED BY conclave_app_test")
+            owner.execute("DROP ROLE conclave_app_test")
+
+
+def test_migrations__events_reverse_to_zero_and_reapply(scratch_database):
+    env, dsn = scratch_database
+
+    def manage(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    backwards = manage("migrate", "events", "0001")
+    with psycopg.connect(dsn) as connection:
+        triggers_after_reverse = connection.execute(
+            "SELECT COUNT(*) FROM information_schema.triggers WHERE event_object_table = 'events'"
+        ).fetchone()[0]
+    to_zero = manage("migrate", "events", "zero")
+    forwards = manage("migrate")
+
+    assert backwards.returncode == 0, backwards.stderr
+    assert triggers_after_reverse == 0
+    assert to_zero.returncode == 0, to_zero.stderr
+    assert forwards.returncode == 0, forwards.stderr
+    with psycopg.connect(dsn) as connection:
+        triggers = connection.execute(
+            "SELECT COUNT(*) FROM information_schema.triggers WHERE event_object_table = 'events'"
+        ).fetchone()[0]
+    assert triggers >= 6

@@ -1,0 +1,161 @@
+"""`verify_chain` finds every kind of tampering. The tampering itself needs the triggers off,
+which only a superuser can do (`session_replication_role = replica`), as an attacker with
+full database access would."""
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from events.models import Event
+from events.services import event_append, key_rotate
+from events.signing import get_signer
+from events.verification import verify_chain
+
+pytestmark = pytest.mark.django_db
+
+
+def tamper(*statements: tuple[str, list]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        for statement, params in statements:
+            cursor.execute(statement, params)
+        cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+@pytest.fixture
+def log(system_keys):
+    for n in range(8):
+        event_append(event_type="order.created", payload={"n": n})
+    return list(Event.objects.order_by("sequence"))  # sequences 1..9
+
+
+def test_verify_chain__untouched_log__ok(log):
+    result = verify_chain()
+
+    assert result.ok
+    assert (result.checked, result.first_sequence, result.last_sequence) == (9, 1, 9)
+
+
+def test_verify_chain__empty_log__ok(db):
+    assert verify_chain().ok
+
+
+def test_verify_chain__payload_edited__detected_at_that_event(log):
+    tamper(("UPDATE events SET payload = '{\"n\": 99}' WHERE sequence = 5", []))
+
+    result = verify_chain()
+
+    assert not result.ok
+    assert result.first_bad_sequence == 5
+    assert "content_hash" in result.reason
+
+
+def test_verify_chain__event_deleted__gap_detected(log):
+    tamper(("DELETE FROM events WHERE sequence = 6", []))
+
+    result = verify_chain()
+
+    assert (result.ok, result.first_bad_sequence) == (False, 6)
+
+
+def test_verify_chain__two_events_swapped__detected(log):
+    tamper(
+        ("UPDATE events SET sequence = -4 WHERE sequence = 4", []),
+        ("UPDATE events SET sequence = 4 WHERE sequence = 5", []),
+        ("UPDATE events SET sequence = 5 WHERE sequence = -4", []),
+    )
+
+    result = verify_chain()
+
+    assert (result.ok, result.first_bad_sequence) == (False, 4)
+
+
+def test_verify_chain__signature_forged_with_another_key__detected(log):
+    forged = Ed25519PrivateKey.generate().sign(bytes.fromhex(log[6].content_hash)).hex()
+    tamper(("UPDATE events SET signature = %s WHERE sequence = 7", [forged]))
+
+    result = verify_chain()
+
+    assert (result.ok, result.first_bad_sequence) == (False, 7)
+    assert "agent signature" in result.reason
+
+
+def test_verify_chain__witness_signature_forged__detected(log):
+    tamper(("UPDATE events SET witness_signature = %s WHERE sequence = 3", ["0" * 128]))
+
+    result = verify_chain()
+
+    assert (result.ok, result.first_bad_sequence) == (False, 3)
+
+
+def test_verify_chain__key_public_bytes_replaced__detected(log):
+    attacker = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    tamper(("UPDATE agent_keys SET public_key = %s WHERE kind = 'agent'", [attacker]))
+
+    result = verify_chain()
+
+    assert (result.ok, result.first_bad_sequence) == (False, 1)
+
+
+def test_verify_chain__truncated_and_regrown_with_injected_key__detected(log):
+    # An attacker with database access but not the signing keys cuts the log after event 4,
+    # slips a key of their own into agent_keys, retires the real one, and writes new history.
+    attacker_public = get_signer().create_key("agent-attacker")
+    tamper(
+        ("DELETE FROM events WHERE sequence > 4", []),
+        ("UPDATE agent_keys SET active_until = now() - interval '1 hour' WHERE kind = 'agent'", []),
+        (
+            "INSERT INTO agent_keys (id, agent_id, key_id, kind, public_key, active_from, "
+            "created_at) VALUES (gen_random_uuid(), 'SYSTEM:EVENT_WRITER', 'agent-attacker', "
+            "'agent', %s, now() - interval '2 hours', now())",
+            [attacker_public],
+        ),
+    )
+    for n in range(3):
+        event_append(event_type="order.created", payload={"rewritten": n})
+
+    result = verify_chain(from_sequence=5)
+
+    assert (result.ok, result.first_bad_sequence) == (False, 5)
+    assert "never registered in the log" in result.reason
+
+
+def test_verify_chain__rotation_not_endorsed__detected(log):
+    agent = Event.objects.get(sequence=1).signing_key_id
+    key_rotate(key_id=agent)
+    event = Event.objects.get(event_type="key.rotated")
+    payload = {**event.payload, "endorsement": "00" * 64}
+    tamper(
+        (
+            "UPDATE events SET payload = %s WHERE sequence = %s",
+            [json.dumps(payload), event.sequence],
+        )
+    )
+
+    result = verify_chain()
+
+    assert not result.ok
+    assert result.first_bad_sequence == event.sequence
+
+
+def test_verify_chain__from_sequence__checks_suffix_only(log):
+    result = verify_chain(from_sequence=6)
+
+    assert (result.ok, result.checked, result.first_sequence) == (True, 4, 6)
+
+
+def test_verify_chain_command__clean__exit_0(log, capsys):
+    call_command("verify_chain", "--full")
+
+    assert "chain verified: 9 events (1..9)" in capsys.readouterr().out
+
+
+def test_verify_chain_command__tampered__fails_naming_sequence(log):
+    tamper(("UPDATE events SET event_type = 'order.deleted' WHERE sequence = 8", []))
+
+    with pytest.raises(CommandError, match="FAILED at sequence 8"):
+        call_command("verify_chain", "--full")
