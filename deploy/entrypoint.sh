@@ -2,10 +2,17 @@
 # One image, several roles: `web`, `worker`, `beat`, `migrate`, or any command.
 set -eu
 
+# Processes share Prometheus samples here; /tmp is an empty volume on a read-only root.
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+fi
+
 case "${1:-web}" in
   web)
     # Named startup errors (DevModeEnvironmentMismatchError, ...) stop the container here.
     python manage.py check --deploy --fail-level ERROR
+    # Samples of a previous run of this container would be summed into /metrics.
+    find "${PROMETHEUS_MULTIPROC_DIR:-/nonexistent}" -maxdepth 1 -name '*.db' -delete 2>/dev/null || true
     exec gunicorn conclave.wsgi:application --config python:conclave.gunicorn_conf
     ;;
   worker)

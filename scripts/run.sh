@@ -9,7 +9,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-conclave.settings.local}"
 export PORT="${PORT:-8000}"
 export CONCLAVE_VAR_DIR="${CONCLAVE_VAR_DIR:-$PWD/var}"
-export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$CONCLAVE_VAR_DIR/prometheus}"
+# Only the served processes share samples (set below, for honcho and its children).
+metrics_dir="${PROMETHEUS_MULTIPROC_DIR:-$CONCLAVE_VAR_DIR/prometheus}"
+unset PROMETHEUS_MULTIPROC_DIR
 
 echo "conclave: database ${DATABASE_URL:+from DATABASE_URL}${DATABASE_URL:-SQLite in var/}," \
      "${REDIS_URL:+Redis from REDIS_URL}${REDIS_URL:-no Redis (local-memory cache, filesystem broker)}"
@@ -19,8 +21,9 @@ python manage.py migrate --noinput
 python manage.py seed_demo
 
 # Samples of earlier runs would be summed into this run's /metrics.
-mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
-find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
+mkdir -p "$metrics_dir"
+find "$metrics_dir" -maxdepth 1 -name '*.db' -delete
+export PROMETHEUS_MULTIPROC_DIR="$metrics_dir"
 
 echo "conclave: serving http://127.0.0.1:${PORT}/ (Ctrl-C stops everything)"
 # honcho SIGKILLs what has not exited 5 s after SIGTERM; a Celery worker polling the

@@ -174,6 +174,8 @@ def test_dockerfile__one_image_role_commands(dockerfile):
     for role in ("web)", "worker)", "beat)", "migrate)"):
         assert role in entrypoint
     assert "manage.py check --deploy" in entrypoint
+    # The metrics folder lives on the empty /tmp volume: created before any Python runs.
+    assert entrypoint.index('mkdir -p "$PROMETHEUS_MULTIPROC_DIR"') < entrypoint.index("manage.py")
 
 
 def test_dockerfile__production_settings_and_no_secret_defaults(dockerfile):
