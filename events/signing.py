@@ -2,18 +2,22 @@
 
 - `SoftwareSigner` (DEV_MODE=true, signing_mode DEVELOPMENT): Ed25519 keys as PKCS#8 files in
   SIGNING_KEY_DIR (mode 0600), outside the database.
-- a PKCS#11 signer (DEV_MODE=false, signing_mode PRODUCTION), where keys never leave the
-  token: not available yet; asking for it fails loudly rather than signing in software.
+- `Pkcs11Signer` (DEV_MODE=false, signing_mode PRODUCTION): keys are generated inside the
+  PKCS#11 token (PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_PIN) as sensitive, non-extractable
+  objects labelled with their key id, and every signature is made by the token (CKM_EDDSA).
 """
 
 import os
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import pkcs11
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.util.ec import encode_named_curve_parameters
 
 from conclave.exceptions import DomainError
 
@@ -76,10 +80,71 @@ class SoftwareSigner:
         return self._private(key_id).sign(message)
 
 
+ED25519_OID = "1.3.101.112"
+
+
+# PKCS#11 login state belongs to the process: one logged-in session per token and process,
+# opened on first use in that process (PKCS#11 state must not cross a fork).
+_SESSIONS: dict[tuple[int, str, str, str], Any] = {}
+
+
+class Pkcs11Signer:
+    """Signs inside the token; key handles are cached by key id."""
+
+    mode = "PRODUCTION"
+
+    def __init__(self, module: str, token_label: str, pin: str) -> None:
+        self.module, self.token_label, self.pin = module, token_label, pin
+        self._keys: dict[str, Any] = {}
+        self._pid: int | None = None
+
+    def _open(self) -> Any:
+        slot = (os.getpid(), self.module, self.token_label, self.pin)
+        if slot not in _SESSIONS:
+            try:
+                token = pkcs11.lib(self.module).get_token(token_label=self.token_label)
+                _SESSIONS[slot] = token.open(user_pin=self.pin, rw=True)
+            except (pkcs11.PKCS11Error, RuntimeError, OSError) as exc:
+                raise SignerUnavailable(
+                    f"cannot open PKCS#11 token {self.token_label!r}: {type(exc).__name__}"
+                ) from exc
+        if self._pid != os.getpid():
+            self._pid, self._keys = os.getpid(), {}
+        return _SESSIONS[slot]
+
+    def create_key(self, key_id: str) -> bytes:
+        session = self._open()
+        parameters = session.create_domain_parameters(
+            KeyType.EC_EDWARDS,
+            {Attribute.EC_PARAMS: encode_named_curve_parameters(ED25519_OID)},
+            local=True,
+        )
+        public, private = parameters.generate_keypair(
+            store=True,
+            mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+            label=key_id,
+            id=key_id.encode(),
+            private_template={Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True},
+        )
+        self._keys[key_id] = private
+        point = bytes(public[Attribute.EC_POINT])
+        # CKA_EC_POINT is DER: an OCTET STRING (04 20) around the 32 raw bytes.
+        return point[2:] if len(point) == 34 and point[:2] == b"\x04\x20" else point
+
+    def sign(self, key_id: str, message: bytes) -> bytes:
+        session = self._open()
+        if key_id not in self._keys:
+            try:
+                self._keys[key_id] = session.get_key(
+                    object_class=ObjectClass.PRIVATE_KEY, label=key_id
+                )
+            except (pkcs11.NoSuchKey, pkcs11.MultipleObjectsReturned) as exc:
+                raise SignerUnavailable(f"no single private key {key_id} in the token") from exc
+        return bytes(self._keys[key_id].sign(message, mechanism=Mechanism.EDDSA))
+
+
 @cache
 def get_signer() -> Signer:
     if settings.DEV_MODE:
         return SoftwareSigner(Path(settings.SIGNING_KEY_DIR))
-    raise SignerUnavailable(
-        "DEV_MODE=false needs the PKCS#11 signer, which this build does not provide yet"
-    )
+    return Pkcs11Signer(settings.PKCS11_MODULE, settings.PKCS11_TOKEN_LABEL, settings.PKCS11_PIN)
