@@ -12,6 +12,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -33,6 +34,16 @@ EVENTS_APPENDED = Counter(
     "conclave_events_appended_total", "Events appended to the log, by type.", ["event_type"]
 )
 
+APPEND_DURATION = Histogram(
+    "conclave_event_append_seconds",
+    "Time to append one batch of events (lock, sign, witness, insert), before commit.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+CHAIN_HEAD = Gauge(
+    "conclave_chain_head_sequence",
+    "Sequence of the newest event this process appended.",
+    multiprocess_mode="max",
+)
 VERIFICATION_DURATION = Histogram(
     "conclave_chain_verification_seconds",
     "Duration of hash-chain verification runs.",

@@ -24,8 +24,9 @@ def active_key(*, kind: str, owner: str, at: datetime) -> AgentKey:
     return key
 
 
-def active_witness_key(*, excluding: str, at: datetime, sequence: int) -> AgentKey:
-    """Witnesses take turns by sequence, so every active witness attests part of the log."""
+def active_witness_keys(*, excluding: str, at: datetime) -> list[AgentKey]:
+    """The witness keys that may attest an event of `excluding` at `at`, in a fixed order;
+    witnesses take turns by sequence, so every active witness attests part of the log."""
     witnesses = list(
         AgentKey.objects.filter(keys_active_at(at), kind=KeyKind.WITNESS)
         .exclude(agent_id=excluding)
@@ -33,7 +34,7 @@ def active_witness_key(*, excluding: str, at: datetime, sequence: int) -> AgentK
     )
     if not witnesses:
         raise Conflict(f"No witness key is active at {at.isoformat()}.")
-    return witnesses[sequence % len(witnesses)]
+    return witnesses
 
 
 def all_keys() -> list[dict[str, Any]]:

@@ -1,6 +1,9 @@
 """Every write to the event store and the key registry."""
 
+import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,10 +12,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from conclave.exceptions import Conflict, NotFound, ValidationFailed
-from conclave.metrics import EVENTS_APPENDED
+from conclave.metrics import APPEND_DURATION, CHAIN_HEAD, EVENTS_APPENDED
 from events import crypto
 from events.models import GENESIS_PREV_HASH, AgentKey, Event, KeeperKey, KeyKind
-from events.selectors import active_key, active_witness_key
+from events.selectors import active_key, active_witness_keys
 from events.signing import get_signer
 
 SYSTEM_AGENT_ID = "SYSTEM:EVENT_WRITER"
@@ -32,6 +35,100 @@ def _lock_chain_head() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
 
 
+@dataclass(frozen=True)
+class EventDraft:
+    """What a caller wants logged; the store adds sequence, chain, timestamps and signatures."""
+
+    event_type: str
+    payload: dict[str, Any]
+    agent_id: str = SYSTEM_AGENT_ID
+
+
+def _validate(draft: EventDraft) -> None:
+    if not draft.event_type or len(draft.event_type) > 100:
+        raise ValidationFailed({"event_type": ["1 to 100 characters."]})
+    try:
+        rfc8785.dumps(draft.payload)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise ValidationFailed({"payload": [f"not canonical JSON: {exc}"]}) from exc
+
+
+def event_append_batch(
+    *, drafts: Sequence[EventDraft], local_timestamp: datetime | None = None
+) -> list[Event]:
+    """Appends events in order, signed and witnessed, inside the caller's transaction if there
+    is one: a state change and its log entries commit or roll back together.
+
+    One lock, one head read and one multi-row INSERT for the whole batch.
+    """
+    for draft in drafts:
+        _validate(draft)
+    if not drafts:
+        return []
+    signer = get_signer()
+    moment = local_timestamp or timezone.now()
+    started = time.perf_counter()
+    with transaction.atomic():
+        _lock_chain_head()
+        head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
+        sequence, prev_hash = head if head else (0, GENESIS_PREV_HASH)
+        agent_keys: dict[str, AgentKey] = {}
+        witness_keys: dict[str, list[AgentKey]] = {}
+        events = []
+        for draft in drafts:
+            sequence += 1
+            if draft.agent_id not in agent_keys:
+                agent_keys[draft.agent_id] = active_key(
+                    kind=KeyKind.AGENT, owner=draft.agent_id, at=moment
+                )
+                witness_keys[draft.agent_id] = active_witness_keys(
+                    excluding=draft.agent_id, at=moment
+                )
+            agent_key = agent_keys[draft.agent_id]
+            witnesses = witness_keys[draft.agent_id]
+            witness_key = witnesses[sequence % len(witnesses)]
+            canonical = crypto.canonical_content(
+                sequence=sequence,
+                event_type=draft.event_type,
+                payload=draft.payload,
+                agent_id=draft.agent_id,
+                signing_key_id=agent_key.key_id,
+                signing_mode=signer.mode,
+                local_timestamp=moment,
+                prev_hash=prev_hash,
+            )
+            content_digest = crypto.digest(canonical)
+            signature = signer.sign(agent_key.key_id, content_digest)
+            witness_signature = signer.sign(
+                witness_key.key_id, crypto.witness_message(content_digest, signature)
+            )
+            events.append(
+                Event(
+                    sequence=sequence,
+                    event_type=draft.event_type,
+                    payload=draft.payload,
+                    agent_id=draft.agent_id,
+                    signing_key_id=agent_key.key_id,
+                    signing_mode=signer.mode,
+                    local_timestamp=moment,
+                    prev_hash=prev_hash,
+                    content_hash=content_digest.hex(),
+                    signature=signature.hex(),
+                    witness_id=witness_key.agent_id,
+                    witness_key_id=witness_key.key_id,
+                    witness_signature=witness_signature.hex(),
+                    schema_version=crypto.SCHEMA_VERSION,
+                )
+            )
+            prev_hash = content_digest.hex()
+        Event.objects.bulk_create(events)
+    APPEND_DURATION.observe(time.perf_counter() - started)
+    CHAIN_HEAD.set(sequence)
+    for draft in drafts:
+        EVENTS_APPENDED.labels(draft.event_type).inc()
+    return events
+
+
 def event_append(
     *,
     event_type: str,
@@ -39,56 +136,9 @@ def event_append(
     agent_id: str = SYSTEM_AGENT_ID,
     local_timestamp: datetime | None = None,
 ) -> Event:
-    """Appends one signed and witnessed event, inside the caller's transaction if there is one:
-    the state change and its log entry commit or roll back together."""
-    if not event_type or len(event_type) > 100:
-        raise ValidationFailed({"event_type": ["1 to 100 characters."]})
-    try:
-        rfc8785.dumps(payload)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise ValidationFailed({"payload": [f"not canonical JSON: {exc}"]}) from exc
-
-    signer = get_signer()
-    moment = local_timestamp or timezone.now()
-    with transaction.atomic():
-        _lock_chain_head()
-        head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
-        sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_PREV_HASH)
-        agent_key = active_key(kind=KeyKind.AGENT, owner=agent_id, at=moment)
-        witness_key = active_witness_key(excluding=agent_id, at=moment, sequence=sequence)
-        canonical = crypto.canonical_content(
-            sequence=sequence,
-            event_type=event_type,
-            payload=payload,
-            agent_id=agent_id,
-            signing_key_id=agent_key.key_id,
-            signing_mode=signer.mode,
-            local_timestamp=moment,
-            prev_hash=prev_hash,
-        )
-        content_digest = crypto.digest(canonical)
-        signature = signer.sign(agent_key.key_id, content_digest)
-        witness_signature = signer.sign(
-            witness_key.key_id, crypto.witness_message(content_digest, signature)
-        )
-        event = Event.objects.create(
-            sequence=sequence,
-            event_type=event_type,
-            payload=payload,
-            agent_id=agent_id,
-            signing_key_id=agent_key.key_id,
-            signing_mode=signer.mode,
-            local_timestamp=moment,
-            prev_hash=prev_hash,
-            content_hash=content_digest.hex(),
-            signature=signature.hex(),
-            witness_id=witness_key.agent_id,
-            witness_key_id=witness_key.key_id,
-            witness_signature=witness_signature.hex(),
-            schema_version=crypto.SCHEMA_VERSION,
-        )
-    EVENTS_APPENDED.labels(event_type).inc()
-    return event
+    """Appends one event (see `event_append_batch`)."""
+    draft = EventDraft(event_type=event_type, payload=payload, agent_id=agent_id)
+    return event_append_batch(drafts=[draft], local_timestamp=local_timestamp)[0]
 
 
 def _create_key_row(*, kind: str, owner: str, active_from: datetime) -> AgentKey:

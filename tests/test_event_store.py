@@ -9,7 +9,14 @@ from django.utils import timezone
 from conclave.exceptions import Conflict, ValidationFailed
 from events import crypto
 from events.models import AgentKey, ClockDriftWarning, Event, KeeperKey
-from events.services import event_append, key_register, key_rotate, keys_bootstrap
+from events.services import (
+    EventDraft,
+    event_append,
+    event_append_batch,
+    key_register,
+    key_rotate,
+    keys_bootstrap,
+)
 from tests import independent_verifier
 
 pytestmark = pytest.mark.django_db
@@ -360,3 +367,44 @@ def test_runbook_sql__health_gaps_and_active_keys(system_keys):
     assert sql(RUNBOOK_GAPS) == []
     active = sql(RUNBOOK_ACTIVE_KEYS)
     assert {row[0] for row in active} == {"SYSTEM:EVENT_WRITER", "SYSTEM:WITNESS"}
+
+
+# --- Batches -------------------------------------------------------------------------------------
+
+
+def test_event_append_batch__one_chain_in_order(system_keys, api_client):
+    drafts = [EventDraft(event_type="order.created", payload={"n": n}) for n in range(250)]
+
+    events = event_append_batch(drafts=drafts)
+
+    assert [e.sequence for e in events] == list(range(2, 252))
+    assert all(b.prev_hash == a.content_hash for a, b in zip(events, events[1:], strict=False))
+    assert Event.objects.count() == 251
+    events_json, keys = observer_view(api_client)
+    assert independent_verifier.verify(events_json, keys) == []
+
+
+def test_event_append_batch__one_invalid_draft__nothing_written(system_keys):
+    drafts = [
+        EventDraft(event_type="order.created", payload={"n": 1}),
+        EventDraft(event_type="", payload={}),
+    ]
+
+    with pytest.raises(ValidationFailed):
+        event_append_batch(drafts=drafts)
+
+    assert Event.objects.count() == 1
+
+
+def test_event_append_batch__empty__nothing(system_keys):
+    assert event_append_batch(drafts=[]) == []
+
+
+def test_event_append_batch__queries_independent_of_batch_size(
+    system_keys, django_assert_max_num_queries
+):
+    drafts = [EventDraft(event_type="order.created", payload={"n": n}) for n in range(100)]
+
+    # savepoint, lock, head, agent key, witnesses, insert, release
+    with django_assert_max_num_queries(8):
+        event_append_batch(drafts=drafts)
