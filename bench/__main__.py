@@ -8,20 +8,44 @@ import json
 import os
 import platform
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import bench.http  # noqa: F401 - registers its benchmarks
+import bench.events  # noqa: F401 - registers its benchmarks
+import bench.http  # noqa: F401
 from bench.harness import BENCHMARKS, Result
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def scratch_database() -> None:
+    """Benchmarks write a lot: they get a fresh database of their own on the same server."""
+    import psycopg
+    from django.conf import settings
+
+    server = settings.DATABASES["default"]
+    admin = (
+        f"host={server['HOST']} port={server['PORT'] or 5432} user={server['USER']} dbname=postgres"
+    )
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute('DROP DATABASE IF EXISTS "conclave_bench" WITH (FORCE)')
+        connection.execute('CREATE DATABASE "conclave_bench"')
+    server["NAME"] = "conclave_bench"
+    os.environ["DATABASE_URL"] = (
+        f"postgres://{server['USER']}@{server['HOST']}:{server['PORT'] or 5432}/conclave_bench"
+    )
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "conclave.settings.test")
+    os.environ.setdefault("SIGNING_KEY_DIR", tempfile.mkdtemp(prefix="conclave-bench-keys-"))
     import django
+    from django.core.management import call_command
 
     django.setup()
+    scratch_database()
+    call_command("migrate", verbosity=0)
     results: list[Result] = []
     for benchmark in BENCHMARKS:
         results.extend(benchmark())

@@ -13,28 +13,25 @@ def keys_active_at(at: datetime) -> Q:
     return Q(active_from__lte=at) & (Q(active_until__isnull=True) | Q(active_until__gt=at))
 
 
-def active_key(*, kind: str, owner: str, at: datetime) -> AgentKey:
-    key = (
-        AgentKey.objects.filter(keys_active_at(at), kind=kind, agent_id=owner)
-        .order_by("-active_from")
-        .first()
+def signing_keys(*, agent_id: str, at: datetime) -> tuple[AgentKey, list[AgentKey]]:
+    """In one query: the agent's key active at `at`, and the witness keys that may attest
+    its events then (never the agent itself), in the fixed order witnesses take turns in."""
+    keys = list(
+        AgentKey.objects.filter(
+            keys_active_at(at),
+            Q(kind=KeyKind.AGENT, agent_id=agent_id)
+            | (Q(kind=KeyKind.WITNESS) & ~Q(agent_id=agent_id)),
+        ).order_by("key_id")
     )
-    if key is None:
-        raise Conflict(f"{owner} has no {kind} key active at {at.isoformat()}.")
-    return key
-
-
-def active_witness_keys(*, excluding: str, at: datetime) -> list[AgentKey]:
-    """The witness keys that may attest an event of `excluding` at `at`, in a fixed order;
-    witnesses take turns by sequence, so every active witness attests part of the log."""
-    witnesses = list(
-        AgentKey.objects.filter(keys_active_at(at), kind=KeyKind.WITNESS)
-        .exclude(agent_id=excluding)
-        .order_by("key_id")
+    agent_keys = sorted(
+        (key for key in keys if key.kind == KeyKind.AGENT), key=lambda key: key.active_from
     )
+    witnesses = [key for key in keys if key.kind == KeyKind.WITNESS]
+    if not agent_keys:
+        raise Conflict(f"{agent_id} has no agent key active at {at.isoformat()}.")
     if not witnesses:
         raise Conflict(f"No witness key is active at {at.isoformat()}.")
-    return witnesses
+    return agent_keys[-1], witnesses
 
 
 def all_keys() -> list[dict[str, Any]]:

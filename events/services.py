@@ -15,7 +15,7 @@ from conclave.exceptions import Conflict, NotFound, ValidationFailed
 from conclave.metrics import APPEND_DURATION, CHAIN_HEAD, EVENTS_APPENDED
 from events import crypto
 from events.models import GENESIS_PREV_HASH, AgentKey, Event, KeeperKey, KeyKind
-from events.selectors import active_key, active_witness_keys
+from events.selectors import signing_keys
 from events.signing import get_signer
 
 SYSTEM_AGENT_ID = "SYSTEM:EVENT_WRITER"
@@ -78,11 +78,8 @@ def event_append_batch(
         for draft in drafts:
             sequence += 1
             if draft.agent_id not in agent_keys:
-                agent_keys[draft.agent_id] = active_key(
-                    kind=KeyKind.AGENT, owner=draft.agent_id, at=moment
-                )
-                witness_keys[draft.agent_id] = active_witness_keys(
-                    excluding=draft.agent_id, at=moment
+                agent_keys[draft.agent_id], witness_keys[draft.agent_id] = signing_keys(
+                    agent_id=draft.agent_id, at=moment
                 )
             agent_key = agent_keys[draft.agent_id]
             witnesses = witness_keys[draft.agent_id]

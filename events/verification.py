@@ -6,10 +6,14 @@ key of that agent active at the event's `local_timestamp`, and the witness signa
 with a witness key (not the agent) active then.
 """
 
+import multiprocessing
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+
+from django.db import connections
 
 from conclave.metrics import VERIFICATION_DURATION
 from events import crypto
@@ -167,47 +171,90 @@ def check_event(row: dict, *, expected_sequence: int, prev_hash: str, keys: dict
         raise ChainBroken(sequence, "witness signature does not verify")
 
 
-def verify_chain(*, from_sequence: int = 1) -> VerificationResult:
-    started = time.perf_counter()
-    keys = _keys()
-    if from_sequence <= 1:
-        from_sequence, prev_hash = 1, GENESIS_PREV_HASH
+def _verify_range(first: int, last: int | None, keys: dict[str, KeyRecord]) -> VerificationResult:
+    """Verifies events first..last (or to the head), linking to the stored hash of first - 1."""
+    if first <= 1:
+        first, prev_hash = 1, GENESIS_PREV_HASH
     else:
         previous = (
-            Event.objects.filter(sequence=from_sequence - 1)
-            .values_list("content_hash", flat=True)
-            .first()
+            Event.objects.filter(sequence=first - 1).values_list("content_hash", flat=True).first()
         )
         if previous is None:
-            return VerificationResult(
-                False, 0, from_sequence, None, from_sequence - 1, "previous event is missing"
-            )
+            return VerificationResult(False, 0, first, None, first - 1, "previous event is missing")
         prev_hash = previous
 
-    checked, expected, last = 0, from_sequence, None
+    checked, expected, last_seen = 0, first, None
     try:
-        # Key provenance needs the registrations before the first checked event.
+        # Key provenance needs the registrations made before the first checked event.
         registered: dict[str, str] = {}
         for row in _rows(
             1,
-            until=from_sequence - 1,
+            until=first - 1,
             columns=("sequence", "event_type", "payload"),
             event_types=KEY_EVENT_TYPES,
         ):
             registered.update(keys_registered_by(row, registered))
-        for row in _rows(from_sequence):
+        for row in _rows(first, until=last):
             try:
                 check_event(row, expected_sequence=expected, prev_hash=prev_hash, keys=keys)
                 registered.update(keys_registered_by(row, registered))
                 _check_provenance(row, keys, registered)
             except (ValueError, TypeError, KeyError) as exc:  # malformed hex or content
                 raise ChainBroken(row["sequence"], f"malformed event: {exc!r}") from exc
-            prev_hash, expected, last = row["content_hash"], expected + 1, row["sequence"]
+            prev_hash, expected, last_seen = row["content_hash"], expected + 1, row["sequence"]
             checked += 1
     except ChainBroken as broken:
-        return VerificationResult(
-            False, checked, from_sequence, last, broken.sequence, broken.reason
-        )
+        return VerificationResult(False, checked, first, last_seen, broken.sequence, broken.reason)
+    if last is not None and last_seen != last:
+        return VerificationResult(False, checked, first, last_seen, expected, "event is missing")
+    return VerificationResult(True, checked, first, last_seen)
+
+
+def _verify_chunk(bounds: tuple[int, int]) -> VerificationResult:
+    return _verify_range(bounds[0], bounds[1], _keys())
+
+
+def verify_chain(
+    *, from_sequence: int = 1, workers: int | None = None, chunk_size: int = 25_000
+) -> VerificationResult:
+    """Verifies from `from_sequence` to the head, in constant memory.
+
+    Long ranges are split into chunks verified in parallel by `workers` processes (default:
+    one per core); each chunk links to the stored hash before it, so together they check
+    the whole chain. The first failing sequence is the lowest one found.
+    """
+    started = time.perf_counter()
+    try:
+        head = Event.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0
+        first = max(from_sequence, 1)
+        workers = workers or os.cpu_count() or 1
+        if workers == 1 or head - first + 1 <= chunk_size:
+            return _verify_range(first, None, _keys())
+        bounds = [
+            (start, min(start + chunk_size - 1, head))
+            for start in range(first, head + 1, chunk_size)
+        ]
+        # Children must not share the parent's database connection.
+        connections.close_all()
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = []
+            for result in pool.imap(_verify_chunk, bounds):
+                results.append(result)
+                if not result.ok:
+                    pool.terminate()
+                    break
+        checked = sum(result.checked for result in results)
+        failed = next((result for result in results if not result.ok), None)
+        if failed:
+            return VerificationResult(
+                False,
+                checked,
+                first,
+                failed.last_sequence,
+                failed.first_bad_sequence,
+                failed.reason,
+            )
+        # Events appended while verifying are left for the next run.
+        return VerificationResult(True, checked, first, results[-1].last_sequence)
     finally:
         VERIFICATION_DURATION.observe(time.perf_counter() - started)
-    return VerificationResult(True, checked, from_sequence, last)

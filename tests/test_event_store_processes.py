@@ -94,6 +94,25 @@ def test_concurrent_writers__no_gap_no_fork_chain_verifies(scratch_database):
     assert verified.returncode == 0, verified.stderr
     assert f"chain verified: {count} events" in verified.stdout
 
+    # The same log in parallel chunks; then tampered in a middle chunk.
+    def verify_in_chunks():
+        return subprocess.run(
+            [sys.executable, "manage.py", "verify_chain", "--full", "--workers", "2",
+             "--chunk-size", "500"],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    parallel = verify_in_chunks()
+    with psycopg.connect(dsn) as connection:
+        connection.execute("SET session_replication_role = replica")
+        connection.execute("UPDATE events SET payload = '{}' WHERE sequence IN (1777, 2900)")
+    tampered = verify_in_chunks()
+
+    assert parallel.returncode == 0, parallel.stderr
+    assert f"chain verified: {count} events (1..{count})" in parallel.stdout
+    assert tampered.returncode == 1
+    assert "FAILED at sequence 1777" in tampered.stderr
+
 
 def test_app_role__update_and_delete_refused_even_with_triggers_disabled(scratch_database):
     env, dsn = scratch_database

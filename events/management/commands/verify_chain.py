@@ -16,11 +16,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--from", dest="from_sequence", type=int, default=1, help="First sequence to check."
         )
+        parser.add_argument(
+            "--workers", type=int, default=None, help="Processes (default: one per core)."
+        )
+        parser.add_argument(
+            "--chunk-size", type=int, default=25_000, help="Events per parallel chunk."
+        )
 
-    def handle(self, *args: Any, full: bool, from_sequence: int, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        full: bool,
+        from_sequence: int,
+        workers: int | None,
+        chunk_size: int,
+        **options: Any,
+    ) -> None:
         if from_sequence < 1:
             raise CommandError("--from must be 1 or more")
-        result = verify_chain(from_sequence=1 if full else from_sequence)
+        if (workers is not None and workers < 1) or chunk_size < 1:
+            raise CommandError("--workers and --chunk-size must be 1 or more")
+        result = verify_chain(
+            from_sequence=1 if full else from_sequence, workers=workers, chunk_size=chunk_size
+        )
         if not result.ok:
             raise CommandError(
                 f"chain verification FAILED at sequence {result.first_bad_sequence}: "

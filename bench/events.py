@@ -1,0 +1,165 @@
+"""Event store benchmarks (issue targets in README), each beside a raw baseline of this run.
+
+Runs against a scratch database `conclave_bench` on the DATABASE_URL server.
+"""
+
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.db import connection, connections
+
+from bench.harness import Result, benchmark
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
+CLIENTS = 8
+BATCH = 100
+VERIFY_EVENTS = int(os.environ.get("BENCH_VERIFY_EVENTS", "200000"))
+REPO = Path(__file__).resolve().parents[1]
+
+RAW_TABLE = """
+CREATE TABLE IF NOT EXISTS bench_raw_events (
+    sequence bigserial PRIMARY KEY, event_type varchar(100), payload jsonb,
+    agent_id varchar(200), signing_key_id varchar(100), signing_mode varchar(11),
+    local_timestamp timestamptz, authority_timestamp timestamptz DEFAULT now(),
+    prev_hash varchar(64), content_hash varchar(64), signature varchar(128),
+    witness_id varchar(200), witness_key_id varchar(100), witness_signature varchar(128),
+    schema_version smallint)
+"""
+RAW_INSERT = (
+    "INSERT INTO bench_raw_events (event_type, payload, agent_id, signing_key_id, signing_mode, "
+    "local_timestamp, prev_hash, content_hash, signature, witness_id, witness_key_id, "
+    "witness_signature, schema_version) VALUES ('order.created', '{\"n\": 1}', 'A', 'k', "
+    "'DEVELOPMENT', now(), %s, %s, %s, 'W', 'w', %s, 1)"
+)
+RAW_ROW = ("0" * 64, "a" * 64, "b" * 128, "c" * 128)
+
+
+def _dsn() -> str:
+    settings = connection.settings_dict
+    return (
+        f"host={settings['HOST']} port={settings['PORT'] or 5432} "
+        f"user={settings['USER']} dbname={settings['NAME']}"
+    )
+
+
+def _raw_single(seconds: float) -> int:
+    count = 0
+    with psycopg.connect(_dsn(), autocommit=True) as raw:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            raw.execute(RAW_INSERT, RAW_ROW)
+            count += 1
+    return count
+
+
+def _raw_batch(seconds: float) -> int:
+    count = 0
+    with psycopg.connect(_dsn()) as raw:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            with raw.transaction(), raw.cursor() as cursor:
+                cursor.executemany(RAW_INSERT, [RAW_ROW] * BATCH)
+            count += BATCH
+    return count
+
+
+def _append_single(seconds: float) -> int:
+    from events.services import event_append
+
+    count = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        event_append(event_type="order.created", payload={"n": count})
+        count += 1
+    return count
+
+
+def _append_batch(seconds: float) -> int:
+    from events.services import EventDraft, event_append_batch
+
+    count = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        event_append_batch(
+            drafts=[EventDraft("order.created", {"n": count + n}) for n in range(BATCH)]
+        )
+        count += BATCH
+    return count
+
+
+def _in_processes(function, clients: int, seconds: float) -> float:
+    """Total operations per second of `function` run by `clients` processes at once."""
+    connections.close_all()
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        started = time.perf_counter()
+        counts = pool.map(function, [seconds] * clients)
+        elapsed = time.perf_counter() - started
+    return sum(counts) / elapsed
+
+
+def _rate(function, seconds: float) -> float:
+    started = time.perf_counter()
+    count = function(seconds)
+    return count / (time.perf_counter() - started)
+
+
+def _bare_verifies(seconds: float) -> int:
+    key = Ed25519PrivateKey.generate()
+    public, message = key.public_key(), b"\x01" * 32
+    signature = key.sign(message)
+    count = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        public.verify(signature, message)
+        count += 1
+    return count
+
+
+@benchmark
+def event_store() -> list[Result]:
+    from events.services import keys_bootstrap
+
+    keys_bootstrap()
+    with connection.cursor() as cursor:
+        cursor.execute(RAW_TABLE)
+    results = [
+        Result("append_1", _rate(_append_single, SECONDS), "events/s",
+               "raw single-row INSERT+COMMIT, 1 client", _rate(_raw_single, SECONDS)),
+        Result("append_8", _in_processes(_append_single, CLIENTS, SECONDS), "events/s",
+               "raw single-row INSERT+COMMIT, 8 clients",
+               _in_processes(_raw_single, CLIENTS, SECONDS)),
+        Result("append_batch", _rate(_append_batch, SECONDS), "events/s",
+               f"raw {BATCH}-row INSERT transactions", _rate(_raw_batch, SECONDS)),
+    ]  # fmt: skip
+
+    # Grow the log to VERIFY_EVENTS, then verify it all in a separate process.
+    from events.models import Event
+    from events.services import EventDraft, event_append_batch
+
+    while (missing := VERIFY_EVENTS - Event.objects.count()) > 0:
+        event_append_batch(
+            drafts=[EventDraft("order.created", {"n": n}) for n in range(min(1000, missing))]
+        )
+    events = Event.objects.count()
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "manage.py", "verify_chain", "--full"], cwd=REPO, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    bare = _in_processes(_bare_verifies, os.cpu_count() or 1, SECONDS)
+    results += [
+        Result("verify", events / elapsed, "events/s",
+               f"bare Ed25519 verifies on {os.cpu_count()} cores / 2 per event", bare / 2),
+        Result("verify_peak_memory", peak_kib / 1024, "MiB",
+               f"over {events} events; baseline: same run's 1-core process", peak_kib / 1024),
+    ]  # fmt: skip
+    return results
