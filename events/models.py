@@ -60,41 +60,42 @@ class KeyKind(models.TextChoices):
     WITNESS = "witness"
 
 
-class AgentKey(models.Model):
-    """An Ed25519 public key of a system actor: an agent that signs events or a witness that
-    co-signs them. Never deleted (FR76); rotation only sets `active_until`."""
+class RegisteredKey(models.Model):
+    """What every registered Ed25519 public key has. Rows are never deleted (FR76) and only
+    ever gain an `active_until`, once (rotation)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    agent_id = models.CharField(max_length=200, db_index=True)
     key_id = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=16, choices=KeyKind.choices, default=KeyKind.AGENT)
     public_key = models.BinaryField(max_length=32)
     active_from = models.DateTimeField()
     active_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
-        db_table = "agent_keys"
+        abstract = True
         ordering = ["active_from", "key_id"]
+
+
+class AgentKey(RegisteredKey):
+    """The key of a system actor: an agent that signs events or a witness that co-signs them."""
+
+    agent_id = models.CharField(max_length=200, db_index=True)
+    kind = models.CharField(max_length=16, choices=KeyKind.choices, default=KeyKind.AGENT)
+
+    class Meta(RegisteredKey.Meta):
+        db_table = "agent_keys"
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key_id} ({self.agent_id})"
 
 
-class KeeperKey(models.Model):
-    """A keeper's Ed25519 public key, used to approve halt-clear ceremonies. Never deleted."""
+class KeeperKey(RegisteredKey):
+    """A keeper's key, used to approve halt-clear ceremonies; the private key stays with them."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     keeper_id = models.CharField(max_length=200, db_index=True)
-    key_id = models.CharField(max_length=100, unique=True)
-    public_key = models.BinaryField(max_length=32)
-    active_from = models.DateTimeField()
-    active_until = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(db_default=Now())
 
-    class Meta:
+    class Meta(RegisteredKey.Meta):
         db_table = "keeper_keys"
-        ordering = ["active_from", "key_id"]
 
     def __str__(self) -> str:
         return f"keeper {self.key_id} ({self.keeper_id})"

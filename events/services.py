@@ -84,31 +84,24 @@ def event_append_batch(
             agent_key = agent_keys[draft.agent_id]
             witnesses = witness_keys[draft.agent_id]
             witness_key = witnesses[sequence % len(witnesses)]
-            canonical = crypto.canonical_content(
-                sequence=sequence,
-                event_type=draft.event_type,
-                payload=draft.payload,
-                agent_id=draft.agent_id,
-                signing_key_id=agent_key.key_id,
-                signing_mode=signer.mode,
-                local_timestamp=moment,
-                prev_hash=prev_hash,
-            )
-            content_digest = crypto.digest(canonical)
+            content: dict[str, Any] = {
+                "sequence": sequence,
+                "event_type": draft.event_type,
+                "payload": draft.payload,
+                "agent_id": draft.agent_id,
+                "signing_key_id": agent_key.key_id,
+                "signing_mode": signer.mode,
+                "local_timestamp": moment,
+                "prev_hash": prev_hash,
+            }
+            content_digest = crypto.digest(crypto.canonical_content(**content))
             signature = signer.sign(agent_key.key_id, content_digest)
             witness_signature = signer.sign(
                 witness_key.key_id, crypto.witness_message(content_digest, signature)
             )
             events.append(
                 Event(
-                    sequence=sequence,
-                    event_type=draft.event_type,
-                    payload=draft.payload,
-                    agent_id=draft.agent_id,
-                    signing_key_id=agent_key.key_id,
-                    signing_mode=signer.mode,
-                    local_timestamp=moment,
-                    prev_hash=prev_hash,
+                    **content,
                     content_hash=content_digest.hex(),
                     signature=signature.hex(),
                     witness_id=witness_key.agent_id,
