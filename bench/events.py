@@ -48,14 +48,15 @@ def _dsn() -> str:
     )
 
 
-def _raw_single(seconds: float) -> int:
-    count = 0
+def _raw_single(seconds: float) -> list[float]:
+    """Latency of each single-row INSERT+COMMIT, for `seconds`."""
+    latencies = []
     with psycopg.connect(_dsn(), autocommit=True) as raw:
         deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
+        while (started := time.perf_counter()) < deadline:
             raw.execute(RAW_INSERT, RAW_ROW)
-            count += 1
-    return count
+            latencies.append(time.perf_counter() - started)
+    return latencies
 
 
 def _raw_batch(seconds: float) -> int:
@@ -69,15 +70,16 @@ def _raw_batch(seconds: float) -> int:
     return count
 
 
-def _append_single(seconds: float) -> int:
+def _append_single(seconds: float) -> list[float]:
+    """Latency of each signed, witnessed append (its own transaction), for `seconds`."""
     from events.services import event_append
 
-    count = 0
+    latencies: list[float] = []
     deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        event_append(event_type="order.created", payload={"n": count})
-        count += 1
-    return count
+    while (started := time.perf_counter()) < deadline:
+        event_append(event_type="order.created", payload={"n": len(latencies)})
+        latencies.append(time.perf_counter() - started)
+    return latencies
 
 
 def _append_batch(seconds: float) -> int:
@@ -93,19 +95,34 @@ def _append_batch(seconds: float) -> int:
     return count
 
 
-def _in_processes(function, clients: int, seconds: float) -> float:
-    """Total operations per second of `function` run by `clients` processes at once."""
+def _count(outcome: int | list[float]) -> int:
+    return outcome if isinstance(outcome, int) else len(outcome)
+
+
+def _in_processes_latencies(function, clients: int, seconds: float) -> tuple[float, list[float]]:
+    """Total operations per second of `function` run by `clients` processes at once, and the
+    latencies they recorded."""
     connections.close_all()
     with multiprocessing.get_context("fork").Pool(clients) as pool:
         started = time.perf_counter()
-        counts = pool.map(function, [seconds] * clients)
+        outcomes = pool.map(function, [seconds] * clients)
         elapsed = time.perf_counter() - started
-    return sum(counts) / elapsed
+    latencies = [value for outcome in outcomes if isinstance(outcome, list) for value in outcome]
+    return sum(_count(outcome) for outcome in outcomes) / elapsed, latencies
+
+
+def _in_processes(function, clients: int, seconds: float) -> float:
+    return _in_processes_latencies(function, clients, seconds)[0]
+
+
+def _p99_ms(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
 
 def _rate(function, seconds: float) -> float:
     started = time.perf_counter()
-    count = function(seconds)
+    count = _count(function(seconds))
     return count / (time.perf_counter() - started)
 
 
@@ -128,12 +145,15 @@ def event_store() -> list[Result]:
     keys_bootstrap()
     with connection.cursor() as cursor:
         cursor.execute(RAW_TABLE)
+    append_8, append_latencies = _in_processes_latencies(_append_single, CLIENTS, SECONDS)
+    raw_8, raw_latencies = _in_processes_latencies(_raw_single, CLIENTS, SECONDS)
     results = [
         Result("append_1", _rate(_append_single, SECONDS), "events/s",
                "raw single-row INSERT+COMMIT, 1 client", _rate(_raw_single, SECONDS)),
-        Result("append_8", _in_processes(_append_single, CLIENTS, SECONDS), "events/s",
-               "raw single-row INSERT+COMMIT, 8 clients",
-               _in_processes(_raw_single, CLIENTS, SECONDS)),
+        Result("append_8", append_8, "events/s", "raw single-row INSERT+COMMIT, 8 clients",
+               raw_8),
+        Result("append_8_p99", _p99_ms(append_latencies), "ms",
+               "raw INSERT+COMMIT p99, 8 clients", _p99_ms(raw_latencies)),
         Result("append_batch", _rate(_append_batch, SECONDS), "events/s",
                f"raw {BATCH}-row INSERT transactions", _rate(_raw_batch, SECONDS)),
     ]  # fmt: skip
