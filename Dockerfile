@@ -28,6 +28,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     GUNICORN_BIND=0.0.0.0:8000 \
     STATIC_ROOT=/app/staticfiles \
     MEDIA_ROOT=/app/media \
+    SIGNING_KEY_DIR=/app/keys \
     CONCLAVE_VAR_DIR=/tmp/conclave \
     CELERY_BEAT_SCHEDULE_FILENAME=/tmp/celerybeat-schedule \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
@@ -49,7 +50,8 @@ RUN SECRET_KEY=collectstatic-only-build-time-placeholder-value-not-a-secret-0000
     ALLOWED_HOSTS=build DATABASE_URL=postgres://build@localhost/build \
     REDIS_URL=redis://localhost:6379/0 ENVIRONMENT=staging DEV_MODE=true \
     python manage.py collectstatic --noinput \
- && mkdir -p /app/media && chown conclave:conclave /app/media
+ && mkdir -p /app/media /app/keys \
+ && chown conclave:conclave /app/media /app/keys && chmod 700 /app/keys
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -24,7 +24,9 @@ case "${1:-web}" in
     ;;
   migrate)
     python manage.py check --fail-level ERROR
-    exec python manage.py migrate --noinput
+    python manage.py migrate --noinput
+    # First start: the system's agent and witness keys and the genesis event (idempotent).
+    exec python manage.py keys bootstrap
     ;;
   *)
     exec "$@"

@@ -250,6 +250,12 @@ def test_compose__app_hardened_and_secrets_from_environment(compose, service):
     assert "${POSTGRES_PASSWORD:?" in spec["environment"]["DATABASE_URL"]
 
 
+@pytest.mark.parametrize("service", ["web", "worker", "beat", "migrate"])
+def test_compose__software_signing_keys_on_a_volume(compose, service):
+    # DEV_MODE keys in the container's /tmp would vanish on restart and stop every append.
+    assert "keys:/app/keys" in compose["services"][service]["volumes"]
+
+
 def test_compose__web_bound_to_loopback(compose):
     assert compose["services"]["web"]["ports"] == ["127.0.0.1:8000:8000"]
 
