@@ -113,10 +113,15 @@ def event_append_batch(
             prev_hash = content_digest.hex()
         Event.objects.bulk_create(events)
     APPEND_DURATION.observe(time.perf_counter() - started)
-    CHAIN_HEAD.set(sequence)
+    transaction.on_commit(lambda: _count_appended(drafts, head=sequence))
+    return events
+
+
+def _count_appended(drafts: Sequence[EventDraft], *, head: int) -> None:
+    """Counted once committed: a rolled-back append never happened."""
+    CHAIN_HEAD.set(head)
     for draft in drafts:
         EVENTS_APPENDED.labels(draft.event_type).inc()
-    return events
 
 
 def event_append(

@@ -408,3 +408,19 @@ def test_event_append_batch__queries_independent_of_batch_size(
     # savepoint, lock, head, agent key, witnesses, insert, release
     with django_assert_max_num_queries(8):
         event_append_batch(drafts=drafts)
+
+
+def test_event_append__metrics__counted_only_on_commit(
+    system_keys, django_capture_on_commit_callbacks
+):
+    from conclave.metrics import EVENTS_APPENDED
+
+    before = EVENTS_APPENDED.labels("metrics.probe")._value.get()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        event_append(event_type="metrics.probe", payload={})
+    counted_before_commit = EVENTS_APPENDED.labels("metrics.probe")._value.get()
+    for callback in callbacks:
+        callback()
+
+    assert counted_before_commit == before
+    assert EVENTS_APPENDED.labels("metrics.probe")._value.get() == before + 1
