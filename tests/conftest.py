@@ -3,8 +3,10 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -76,6 +78,40 @@ def clean_env(**overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+@dataclass(frozen=True)
+class ScratchDatabase:
+    url: str  # for DATABASE_URL
+    dsn: str  # for psycopg
+
+
+@pytest.fixture
+def scratch_database():
+    """Makes PostgreSQL databases of a test's own on the suite's server, dropped afterwards:
+    for tests whose data must be committed (other processes read it, or it must survive the
+    suite's rollback) without touching the shared test database."""
+    from django.conf import settings
+
+    server = settings.DATABASES["default"]
+    host, port, user = server["HOST"], server["PORT"] or 5432, server["USER"]
+    admin = f"host={host} port={port} user={user} dbname=postgres"
+    made: list[str] = []
+
+    def make(name: str) -> ScratchDatabase:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return ScratchDatabase(
+            url=f"postgres://{user}@{host}:{port}/{name}",
+            dsn=f"host={host} port={port} user={user} dbname={name}",
+        )
+
+    yield make
+    with psycopg.connect(admin, autocommit=True) as connection:
+        for name in made:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:

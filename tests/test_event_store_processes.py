@@ -7,9 +7,8 @@ import textwrap
 
 import psycopg
 import pytest
-from django.conf import settings
 
-from tests.conftest import REPO_ROOT, clean_env
+from tests.conftest import REPO_ROOT, clean_env, run_manage
 
 pytestmark = pytest.mark.django_db
 
@@ -18,33 +17,19 @@ APPENDS_EACH = 200
 
 
 @pytest.fixture
-def scratch_database(tmp_path):
-    server = settings.DATABASES["default"]
-    host, port, user = server["HOST"], server["PORT"] or 5432, server["USER"]
-    name = "conclave_scratch"
-    admin = f"host={host} port={port} user={user} dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
+def event_store(scratch_database, tmp_path):
+    """A migrated scratch database with the system keys: (environment for manage.py, dsn)."""
+    database = scratch_database("conclave_scratch")
     env = clean_env(
         DJANGO_SETTINGS_MODULE="conclave.settings.test",
-        DATABASE_URL=f"postgres://{user}@{host}:{port}/{name}",
+        DATABASE_URL=database.url,
         SIGNING_KEY_DIR=str(tmp_path / "keys"),
         LOG_LEVEL="WARNING",
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "keys", "bootstrap"],
-        cwd=REPO_ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    yield env, f"host={host} port={port} user={user} dbname={name}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for step in (["migrate", "-v0"], ["keys", "bootstrap"]):
+        result = run_manage(*step, env=env)
+        assert result.returncode == 0, result.stderr
+    return env, database.dsn
 
 
 WRITER = textwrap.dedent(
@@ -59,8 +44,8 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_concurrent_writers__no_gap_no_fork_chain_verifies(scratch_database):
-    env, dsn = scratch_database
+def test_concurrent_writers__no_gap_no_fork_chain_verifies(event_store):
+    env, dsn = event_store
     writers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, str(w), str(APPENDS_EACH)],
@@ -83,24 +68,15 @@ def test_concurrent_writers__no_gap_no_fork_chain_verifies(scratch_database):
         ).fetchone()[0]
     assert (count, low, high) == (WRITERS * APPENDS_EACH + 1, 1, WRITERS * APPENDS_EACH + 1)
     assert per_writer == WRITERS * APPENDS_EACH
-    verified = subprocess.run(
-        [sys.executable, "manage.py", "verify_chain", "--full"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    verified = run_manage("verify_chain", "--full", env=env)
     assert verified.returncode == 0, verified.stderr
     assert f"chain verified: {count} events" in verified.stdout
 
     # The same log in parallel chunks; then tampered in a middle chunk.
     def verify_in_chunks():
-        return subprocess.run(
-            [sys.executable, "manage.py", "verify_chain", "--full", "--workers", "2",
-             "--chunk-size", "500"],
-            cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        return run_manage(
+            "verify_chain", "--full", "--workers", "2", "--chunk-size", "500", env=env
+        )
 
     parallel = verify_in_chunks()
     with psycopg.connect(dsn) as connection:
@@ -114,24 +90,14 @@ def test_concurrent_writers__no_gap_no_fork_chain_verifies(scratch_database):
     assert "FAILED at sequence 1777" in tampered.stderr
 
 
-def test_app_role__update_and_delete_refused_even_with_triggers_disabled(scratch_database):
-    env, dsn = scratch_database
-    role_sql = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "app_role_sql",
-            "--role",
-            "conclave_app_test",
-            "--password-placeholder",
-            "'app-test-password'",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+def test_app_role__update_and_delete_refused_even_with_triggers_disabled(event_store):
+    env, dsn = event_store
+    role = run_manage(
+        "app_role_sql", "--role", "conclave_app_test",
+        "--password-placeholder", "'app-test-password'", env=env,
+    )  # fmt: skip
+    assert role.returncode == 0, role.stderr
+    role_sql = role.stdout
     with psycopg.connect(dsn, autocommit=True) as owner:
         owner.execute("DROP ROLE IF EXISTS conclave_app_test")
         owner.execute(role_sql)
@@ -154,26 +120,16 @@ def test_app_role__update_and_delete_refused_even_with_triggers_disabled(scratch
             owner.execute("DROP ROLE conclave_app_test")
 
 
-def test_migrations__events_reverse_to_zero_and_reapply(scratch_database):
-    env, dsn = scratch_database
+def test_migrations__events_reverse_to_zero_and_reapply(event_store):
+    env, dsn = event_store
 
-    def manage(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
-    backwards = manage("migrate", "events", "0001")
+    backwards = run_manage("migrate", "events", "0001", env=env)
     with psycopg.connect(dsn) as connection:
         triggers_after_reverse = connection.execute(
             "SELECT COUNT(*) FROM information_schema.triggers WHERE event_object_table = 'events'"
         ).fetchone()[0]
-    to_zero = manage("migrate", "events", "zero")
-    forwards = manage("migrate")
+    to_zero = run_manage("migrate", "events", "zero", env=env)
+    forwards = run_manage("migrate", env=env)
 
     assert backwards.returncode == 0, backwards.stderr
     assert triggers_after_reverse == 0

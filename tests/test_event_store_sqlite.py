@@ -1,15 +1,12 @@
 """The quick start's SQLite event store is append-only and chained too."""
 
-import subprocess
-import sys
-
 import pytest
 from django.db import DatabaseError, connection, transaction
 
 from events.services import event_append, key_rotate
 from events.verification import verify_chain
 from tests import independent_verifier
-from tests.conftest import REPO_ROOT, clean_env
+from tests.conftest import clean_env, run_manage
 
 pytestmark = [pytest.mark.quickstart, pytest.mark.django_db]
 
@@ -92,17 +89,7 @@ def test_sqlite__migrations_reverse_and_reapply(tmp_path):
     )
     steps = [["migrate"], ["keys", "bootstrap"], ["migrate", "events", "zero"], ["migrate"],
              ["keys", "bootstrap"], ["verify_chain", "--full"]]  # fmt: skip
-    results = [
-        subprocess.run(
-            [sys.executable, "manage.py", *step],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        for step in steps
-    ]
+    results = [run_manage(*step, env=env) for step in steps]
 
     assert [r.returncode for r in results] == [0] * len(steps), [r.stderr for r in results]
     assert "chain verified: 1 events" in results[-1].stdout

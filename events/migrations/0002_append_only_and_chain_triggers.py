@@ -68,6 +68,17 @@ END $$ LANGUAGE plpgsql;
 CREATE TRIGGER verify_hash_chain_on_insert BEFORE INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION conclave_verify_hash_chain();
 
+-- Is key_id a key of this kind and owner, active at the given time?
+CREATE OR REPLACE FUNCTION conclave_key_active(
+    p_key_id text, p_kind text, p_owner text, p_at timestamptz
+) RETURNS boolean AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM agent_keys
+        WHERE key_id = p_key_id AND kind = p_kind AND agent_id = p_owner
+          AND active_from <= p_at AND (active_until IS NULL OR p_at < active_until)
+    );
+$$ LANGUAGE sql STABLE;
+
 CREATE OR REPLACE FUNCTION conclave_validate_signature_format() RETURNS trigger AS $$
 BEGIN
     IF NEW.content_hash !~ '^[0-9a-f]{64}$' OR NEW.prev_hash !~ '^[0-9a-f]{64}$' THEN
@@ -80,12 +91,8 @@ BEGIN
     IF NEW.signing_mode NOT IN ('DEVELOPMENT', 'PRODUCTION') THEN
         RAISE EXCEPTION 'unknown signing_mode %', NEW.signing_mode USING ERRCODE = 'raise_exception';
     END IF;
-    IF NOT EXISTS (
-        SELECT 1 FROM agent_keys
-        WHERE key_id = NEW.signing_key_id AND kind = 'agent' AND agent_id = NEW.agent_id
-          AND active_from <= NEW.local_timestamp
-          AND (active_until IS NULL OR NEW.local_timestamp < active_until)
-    ) THEN
+    IF NOT conclave_key_active(NEW.signing_key_id, 'agent', NEW.agent_id, NEW.local_timestamp)
+    THEN
         RAISE EXCEPTION 'signing key % is not an agent key of % active at %',
             NEW.signing_key_id, NEW.agent_id, NEW.local_timestamp USING ERRCODE = 'raise_exception';
     END IF;
@@ -100,11 +107,8 @@ BEGIN
     IF NEW.witness_id = NEW.agent_id THEN
         RAISE EXCEPTION 'an agent cannot witness its own event' USING ERRCODE = 'raise_exception';
     END IF;
-    IF NOT EXISTS (
-        SELECT 1 FROM agent_keys
-        WHERE key_id = NEW.witness_key_id AND kind = 'witness' AND agent_id = NEW.witness_id
-          AND active_from <= NEW.local_timestamp
-          AND (active_until IS NULL OR NEW.local_timestamp < active_until)
+    IF NOT conclave_key_active(
+        NEW.witness_key_id, 'witness', NEW.witness_id, NEW.local_timestamp
     ) THEN
         RAISE EXCEPTION 'witness key % is not a witness key of % active at %',
             NEW.witness_key_id, NEW.witness_id, NEW.local_timestamp USING ERRCODE = 'raise_exception';
@@ -178,6 +182,7 @@ DROP TRIGGER validate_witness_attribution_on_insert ON events;
 DROP FUNCTION conclave_validate_witness_attribution();
 DROP TRIGGER validate_signature_format_on_insert ON events;
 DROP FUNCTION conclave_validate_signature_format();
+DROP FUNCTION conclave_key_active(text, text, text, timestamptz);
 DROP TRIGGER verify_hash_chain_on_insert ON events;
 DROP FUNCTION conclave_verify_hash_chain();
 DROP TRIGGER set_authority_timestamp_on_insert ON events;
