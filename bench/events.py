@@ -5,6 +5,7 @@ Runs against a scratch database `conclave_bench` on the DATABASE_URL server.
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -70,49 +71,76 @@ def _raw_batch(seconds: float) -> int:
     return count
 
 
-def _append_single(seconds: float) -> list[float]:
-    """Latency of each signed, witnessed append (its own transaction), for `seconds`."""
+def _append_single(seconds: float) -> list[tuple[int, float, float]]:
+    """Signed, witnessed appends, each in its own transaction, for `seconds`: for each, its
+    queue id, the wall-clock time of the call and the time its transaction took."""
     from events.services import event_append
 
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while (started := time.perf_counter()) < deadline:
-        event_append(event_type="order.created", payload={"n": len(latencies)})
-        latencies.append(time.perf_counter() - started)
-    return latencies
-
-
-def _append_batch(seconds: float) -> int:
-    from events.services import EventDraft, event_append_batch
-
-    count = 0
+    appended: list[tuple[int, float, float]] = []
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
-        event_append_batch(
-            drafts=[EventDraft("order.created", {"n": count + n}) for n in range(BATCH)]
+        called, started = time.time(), time.perf_counter()
+        pending = event_append(event_type="order.created", payload={"n": len(appended)})
+        appended.append((pending.queue_id, called, time.perf_counter() - started))
+    return appended
+
+
+def _append_batch(seconds: float) -> list[tuple[int, float, float]]:
+    from events.services import EventDraft, event_append_batch
+
+    appended: list[tuple[int, float, float]] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        called, started = time.time(), time.perf_counter()
+        drafts = [EventDraft("order.created", {"n": len(appended) + n}) for n in range(BATCH)]
+        pendings = event_append_batch(drafts=drafts)
+        took = time.perf_counter() - started
+        appended += [(pending.queue_id, called, took) for pending in pendings]
+    return appended
+
+
+def _logged(appended: list[tuple[int, float, float]]) -> tuple[float, list[float]]:
+    """Waits until every appended event is in the signed log; returns events/s from the first
+    call to the last event logged, and each event's latency from its call to its place in
+    the log (`authority_timestamp`, the database's clock on this same host)."""
+    ids = [queue_id for queue_id, _, _ in appended]
+    with psycopg.connect(_dsn(), autocommit=True) as raw:
+        waiting = "SELECT COUNT(*) FROM event_queue WHERE id = ANY(%s) AND processed_at IS NULL"
+        while raw.execute(waiting, [ids]).fetchone()[0]:
+            time.sleep(0.01)
+        logged = dict(
+            raw.execute(
+                "SELECT q.id, extract(epoch FROM e.authority_timestamp)::float8 "
+                "FROM event_queue q JOIN events e ON e.sequence = q.sequence "
+                "WHERE q.id = ANY(%s)",
+                [ids],
+            ).fetchall()
         )
-        count += BATCH
-    return count
+    if len(logged) != len(ids):
+        raise RuntimeError(f"{len(ids) - len(logged)} appended events are not in the log")
+    latencies = [logged[queue_id] - called for queue_id, called, _ in appended]
+    first_call = min(called for _, called, _ in appended)
+    return len(ids) / (max(logged.values()) - first_call), latencies
 
 
 def _count(outcome: int | list[float]) -> int:
     return outcome if isinstance(outcome, int) else len(outcome)
 
 
-def _in_processes_latencies(function, clients: int, seconds: float) -> tuple[float, list[float]]:
-    """Total operations per second of `function` run by `clients` processes at once, and the
-    latencies they recorded."""
+def _in_processes_outcomes(function, clients: int, seconds: float) -> tuple[float, list]:
+    """Total operations per second of `function` run by `clients` processes at once, and what
+    they returned, concatenated."""
     connections.close_all()
     with multiprocessing.get_context("fork").Pool(clients) as pool:
         started = time.perf_counter()
         outcomes = pool.map(function, [seconds] * clients)
         elapsed = time.perf_counter() - started
-    latencies = [value for outcome in outcomes if isinstance(outcome, list) for value in outcome]
-    return sum(_count(outcome) for outcome in outcomes) / elapsed, latencies
+    joined = [value for outcome in outcomes if isinstance(outcome, list) for value in outcome]
+    return sum(_count(outcome) for outcome in outcomes) / elapsed, joined
 
 
 def _in_processes(function, clients: int, seconds: float) -> float:
-    return _in_processes_latencies(function, clients, seconds)[0]
+    return _in_processes_outcomes(function, clients, seconds)[0]
 
 
 def _p99_ms(latencies: list[float]) -> float:
@@ -138,23 +166,53 @@ def _bare_verifies(seconds: float) -> int:
     return count
 
 
+def _integrator() -> subprocess.Popen:
+    """`manage.py integrate_events` on the benchmark database, as deployed."""
+    process = subprocess.Popen(  # noqa: S603 - this interpreter, this project's command
+        [sys.executable, "manage.py", "integrate_events"],
+        cwd=REPO,
+        env={**os.environ, "EVENT_INTEGRATION": "integrator"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if "SIGTERM stops" not in (process.stdout.readline() if process.stdout else ""):
+        raise RuntimeError("the integrator did not start")
+    return process
+
+
 @benchmark
 def event_store() -> list[Result]:
+
+    integrator = _integrator()
+    try:
+        return _event_store()
+    finally:
+        integrator.send_signal(signal.SIGTERM)
+        integrator.wait(timeout=60)
+
+
+def _event_store() -> list[Result]:
     from events.services import keys_bootstrap
 
     keys_bootstrap()
     with connection.cursor() as cursor:
         cursor.execute(RAW_TABLE)
-    append_8, append_latencies = _in_processes_latencies(_append_single, CLIENTS, SECONDS)
-    raw_8, raw_latencies = _in_processes_latencies(_raw_single, CLIENTS, SECONDS)
+    append_1, _ = _logged(_append_single(SECONDS))
+    append_8, latencies_8 = _logged(_in_processes_outcomes(_append_single, CLIENTS, SECONDS)[1])
+    raw_8, raw_latencies = _in_processes_outcomes(_raw_single, CLIENTS, SECONDS)
+    appended = _in_processes_outcomes(_append_single, CLIENTS, SECONDS)[1]
+    commit_latencies = [took for _, _, took in appended]
+    append_batch, _ = _logged(_append_batch(SECONDS))
     results = [
-        Result("append_1", _rate(_append_single, SECONDS), "events/s",
+        Result("append_1", append_1, "events/s",
                "raw single-row INSERT+COMMIT, 1 client", _rate(_raw_single, SECONDS)),
         Result("append_8", append_8, "events/s", "raw single-row INSERT+COMMIT, 8 clients",
                raw_8),
-        Result("append_8_p99", _p99_ms(append_latencies), "ms",
+        Result("append_8_p99", _p99_ms(latencies_8), "ms",
                "raw INSERT+COMMIT p99, 8 clients", _p99_ms(raw_latencies)),
-        Result("append_batch", _rate(_append_batch, SECONDS), "events/s",
+        Result("append_8_commit_p99", _p99_ms(commit_latencies), "ms",
+               "raw INSERT+COMMIT p99, 8 clients", _p99_ms(raw_latencies)),
+        Result("append_batch", append_batch, "events/s",
                f"raw {BATCH}-row INSERT transactions", _rate(_raw_batch, SECONDS)),
     ]  # fmt: skip
 
@@ -163,9 +221,10 @@ def event_store() -> list[Result]:
     from events.services import EventDraft, event_append_batch
 
     while (missing := VERIFY_EVENTS - Event.objects.count()) > 0:
-        event_append_batch(
+        pendings = event_append_batch(
             drafts=[EventDraft("order.created", {"n": n}) for n in range(min(1000, missing))]
         )
+        pendings[-1].wait(timeout=120)
     events = Event.objects.count()
     started = time.perf_counter()
     full_peak = _peak_memory_mib("--full")

@@ -36,8 +36,17 @@ EVENTS_APPENDED = Counter(
 
 APPEND_DURATION = Histogram(
     "conclave_event_append_seconds",
-    "Time to append one batch of events (lock, sign, witness, insert), before commit.",
+    "Time to integrate one batch of queued events (lock, chain, sign, witness, insert).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+EVENTS_REJECTED = Counter(
+    "conclave_events_rejected_total",
+    "Queued events the log could not take (no active key, refused by the database).",
+)
+INTEGRATION_LAG = Histogram(
+    "conclave_event_integration_lag_seconds",
+    "Time from an event's queueing to its integration into the log.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0),
 )
 CHAIN_HEAD = Gauge(
     "conclave_chain_head_sequence",

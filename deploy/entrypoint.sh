@@ -1,5 +1,5 @@
 #!/bin/sh
-# One image, several roles: `web`, `worker`, `beat`, `migrate`, or any command.
+# One image, several roles: `web`, `worker`, `beat`, `integrator`, `migrate`, or any command.
 set -eu
 
 # Processes share Prometheus samples here; /tmp is an empty volume on a read-only root.
@@ -21,6 +21,10 @@ case "${1:-web}" in
     ;;
   beat)
     exec celery --app conclave beat --loglevel "${LOG_LEVEL:-INFO}"
+    ;;
+  integrator)
+    # Chains, signs and inserts queued events; /tmp/integrator.alive is its liveness beat.
+    exec python manage.py integrate_events --heartbeat-file /tmp/integrator.alive
     ;;
   migrate)
     python manage.py check --fail-level ERROR

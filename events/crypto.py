@@ -22,6 +22,11 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def canonical_payload(payload: Any) -> bytes:
+    """The RFC 8785 form of a payload; raises rfc8785's errors for what JSON cannot carry."""
+    return rfc8785.dumps(payload)
+
+
 def canonical_content(
     *,
     sequence: int,
@@ -33,19 +38,38 @@ def canonical_content(
     local_timestamp: datetime,
     prev_hash: str,
     schema_version: int = SCHEMA_VERSION,
+    payload_bytes: bytes | None = None,
 ) -> bytes:
-    return rfc8785.dumps(
-        {
-            "schema_version": schema_version,
-            "sequence": sequence,
-            "event_type": event_type,
-            "payload": payload,
-            "agent_id": agent_id,
-            "signing_key_id": signing_key_id,
-            "signing_mode": signing_mode,
-            "local_timestamp": format_timestamp(local_timestamp),
-            "prev_hash": prev_hash,
-        }
+    """The RFC 8785 form of an event's content.
+
+    The envelope's members are written in RFC 8785 order around the payload's own canonical
+    form (`payload_bytes` when the caller already has it), which gives the same bytes as
+    serialising the whole object (tests/test_event_store.py checks it) at a fraction of the
+    cost: appends and verification do this for every event.
+    """
+    text = rfc8785.dumps
+    return b"".join(
+        (
+            b'{"agent_id":',
+            text(agent_id),
+            b',"event_type":',
+            text(event_type),
+            b',"local_timestamp":',
+            text(format_timestamp(local_timestamp)),
+            b',"payload":',
+            rfc8785.dumps(payload) if payload_bytes is None else payload_bytes,
+            b',"prev_hash":',
+            text(prev_hash),
+            b',"schema_version":',
+            text(schema_version),
+            b',"sequence":',
+            text(sequence),
+            b',"signing_key_id":',
+            text(signing_key_id),
+            b',"signing_mode":',
+            text(signing_mode),
+            b"}",
+        )
     )
 
 

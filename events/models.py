@@ -131,3 +131,41 @@ class ConstitutionalConfig(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class EventQueueEntry(models.Model):
+    """An event a writer committed in its own transaction, before the log chains and signs it.
+
+    Writers only insert here (cheap and concurrent, atomic with their state change); the
+    integrator (events.integration) takes pending entries in `id` order, appends them to
+    `events` and records the `sequence` each received, in one transaction. `payload` is the
+    RFC 8785 text the writer validated, so the integrator never serialises it again.
+    An entry the log cannot take (no key active for its agent at its time, or refused by the
+    database) gets a `rejected_reason` instead of a sequence. Either way `processed_at` is
+    set, once; the database refuses any other change.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_type = models.CharField(max_length=100)
+    payload = models.TextField()
+    agent_id = models.CharField(max_length=200)
+    local_timestamp = models.DateTimeField()
+    enqueued_at = models.DateTimeField(db_default=Now())
+    sequence = models.BigIntegerField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    rejected_reason = models.TextField(blank=True, db_default="")
+
+    class Meta:
+        db_table = "event_queue"
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="event_queue_pending",
+                condition=models.Q(processed_at__isnull=True),
+            ),
+            models.Index(fields=["processed_at"], name="event_queue_processed_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"queued {self.id} {self.event_type}"

@@ -8,31 +8,30 @@ from datetime import datetime
 from typing import Any
 
 import rfc8785
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from conclave.exceptions import Conflict, NotFound, ValidationFailed
-from conclave.metrics import APPEND_DURATION, CHAIN_HEAD, EVENTS_APPENDED
+from conclave.exceptions import Conflict, DomainError, NotFound, ValidationFailed
 from events import crypto
-from events.models import GENESIS_PREV_HASH, AgentKey, Event, KeeperKey, KeyKind
-from events.selectors import signing_keys
+from events.integration import events_integrate
+from events.models import AgentKey, Event, EventQueueEntry, KeeperKey, KeyKind
 from events.signing import get_signer
 
 SYSTEM_AGENT_ID = "SYSTEM:EVENT_WRITER"
 SYSTEM_WITNESS_ID = "SYSTEM:WITNESS"
-# pg_advisory_xact_lock key serialising appends: "conclave" as a big-endian integer.
-CHAIN_LOCK_KEY = int.from_bytes(b"conclave", "big") & 0x7FFFFFFFFFFFFFFF
+# How long PendingEvent.wait sleeps between looks at the queue: 1 ms, doubling to 25 ms.
+WAIT_FIRST_PAUSE, WAIT_MAX_PAUSE = 0.001, 0.025
+KEY_CHECK_TTL_SECONDS = 30.0
 
 
-def _lock_chain_head() -> None:
-    """Serialises appends until the caller's transaction ends, across every process.
+class EventNotLogged(DomainError):
+    """The log did not take an event that was queued (rejected, or not integrated in time)."""
 
-    PostgreSQL: a transaction-scoped advisory lock, after which the head is read afresh.
-    SQLite: transactions begin IMMEDIATE (settings), so the write lock is already held.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+    status_code = 503
+    error = "event_not_logged"
+    default_detail = "The event log has not recorded this event."
 
 
 @dataclass(frozen=True)
@@ -44,84 +43,120 @@ class EventDraft:
     agent_id: str = SYSTEM_AGENT_ID
 
 
-def _validate(draft: EventDraft) -> None:
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event committed to the log's queue together with its caller's transaction.
+
+    The integrator gives it its sequence, hash and signatures moments later (in the same
+    transaction with EVENT_INTEGRATION=inline); `wait` returns the logged event.
+    """
+
+    queue_id: int
+    event_type: str
+
+    def wait(self, timeout: float = 10.0) -> Event:
+        """The logged event, once integrated. Call it after the appending transaction has
+        committed: until then no integrator can see the entry."""
+        deadline = time.monotonic() + timeout
+        pause = WAIT_FIRST_PAUSE
+        while True:
+            row = (
+                EventQueueEntry.objects.filter(id=self.queue_id)
+                .values_list("sequence", "rejected_reason")
+                .first()
+            )
+            if row is None:
+                raise NotFound(f"Queued event {self.queue_id} was never committed or is purged.")
+            sequence, rejected_reason = row
+            if sequence is not None:
+                return Event.objects.get(sequence=sequence)
+            if rejected_reason:
+                raise EventNotLogged(f"The log rejected this event: {rejected_reason}")
+            if connection.in_atomic_block:
+                raise RuntimeError("wait for an event after the transaction that appended it")
+            if time.monotonic() >= deadline:
+                raise EventNotLogged(f"Event {self.queue_id} is not integrated yet.")
+            time.sleep(pause)
+            pause = min(pause * 2, WAIT_MAX_PAUSE)
+
+
+def _canonical_payload(draft: EventDraft) -> str:
     if not draft.event_type or len(draft.event_type) > 100:
         raise ValidationFailed({"event_type": ["1 to 100 characters."]})
+    if not draft.agent_id or len(draft.agent_id) > 200:
+        raise ValidationFailed({"agent_id": ["1 to 200 characters."]})
     try:
-        rfc8785.dumps(draft.payload)
+        return crypto.canonical_payload(draft.payload).decode()
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise ValidationFailed({"payload": [f"not canonical JSON: {exc}"]}) from exc
 
 
+_can_sign_until: dict[str, float] = {}
+
+
+def _check_agent_can_sign(agent_id: str) -> None:
+    """Refuses, in the caller's transaction, events of an agent with no usable key, so the
+    integrator does not have to reject them later. Positive answers are cached briefly: a
+    key retired meanwhile still ends in a rejection the integrator logs and counts."""
+    if _can_sign_until.get(agent_id, 0.0) > time.monotonic():
+        return
+    now = timezone.now()
+    active = AgentKey.objects.filter(
+        Q(active_until__isnull=True) | Q(active_until__gt=now), active_from__lte=now
+    )
+    if not active.filter(kind=KeyKind.AGENT, agent_id=agent_id).exists():
+        raise Conflict(f"{agent_id} has no agent key active at {now.isoformat()}.")
+    if not active.filter(kind=KeyKind.WITNESS).exclude(agent_id=agent_id).exists():
+        raise Conflict(f"No witness key is active at {now.isoformat()}.")
+    _can_sign_until[agent_id] = time.monotonic() + KEY_CHECK_TTL_SECONDS
+
+
+def _enqueue(rows: list[tuple[str, str, str, datetime]]) -> list[int]:
+    """Inserts queue entries in order, one statement, and returns their ids in that order."""
+    if connection.vendor == "postgresql":
+        # Only placeholders are formatted into the statement.
+        sql = "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) VALUES "
+        sql += ", ".join(["(%s, %s, %s, %s)"] * len(rows)) + " RETURNING id"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for row in rows for value in row])
+            # Ids come from one sequence, drawn row by row in VALUES order.
+            return sorted(row[0] for row in cursor.fetchall())
+    entries = EventQueueEntry.objects.bulk_create(
+        EventQueueEntry(event_type=t, payload=p, agent_id=a, local_timestamp=ts)
+        for t, p, a, ts in rows
+    )
+    return [entry.id for entry in entries]
+
+
 def event_append_batch(
     *, drafts: Sequence[EventDraft], local_timestamp: datetime | None = None
-) -> list[Event]:
-    """Appends events in order, signed and witnessed, inside the caller's transaction if there
-    is one: a state change and its log entries commit or roll back together.
+) -> list[PendingEvent]:
+    """Appends events, in order, within the caller's transaction if there is one: a state
+    change and its log entries commit or roll back together.
 
-    One lock, one head read and one multi-row INSERT for the whole batch.
+    Writers only queue the entries (one INSERT for the batch); the integrator
+    (events.integration) chains, signs, witnesses and inserts them into `events` in the
+    order they were queued, or this very transaction does with EVENT_INTEGRATION=inline.
     """
-    for draft in drafts:
-        _validate(draft)
+    payloads = [_canonical_payload(draft) for draft in drafts]
     if not drafts:
         return []
-    signer = get_signer()
+    for agent_id in {draft.agent_id for draft in drafts}:
+        _check_agent_can_sign(agent_id)
     moment = local_timestamp or timezone.now()
-    started = time.perf_counter()
     with transaction.atomic():
-        _lock_chain_head()
-        head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
-        sequence, prev_hash = head if head else (0, GENESIS_PREV_HASH)
-        agent_keys: dict[str, AgentKey] = {}
-        witness_keys: dict[str, list[AgentKey]] = {}
-        events = []
-        for draft in drafts:
-            sequence += 1
-            if draft.agent_id not in agent_keys:
-                agent_keys[draft.agent_id], witness_keys[draft.agent_id] = signing_keys(
-                    agent_id=draft.agent_id, at=moment
-                )
-            agent_key = agent_keys[draft.agent_id]
-            witnesses = witness_keys[draft.agent_id]
-            witness_key = witnesses[sequence % len(witnesses)]
-            content: dict[str, Any] = {
-                "sequence": sequence,
-                "event_type": draft.event_type,
-                "payload": draft.payload,
-                "agent_id": draft.agent_id,
-                "signing_key_id": agent_key.key_id,
-                "signing_mode": signer.mode,
-                "local_timestamp": moment,
-                "prev_hash": prev_hash,
-            }
-            content_digest = crypto.digest(crypto.canonical_content(**content))
-            signature = signer.sign(agent_key.key_id, content_digest)
-            witness_signature = signer.sign(
-                witness_key.key_id, crypto.witness_message(content_digest, signature)
-            )
-            events.append(
-                Event(
-                    **content,
-                    content_hash=content_digest.hex(),
-                    signature=signature.hex(),
-                    witness_id=witness_key.agent_id,
-                    witness_key_id=witness_key.key_id,
-                    witness_signature=witness_signature.hex(),
-                    schema_version=crypto.SCHEMA_VERSION,
-                )
-            )
-            prev_hash = content_digest.hex()
-        Event.objects.bulk_create(events)
-    APPEND_DURATION.observe(time.perf_counter() - started)
-    transaction.on_commit(lambda: _count_appended(drafts, head=sequence))
-    return events
-
-
-def _count_appended(drafts: Sequence[EventDraft], *, head: int) -> None:
-    """Counted once committed: a rolled-back append never happened."""
-    CHAIN_HEAD.set(head)
-    for draft in drafts:
-        EVENTS_APPENDED.labels(draft.event_type).inc()
+        ids = _enqueue(
+            [
+                (draft.event_type, payload, draft.agent_id, moment)
+                for draft, payload in zip(drafts, payloads, strict=True)
+            ]
+        )
+        if settings.EVENT_INTEGRATION == "inline":
+            events_integrate(limit=None, strict=True)
+    return [
+        PendingEvent(queue_id, draft.event_type)
+        for queue_id, draft in zip(ids, drafts, strict=True)
+    ]
 
 
 def event_append(
@@ -130,7 +165,7 @@ def event_append(
     payload: dict[str, Any],
     agent_id: str = SYSTEM_AGENT_ID,
     local_timestamp: datetime | None = None,
-) -> Event:
+) -> PendingEvent:
     """Appends one event (see `event_append_batch`)."""
     draft = EventDraft(event_type=event_type, payload=payload, agent_id=agent_id)
     return event_append_batch(drafts=[draft], local_timestamp=local_timestamp)[0]

@@ -30,6 +30,7 @@ class SignerUnavailable(DomainError):
 
 class Signer(Protocol):
     mode: str
+    thread_safe: bool
 
     def create_key(self, key_id: str) -> bytes:
         """Generates a key pair under `key_id` and returns the 32-byte public key."""
@@ -40,6 +41,8 @@ class Signer(Protocol):
 
 class SoftwareSigner:
     mode = "DEVELOPMENT"
+    # OpenSSL signs without holding the GIL: threads sign on every core.
+    thread_safe = True
 
     def __init__(self, key_dir: Path) -> None:
         self.key_dir = key_dir
@@ -92,6 +95,8 @@ class Pkcs11Signer:
     """Signs inside the token; key handles are cached by key id."""
 
     mode = "PRODUCTION"
+    # One logged-in session per process; PKCS#11 sessions are not shared across threads.
+    thread_safe = False
 
     def __init__(self, module: str, token_label: str, pin: str) -> None:
         self.module, self.token_label, self.pin = module, token_label, pin

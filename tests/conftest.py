@@ -74,6 +74,7 @@ def clean_env(**overrides: str) -> dict[str, str]:
             "SECRET_KEY",
             "LOG_LEVEL",
             "PYTEST_CURRENT_TEST",
+            "EVENT_INTEGRATION",
         }
     }
     env.update(overrides)

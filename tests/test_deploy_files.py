@@ -31,6 +31,7 @@ WORKLOADS = [
     "Deployment/conclave-web",
     "Deployment/conclave-worker",
     "Deployment/conclave-beat",
+    "Deployment/conclave-integrator",
     "Job/conclave-migrate",
 ]
 
@@ -132,6 +133,16 @@ def test_worker_and_beat__own_deployments_beat_single():
     assert beat["spec"]["strategy"]["type"] == "Recreate"
 
 
+def test_integrator__own_deployment_with_heartbeat_probe():
+    integrator = manifests()["Deployment/conclave-integrator"]
+    container = pod_spec(integrator)["containers"][0]
+    entrypoint = (REPO_ROOT / "deploy" / "entrypoint.sh").read_text()
+
+    assert container["args"] == ["integrator"]
+    assert "/tmp/integrator.alive" in " ".join(container["livenessProbe"]["exec"]["command"])
+    assert "--heartbeat-file /tmp/integrator.alive" in entrypoint
+
+
 # --- Dockerfile ---------------------------------------------------------------------------------
 
 
@@ -171,7 +182,7 @@ def test_dockerfile__one_image_role_commands(dockerfile):
 
     assert instructions(dockerfile, "ENTRYPOINT") == ['["conclave-entrypoint"]']
     assert instructions(dockerfile, "CMD") == ['["web"]']
-    for role in ("web)", "worker)", "beat)", "migrate)"):
+    for role in ("web)", "worker)", "beat)", "integrator)", "migrate)"):
         assert role in entrypoint
     assert "manage.py check --deploy" in entrypoint
     # The metrics folder lives on the empty /tmp volume: created before any Python runs.
@@ -218,12 +229,12 @@ def compose():
 
 
 def test_compose__services(compose):
-    assert {"web", "worker", "beat", "postgres", "redis"} <= set(compose["services"])
+    assert {"web", "worker", "beat", "integrator", "postgres", "redis"} <= set(compose["services"])
     assert compose["services"]["postgres"]["image"].startswith("postgres:16")
     assert compose["services"]["redis"]["image"].startswith("redis:7")
 
 
-@pytest.mark.parametrize("service", ["web", "worker", "postgres", "redis"])
+@pytest.mark.parametrize("service", ["web", "worker", "integrator", "postgres", "redis"])
 def test_compose__healthchecks(compose, service):
     healthcheck = compose["services"][service]["healthcheck"]
 
@@ -231,7 +242,7 @@ def test_compose__healthchecks(compose, service):
     assert not healthcheck.get("disable")
 
 
-@pytest.mark.parametrize("service", ["web", "worker", "beat"])
+@pytest.mark.parametrize("service", ["web", "worker", "beat", "integrator"])
 def test_compose__app_waits_for_healthy_backends_and_migrations(compose, service):
     depends = compose["services"][service]["depends_on"]
 
@@ -240,7 +251,7 @@ def test_compose__app_waits_for_healthy_backends_and_migrations(compose, service
     assert depends["migrate"]["condition"] == "service_completed_successfully"
 
 
-@pytest.mark.parametrize("service", ["web", "worker", "beat", "migrate"])
+@pytest.mark.parametrize("service", ["web", "worker", "beat", "integrator", "migrate"])
 def test_compose__app_hardened_and_secrets_from_environment(compose, service):
     spec = compose["services"][service]
 
@@ -250,7 +261,7 @@ def test_compose__app_hardened_and_secrets_from_environment(compose, service):
     assert "${POSTGRES_PASSWORD:?" in spec["environment"]["DATABASE_URL"]
 
 
-@pytest.mark.parametrize("service", ["web", "worker", "beat", "migrate"])
+@pytest.mark.parametrize("service", ["web", "worker", "beat", "integrator", "migrate"])
 def test_compose__software_signing_keys_on_a_volume(compose, service):
     # DEV_MODE keys in the container's /tmp would vanish on restart and stop every append.
     assert "keys:/app/keys" in compose["services"][service]["volumes"]
@@ -263,12 +274,12 @@ def test_compose__web_bound_to_loopback(compose):
 # --- make run and the container start the same processes ---------------------------------------
 
 
-def test_procfile__web_worker_beat():
+def test_procfile__web_worker_beat_integrator():
     procfile = dict(
         line.split(":", 1) for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line
     )
 
-    assert set(procfile) == {"web", "worker", "beat"}
+    assert set(procfile) == {"web", "worker", "beat", "integrator"}
     assert "conclave.gunicorn_conf" in procfile["web"]
     entrypoint = (REPO_ROOT / "deploy" / "entrypoint.sh").read_text()
     assert "--config python:conclave.gunicorn_conf" in entrypoint

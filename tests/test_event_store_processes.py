@@ -1,9 +1,11 @@
 """The event store against real concurrent processes and a least-privilege role, each in a
 PostgreSQL database of its own (the suite's test database rolls back, these must commit)."""
 
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import psycopg
 import pytest
@@ -39,13 +41,35 @@ WRITER = textwrap.dedent(
     from events.services import event_append
     writer = int(sys.argv[1])
     for n in range(int(sys.argv[2])):
-        event_append(event_type="order.created", payload={"writer": writer, "n": n})
+        last = event_append(event_type="order.created", payload={"writer": writer, "n": n})
+    # Each writer's last event is in the log within seconds, whatever happened to integrators.
+    assert last.wait(timeout=60).payload == {"writer": writer, "n": n}
     """
 )
 
 
-def test_concurrent_writers__no_gap_no_fork_chain_verifies(event_store):
+def integrator(env: dict[str, str]) -> subprocess.Popen:
+    """A running `manage.py integrate_events`, once it has said it handles SIGTERM."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "integrate_events"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "SIGTERM stops" in process.stdout.readline()
+    return process
+
+
+def test_concurrent_writers_and_integrators__killed_integrator__no_gap_no_fork_no_loss(
+    event_store,
+):
+    """16 writer processes queue 200 events each while two integrators take turns; one is
+    killed with SIGKILL mid-run (its batch rolls back) and replaced."""
     env, dsn = event_store
+    env = {**env, "EVENT_INTEGRATION": "integrator"}
+    first, second = integrator(env), integrator(env)
     writers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, str(w), str(APPENDS_EACH)],
@@ -55,10 +79,30 @@ def test_concurrent_writers__no_gap_no_fork_chain_verifies(event_store):
         )
         for w in range(WRITERS)
     ]
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        while connection.execute("SELECT COUNT(*) FROM events").fetchone()[0] < 500:
+            time.sleep(0.05)
+    first.kill()
+    replacement = integrator(env)
     failures = [w.stderr.read().decode() for w in writers if w.wait(timeout=600) != 0]
+    for process in (second, replacement):
+        process.send_signal(signal.SIGTERM)
+    stopped = [process.wait(timeout=30) for process in (second, replacement)]
 
     assert failures == []
+    assert first.wait() == -signal.SIGKILL
+    assert stopped == [0, 0], [p.stderr.read() for p in (second, replacement)]
     with psycopg.connect(dsn) as connection:
+        queue = connection.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT sequence), COUNT(*) FILTER (WHERE sequence IS NULL) "
+            "FROM event_queue"
+        ).fetchone()
+        assert queue == (WRITERS * APPENDS_EACH + 1, WRITERS * APPENDS_EACH + 1, 0)
+        linked = connection.execute(
+            "SELECT COUNT(*) FROM event_queue q JOIN events e ON e.sequence = q.sequence "
+            "WHERE e.payload::text = q.payload::jsonb::text"
+        ).fetchone()[0]
+        assert linked == WRITERS * APPENDS_EACH + 1
         count, low, high = connection.execute(
             "SELECT COUNT(*), MIN(sequence), MAX(sequence) FROM events"
         ).fetchone()
@@ -110,6 +154,17 @@ def test_app_role__update_and_delete_refused_even_with_triggers_disabled(event_s
                 "UPDATE events SET event_type = 'forged'",
                 "DELETE FROM events",
                 "TRUNCATE events",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    app.execute(statement)
+            # The queue: writers insert; a queued event's content can never be rewritten.
+            app.execute(
+                "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) "
+                "VALUES ('order.created', '{}', 'SYSTEM:EVENT_WRITER', now())"
+            )
+            for statement in (
+                "UPDATE event_queue SET payload = '{\"forged\":1}'",
+                "TRUNCATE event_queue",
             ):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     app.execute(statement)

@@ -2,7 +2,9 @@
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
+from events.models import EventQueueEntry
 from events.services import event_append, key_rotate
 from events.verification import verify_chain
 from tests import independent_verifier
@@ -47,10 +49,21 @@ def test_sqlite__rotation__verifies(log, system_keys):
         ("DELETE FROM events WHERE sequence = 1", "append-only"),
         ("DELETE FROM agent_keys", "never deleted"),
         ("UPDATE agent_keys SET public_key = x'00'", "may only gain an active_until"),
+        ("UPDATE event_queue SET payload = '{}'", "only gains a sequence or a rejection"),
     ],
 )
 def test_sqlite__tampering__refused_by_triggers(log, statement, message):
     assert message in refused(statement)
+
+
+def test_sqlite__pending_queue_entry_deleted__refused(log):
+    EventQueueEntry.objects.create(
+        event_type="order.created", payload="{}", agent_id="a", local_timestamp=timezone.now()
+    )
+
+    assert "pending queued event cannot be deleted" in refused(
+        "DELETE FROM event_queue WHERE processed_at IS NULL"
+    )
 
 
 def test_sqlite__insert_breaking_the_chain__refused(log):

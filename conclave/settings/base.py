@@ -124,6 +124,20 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Event log integration (events.integration) -----------------------------------------------
+# "integrator": writers queue events and `manage.py integrate_events` chains, signs and
+# inserts them in batches; "inline": each appending transaction integrates its own entries
+# (SQLite's default: it has one writer at a time anyway).
+EVENT_INTEGRATION = choice(
+    "EVENT_INTEGRATION",
+    ("integrator", "inline"),
+    default="inline" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "integrator",
+)
+EVENT_INTEGRATOR_BATCH_SIZE = env.int("EVENT_INTEGRATOR_BATCH_SIZE", default=500)
+EVENT_INTEGRATOR_POLL_SECONDS = env.float("EVENT_INTEGRATOR_POLL_SECONDS", default=0.005)
+# Integrated queue entries are purged after this long (their events stay in the log).
+EVENT_QUEUE_RETENTION_SECONDS = env.int("EVENT_QUEUE_RETENTION_SECONDS", default=3600)
+
 # --- Redis: cache (and broker) when REDIS_URL is set; local memory otherwise -------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:

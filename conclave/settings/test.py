@@ -12,6 +12,10 @@ os.environ.setdefault("ENVIRONMENT", "test")
 os.environ.setdefault("DEV_MODE", "true")
 os.environ.setdefault("SECRET_KEY", "test-only-key-not-used-outside-the-test-suite-000000")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Each test runs in a transaction that never commits, so no integrator process could see its
+# events: appends integrate in their own transaction. Tests of the integrator set
+# EVENT_INTEGRATION=integrator and run `manage.py integrate_events` against committed data.
+os.environ.setdefault("EVENT_INTEGRATION", "inline")
 
 from .base import *  # noqa: E402, F403
 

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 APPEND_ONLY_TABLES = ("events", "agent_keys", "keeper_keys", "clock_drift_warnings")
+QUEUE_TABLE = "event_queue"
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         if not role.replace("_", "").isalnum():
             raise CommandError("--role must be letters, digits and underscores")
         tables = connection.introspection.table_names()
-        other_tables = sorted(set(tables) - set(APPEND_ONLY_TABLES))
+        other_tables = sorted(set(tables) - {*APPEND_ONLY_TABLES, QUEUE_TABLE})
         lines = [
             f"CREATE ROLE {role} LOGIN PASSWORD {password_placeholder};",
             f"GRANT USAGE ON SCHEMA public TO {role};",
@@ -33,6 +34,9 @@ class Command(BaseCommand):
             *(f"GRANT SELECT, INSERT ON {table} TO {role};" for table in APPEND_ONLY_TABLES),
             # Rotation sets active_until: the only column of a key row that may change.
             f"GRANT UPDATE (active_until) ON agent_keys, keeper_keys TO {role};",
+            "-- The queue: writers insert, the integrator settles and purges (triggers check).",
+            f"GRANT SELECT, INSERT, DELETE ON {QUEUE_TABLE} TO {role};",
+            f"GRANT UPDATE (sequence, rejected_reason, processed_at) ON {QUEUE_TABLE} TO {role};",
             "-- Application tables: ordinary rights, never TRUNCATE.",
             *(
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {role};"

@@ -1,0 +1,274 @@
+"""The queue and the integrator (events.integration) inside the test's transaction: writers
+queue, `events_integrate` chains and signs, the database keeps the queue honest. The
+integrator as a real process against committed data is in test_event_store_processes.py."""
+
+import random
+import string
+from datetime import timedelta
+
+import pytest
+import rfc8785
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from conclave.exceptions import Conflict
+from events import crypto
+from events.integration import _integrate_step, events_integrate, events_queue_purge
+from events.models import Event, EventQueueEntry
+from events.services import EventNotLogged, event_append, key_rotate
+from tests import independent_verifier
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def integrator_mode(settings, system_keys):
+    settings.EVENT_INTEGRATION = "integrator"
+    return system_keys
+
+
+def queue_raw(**fields) -> int:
+    """A queue row written directly, past the service's validation."""
+    row = {
+        "event_type": "order.created",
+        "payload": "{}",
+        "agent_id": "SYSTEM:EVENT_WRITER",
+        "local_timestamp": timezone.now(),
+        **fields,
+    }
+    return EventQueueEntry.objects.create(**row).id
+
+
+def refused(statement: str, params=None) -> str:
+    with pytest.raises(DatabaseError) as failure, transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+    return str(failure.value)
+
+
+# --- Canonical form ------------------------------------------------------------------------------
+
+
+def _random_text(rng: random.Random) -> str:
+    alphabet = string.printable + 'Ünïcode✓€\u2028\u0000"\\/😀\ud7ff'
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+
+
+def _random_json(rng: random.Random, depth: int = 0):
+    kind = rng.randint(0, 6 if depth < 3 else 3)
+    if kind == 0:
+        return _random_text(rng)
+    if kind == 1:
+        return rng.randint(-(2**53) + 1, 2**53 - 1)
+    if kind == 2:
+        return rng.choice([0.5, -1.25e-7, 1e21, 3.0, 123456.789, True, False, None])
+    if kind == 3:
+        return rng.choice(["", "a", "é"])
+    if kind == 4:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {_random_text(rng): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def test_canonical_content__assembled_envelope__equals_rfc8785_of_whole_object():
+    rng = random.Random(2026)
+    for sequence in range(1, 500):
+        fields = {
+            "sequence": sequence * 7919,
+            "event_type": _random_text(rng) or "x",
+            "payload": _random_json(rng),
+            "agent_id": _random_text(rng),
+            "signing_key_id": _random_text(rng),
+            "signing_mode": rng.choice(["DEVELOPMENT", "PRODUCTION"]),
+            "local_timestamp": timezone.now() - timedelta(seconds=rng.randint(0, 10**8)),
+            "prev_hash": rng.choice(["0" * 64, "f" * 64, _random_text(rng)]),
+        }
+        whole = rfc8785.dumps(
+            {
+                **fields,
+                "schema_version": crypto.SCHEMA_VERSION,
+                "local_timestamp": crypto.format_timestamp(fields["local_timestamp"]),
+            }
+        )
+
+        assert crypto.canonical_content(**fields) == whole
+        assert (
+            crypto.canonical_content(
+                **fields, payload_bytes=crypto.canonical_payload(fields["payload"])
+            )
+            == whole
+        )
+
+
+# --- Queue, then integrate -----------------------------------------------------------------------
+
+
+def test_append__integrator_mode__queued_until_integrated(integrator_mode):
+    pending = event_append(event_type="order.created", payload={"vin": "TEST123456789"})
+
+    assert Event.objects.count() == 1
+    entry = EventQueueEntry.objects.get(id=pending.queue_id)
+    assert (entry.sequence, entry.processed_at) == (None, None)
+    assert entry.payload == '{"vin":"TEST123456789"}'
+
+    assert events_integrate() == 1
+
+    event = pending.wait()
+    assert (event.sequence, event.payload) == (2, {"vin": "TEST123456789"})
+    entry.refresh_from_db()
+    assert entry.sequence == 2 and entry.processed_at is not None
+
+
+def test_integrate__many_entries__one_chain_in_queue_order_verified(integrator_mode, api_client):
+    pendings = [event_append(event_type="order.created", payload={"n": n}) for n in range(120)]
+
+    assert events_integrate(limit=50) == 50
+    assert events_integrate(limit=None) == 70
+    assert events_integrate() == 0
+
+    events = [pending.wait() for pending in pendings]
+    assert [event.payload["n"] for event in events] == list(range(120))
+    assert [event.sequence for event in events] == list(range(2, 122))
+    observed = api_client.get("/v1/observer/events?limit=1000").json()["events"]
+    keys = api_client.get("/v1/observer/keys").json()["keys"]
+    assert independent_verifier.verify(observed, keys) == []
+
+
+def test_wait__inside_the_appending_transaction__refused(integrator_mode):
+    pending = event_append(event_type="order.created", payload={})
+
+    with pytest.raises(RuntimeError, match="after the transaction"):
+        pending.wait(timeout=0.05)
+
+
+def test_caller_rolls_back__queued_entry_gone_nothing_integrated(integrator_mode):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        event_append(event_type="order.created", payload={"n": 1})
+        raise RuntimeError("the state change failed")
+
+    assert events_integrate() == 0
+    assert list(EventQueueEntry.objects.values_list("sequence", flat=True)) == [1]  # genesis
+    assert Event.objects.count() == 1
+
+
+def test_append__agent_without_key__refused_in_the_callers_transaction(integrator_mode):
+    with pytest.raises(Conflict, match="has no agent key"):
+        event_append(event_type="order.created", payload={}, agent_id="SYSTEM:UNKNOWN")
+
+    assert EventQueueEntry.objects.count() == 1  # genesis
+
+
+def test_integrate__entry_without_key__rejected_and_the_rest_integrated(integrator_mode):
+    stray = queue_raw(agent_id="SYSTEM:UNKNOWN")
+    good = event_append(event_type="order.created", payload={"n": 1})
+
+    assert events_integrate() == 2
+
+    rejected = EventQueueEntry.objects.get(id=stray)
+    assert rejected.sequence is None
+    assert "SYSTEM:UNKNOWN has no agent key" in rejected.rejected_reason
+    assert good.wait().sequence == 2
+    with pytest.raises(EventNotLogged, match="rejected"):
+        type(good)(stray, "order.created").wait()
+
+
+def test_integrate__inline_mode_entry_without_key__conflict_rolls_back(settings, system_keys):
+    queue_raw(agent_id="SYSTEM:UNKNOWN")
+
+    with pytest.raises(Conflict, match="cannot take this event"), transaction.atomic():
+        events_integrate(strict=True)
+
+    assert EventQueueEntry.objects.get(agent_id="SYSTEM:UNKNOWN").processed_at is None
+
+
+def test_integrate__batch_refused_by_database__bad_entry_rejected_rest_integrated(
+    integrator_mode,
+):
+    first = event_append(event_type="order.created", payload={"n": 1})
+    malformed = queue_raw(payload="{not json")
+    last = event_append(event_type="order.created", payload={"n": 3})
+
+    assert _integrate_step(batch_size=10) == 3
+
+    assert "refused by the database" in EventQueueEntry.objects.get(id=malformed).rejected_reason
+    assert (first.wait().sequence, last.wait().sequence) == (2, 3)
+
+
+def test_integrate__key_rotated_while_queued__signed_by_key_active_at_local_time(
+    integrator_mode, api_client
+):
+    agent = next(key for key in integrator_mode if key.kind == "agent")
+    before = event_append(event_type="order.created", payload={"n": 1})
+    successor = key_rotate(key_id=agent.key_id)
+    after = event_append(event_type="order.created", payload={"n": 2})
+
+    events_integrate()
+
+    assert before.wait().signing_key_id == agent.key_id
+    assert after.wait().signing_key_id == successor.key_id
+    observed = api_client.get("/v1/observer/events?limit=1000").json()["events"]
+    keys = api_client.get("/v1/observer/keys").json()["keys"]
+    assert independent_verifier.verify(observed, keys) == []
+
+
+# --- The database keeps the queue honest ---------------------------------------------------------
+
+
+def test_queue__pending_entry_edited__refused(integrator_mode):
+    entry = queue_raw()
+
+    message = refused("UPDATE event_queue SET payload = '{\"x\":1}' WHERE id = %s", [entry])
+
+    assert "only gains a sequence or a rejection, once" in message
+
+
+def test_queue__pending_entry_deleted__refused(integrator_mode):
+    entry = queue_raw()
+
+    assert "pending queued event cannot be deleted" in refused(
+        "DELETE FROM event_queue WHERE id = %s", [entry]
+    )
+
+
+def test_queue__integrated_entry_given_another_sequence__refused(integrator_mode):
+    pending = event_append(event_type="order.created", payload={})
+    events_integrate()
+
+    message = refused(
+        "UPDATE event_queue SET sequence = 99, processed_at = now() WHERE id = %s",
+        [pending.queue_id],
+    )
+
+    assert "only gains a sequence or a rejection, once" in message
+
+
+def test_queue__both_sequence_and_rejection__refused(integrator_mode):
+    entry = queue_raw()
+
+    message = refused(
+        "UPDATE event_queue SET sequence = 2, rejected_reason = 'x', processed_at = now() "
+        "WHERE id = %s",
+        [entry],
+    )
+
+    assert "only gains a sequence or a rejection, once" in message
+
+
+def test_queue__truncate__refused(integrator_mode):
+    queue_raw()
+
+    assert "may never be truncated" in refused("TRUNCATE event_queue")
+
+
+def test_queue_purge__old_integrated_only(integrator_mode):
+    integrated = event_append(event_type="order.created", payload={})
+    rejected = queue_raw(agent_id="SYSTEM:UNKNOWN")
+    events_integrate()
+    pending = queue_raw()
+
+    assert events_queue_purge(older_than=timedelta(hours=1)) == 0
+    assert events_queue_purge(older_than=timedelta(seconds=-1)) == 2  # with genesis
+
+    assert set(EventQueueEntry.objects.values_list("id", flat=True)) == {rejected, pending}
+    assert Event.objects.filter(sequence=2).exists()
+    with pytest.raises(Exception, match="purged"):
+        integrated.wait(timeout=0)
