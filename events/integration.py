@@ -27,7 +27,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,8 +65,8 @@ EVENT_COLUMNS = (
     "local_timestamp", "prev_hash", "content_hash", "signature", "witness_id",
     "witness_key_id", "witness_signature", "schema_version",
 )  # fmt: skip
-# Below this many events a batch is signed in the calling thread.
-PARALLEL_SIGNING_MIN = 64
+# Events signed per task of the signing threads.
+SIGNING_CHUNK = 50
 PURGE_EVERY_SECONDS = 60
 # An unreachable database is retried after 0.1 s, doubling up to 5 s.
 RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 0.1, 5.0
@@ -147,22 +147,34 @@ def _signing_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="sign")
 
 
-def _sign(signer: Signer, drafts: Sequence[_Draft]) -> None:
-    def sign_all(part: Sequence[_Draft]) -> None:
+def _signed(signer: Signer, drafts: Sequence[_Draft]) -> Iterator[_Draft]:
+    """The drafts, in order, each signed by its agent key and then its witness key.
+
+    With a thread-safe signer, chunks are signed on every core while the caller consumes
+    earlier ones (the database checks and stores chunk k while chunk k + 1 is being signed).
+    """
+
+    def sign_all(part: Sequence[_Draft]) -> Sequence[_Draft]:
         for draft in part:
             draft.signature = signer.sign(draft.agent_key_id, draft.digest)
             draft.witness_signature = signer.sign(
                 draft.witness.key_id, crypto.witness_message(draft.digest, draft.signature)
             )
+        return part
 
-    workers = os.cpu_count() or 1
-    if not signer.thread_safe or workers == 1 or len(drafts) < PARALLEL_SIGNING_MIN:
-        sign_all(drafts)
+    if not signer.thread_safe or (os.cpu_count() or 1) == 1:
+        yield from sign_all(drafts)
         return
-    size = -(-len(drafts) // workers)
-    parts = [drafts[start : start + size] for start in range(0, len(drafts), size)]
-    for _ in _signing_pool().map(sign_all, parts):
-        pass
+    chunks = [
+        drafts[start : start + SIGNING_CHUNK] for start in range(0, len(drafts), SIGNING_CHUNK)
+    ]
+    futures = [_signing_pool().submit(sign_all, chunk) for chunk in chunks]
+    try:
+        for future in futures:
+            yield from future.result()
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def _pending(limit: int | None, ids: Sequence[int] | None = None) -> list[_Entry]:
@@ -175,7 +187,7 @@ def _pending(limit: int | None, ids: Sequence[int] | None = None) -> list[_Entry
     return [_Entry(*row) for row in (rows[:limit] if limit else rows)]
 
 
-def _insert(events: list[tuple[Any, ...]]) -> None:
+def _insert(events: Iterable[tuple[Any, ...]]) -> None:
     if connection.vendor == "postgresql":
         copy_sql = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
         # psycopg's own cursor, for COPY; its errors become Django's like any query's.
@@ -253,27 +265,24 @@ def events_integrate(
             )
             drafts.append(_Draft(entry, sequence, prev_hash, digest, agent_key.key_id, witness))
             prev_hash = digest.hex()
-        _sign(signer, drafts)
         _insert(
-            [
-                (
-                    draft.sequence,
-                    draft.entry.event_type,
-                    draft.entry.payload,
-                    draft.entry.agent_id,
-                    draft.agent_key_id,
-                    signer.mode,
-                    draft.entry.local_timestamp,
-                    draft.prev_hash,
-                    draft.digest.hex(),
-                    draft.signature.hex(),
-                    draft.witness.agent_id,
-                    draft.witness.key_id,
-                    draft.witness_signature.hex(),
-                    crypto.SCHEMA_VERSION,
-                )
-                for draft in drafts
-            ]
+            (
+                draft.sequence,
+                draft.entry.event_type,
+                draft.entry.payload,
+                draft.entry.agent_id,
+                draft.agent_key_id,
+                signer.mode,
+                draft.entry.local_timestamp,
+                draft.prev_hash,
+                draft.digest.hex(),
+                draft.signature.hex(),
+                draft.witness.agent_id,
+                draft.witness.key_id,
+                draft.witness_signature.hex(),
+                crypto.SCHEMA_VERSION,
+            )
+            for draft in _signed(signer, drafts)
         )
         _mark([(draft.entry.id, draft.sequence) for draft in drafts], rejected)
         transaction.on_commit(lambda: _settled(drafts, rejected, head=sequence))

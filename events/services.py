@@ -24,6 +24,8 @@ SYSTEM_WITNESS_ID = "SYSTEM:WITNESS"
 # How long PendingEvent.wait sleeps between looks at the queue: 1 ms, doubling to 25 ms.
 WAIT_FIRST_PAUSE, WAIT_MAX_PAUSE = 0.001, 0.025
 KEY_CHECK_TTL_SECONDS = 30.0
+# PostgreSQL takes at most 65,535 parameters a statement; 4 per row.
+ENQUEUE_ROWS_PER_STATEMENT = 5000
 
 
 class EventNotLogged(DomainError):
@@ -114,6 +116,13 @@ def _check_agent_can_sign(agent_id: str) -> None:
 def _enqueue(rows: list[tuple[str, str, str, datetime]]) -> list[int]:
     """Inserts queue entries in order, one statement, and returns their ids in that order."""
     if connection.vendor == "postgresql":
+        if len(rows) > ENQUEUE_ROWS_PER_STATEMENT:
+            with transaction.atomic():
+                return [
+                    queue_id
+                    for start in range(0, len(rows), ENQUEUE_ROWS_PER_STATEMENT)
+                    for queue_id in _enqueue(rows[start : start + ENQUEUE_ROWS_PER_STATEMENT])
+                ]
         # Only placeholders are formatted into the statement.
         sql = "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) VALUES "
         sql += ", ".join(["(%s, %s, %s, %s)"] * len(rows)) + " RETURNING id"
@@ -144,15 +153,18 @@ def event_append_batch(
     for agent_id in {draft.agent_id for draft in drafts}:
         _check_agent_can_sign(agent_id)
     moment = local_timestamp or timezone.now()
-    with transaction.atomic():
-        ids = _enqueue(
-            [
-                (draft.event_type, payload, draft.agent_id, moment)
-                for draft, payload in zip(drafts, payloads, strict=True)
-            ]
-        )
-        if settings.EVENT_INTEGRATION == "inline":
+    rows = [
+        (draft.event_type, payload, draft.agent_id, moment)
+        for draft, payload in zip(drafts, payloads, strict=True)
+    ]
+    if settings.EVENT_INTEGRATION == "inline":
+        with transaction.atomic():
+            ids = _enqueue(rows)
             events_integrate(limit=None, strict=True)
+    else:
+        # One INSERT statement: atomic by itself, and part of the caller's transaction if
+        # there is one (outside one it commits at once, in a single round trip).
+        ids = _enqueue(rows)
     return [
         PendingEvent(queue_id, draft.event_type)
         for queue_id, draft in zip(ids, drafts, strict=True)

@@ -272,3 +272,20 @@ def test_queue_purge__old_integrated_only(integrator_mode):
     assert Event.objects.filter(sequence=2).exists()
     with pytest.raises(Exception, match="purged"):
         integrated.wait(timeout=0)
+
+
+def test_append_batch__more_rows_than_one_statement_takes__all_queued_in_order(
+    integrator_mode,
+):
+    from events.services import ENQUEUE_ROWS_PER_STATEMENT, EventDraft, event_append_batch
+
+    count = ENQUEUE_ROWS_PER_STATEMENT * 2 + 3
+    drafts = [EventDraft(event_type="order.created", payload={"n": n}) for n in range(count)]
+
+    pendings = event_append_batch(drafts=drafts)
+    events_integrate(limit=None)
+
+    assert [pending.wait().payload["n"] for pending in pendings[::997]] == list(
+        range(0, count, 997)
+    )
+    assert Event.objects.count() == count + 1

@@ -35,9 +35,7 @@ END $$ LANGUAGE plpgsql;
 
 def not_hex(column: str, length: int) -> str:
     """True unless NEW.<column> is exactly `length` lowercase hex characters."""
-    return (
-        f"(length(NEW.{column}) <> {length} OR ltrim(NEW.{column}, '0123456789abcdef') <> '')"
-    )
+    return f"(length(NEW.{column}) <> {length} OR ltrim(NEW.{column}, '0123456789abcdef') <> '')"
 
 
 FORWARD = FUNCTION.format(
