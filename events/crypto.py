@@ -6,6 +6,7 @@ digest || signature). All hashes, signatures and keys are lowercase hex outside 
 """
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -20,6 +21,17 @@ SCHEMA_VERSION = 1
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a Z: 2026-11-22T03:15:00.000000Z."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# Strings made only of these characters are their own RFC 8785 form between quotes.
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9 _.:@+/-]*")
+
+
+def _json_text(value: str) -> bytes:
+    """RFC 8785 form of a string: identifiers, hex and timestamps need no escaping."""
+    if _PLAIN_TEXT.fullmatch(value):
+        return b'"' + value.encode() + b'"'
+    return rfc8785.dumps(value)
 
 
 def canonical_payload(payload: Any) -> bytes:
@@ -47,7 +59,7 @@ def canonical_content(
     serialising the whole object (tests/test_event_store.py checks it) at a fraction of the
     cost: appends and verification do this for every event.
     """
-    text = rfc8785.dumps
+    text = _json_text
     return b"".join(
         (
             b'{"agent_id":',
@@ -61,9 +73,9 @@ def canonical_content(
             b',"prev_hash":',
             text(prev_hash),
             b',"schema_version":',
-            text(schema_version),
+            rfc8785.dumps(schema_version),
             b',"sequence":',
-            text(sequence),
+            rfc8785.dumps(sequence),
             b',"signing_key_id":',
             text(signing_key_id),
             b',"signing_mode":',

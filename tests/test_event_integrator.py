@@ -99,6 +99,15 @@ def test_canonical_content__assembled_envelope__equals_rfc8785_of_whole_object()
         )
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["", "SYSTEM:EVENT_WRITER", "agent-0f3a", "a/b+c@d.e f_g", "2026-11-22T03:15:00.000000Z",
+     "é", 'q"uote', "back\\slash", "tab\t", "\u2028", "\x7f", "\x00"],
+)  # fmt: skip
+def test_json_text__plain_and_escaped_strings__equal_rfc8785(text):
+    assert crypto._json_text(text) == rfc8785.dumps(text)
+
+
 # --- Queue, then integrate -----------------------------------------------------------------------
 
 
