@@ -27,8 +27,9 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -147,34 +148,50 @@ def _signing_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="sign")
 
 
-def _signed(signer: Signer, drafts: Sequence[_Draft]) -> Iterator[_Draft]:
-    """The drafts, in order, each signed by its agent key and then its witness key.
+class _Signatures:
+    """Signs drafts as the chain produces them: each draft by its agent key, then digest +
+    signature by its witness key.
 
-    With a thread-safe signer, chunks are signed on every core while the caller consumes
-    earlier ones (the database checks and stores chunk k while chunk k + 1 is being signed).
+    With a thread-safe signer, every SIGNING_CHUNK drafts go to the signing threads at once
+    (OpenSSL signs without the GIL, on every core) while the chain goes on being hashed and
+    earlier chunks are copied into the database; `signed()` yields the drafts in order.
     """
 
-    def sign_all(part: Sequence[_Draft]) -> Sequence[_Draft]:
-        for draft in part:
-            draft.signature = signer.sign(draft.agent_key_id, draft.digest)
-            draft.witness_signature = signer.sign(
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+        self.parallel = signer.thread_safe and (os.cpu_count() or 1) > 1
+        self.chunk: list[_Draft] = []
+        self.pending: list[Future[list[_Draft]] | list[_Draft]] = []
+
+    def _sign_all(self, drafts: list[_Draft]) -> list[_Draft]:
+        for draft in drafts:
+            draft.signature = self.signer.sign(draft.agent_key_id, draft.digest)
+            draft.witness_signature = self.signer.sign(
                 draft.witness.key_id, crypto.witness_message(draft.digest, draft.signature)
             )
-        return part
+        return drafts
 
-    if not signer.thread_safe or (os.cpu_count() or 1) == 1:
-        yield from sign_all(drafts)
-        return
-    chunks = [
-        drafts[start : start + SIGNING_CHUNK] for start in range(0, len(drafts), SIGNING_CHUNK)
-    ]
-    futures = [_signing_pool().submit(sign_all, chunk) for chunk in chunks]
-    try:
-        for future in futures:
-            yield from future.result()
-    finally:
-        for future in futures:
-            future.cancel()
+    def _flush(self) -> None:
+        if self.chunk:
+            chunk, self.chunk = self.chunk, []
+            self.pending.append(
+                _signing_pool().submit(self._sign_all, chunk) if self.parallel else chunk
+            )
+
+    def add(self, draft: _Draft) -> None:
+        self.chunk.append(draft)
+        if len(self.chunk) >= SIGNING_CHUNK:
+            self._flush()
+
+    def signed(self) -> Iterator[_Draft]:
+        self._flush()
+        try:
+            for part in self.pending:
+                yield from part.result() if isinstance(part, Future) else self._sign_all(part)
+        finally:
+            for part in self.pending:
+                if isinstance(part, Future):
+                    part.cancel()
 
 
 def _pending(limit: int | None, ids: Sequence[int] | None = None) -> list[_Entry]:
@@ -238,6 +255,7 @@ def events_integrate(
         sequence, prev_hash = head if head else (0, GENESIS_PREV_HASH)
         ring = KeyRing(AgentKey.objects.all())
         drafts: list[_Draft] = []
+        signatures = _Signatures(signer)
         rejected: list[tuple[int, str]] = []
         for entry in entries:
             try:
@@ -263,7 +281,9 @@ def events_integrate(
                     prev_hash=prev_hash,
                 )
             )
-            drafts.append(_Draft(entry, sequence, prev_hash, digest, agent_key.key_id, witness))
+            draft = _Draft(entry, sequence, prev_hash, digest, agent_key.key_id, witness)
+            drafts.append(draft)
+            signatures.add(draft)
             prev_hash = digest.hex()
         _insert(
             (
@@ -282,7 +302,7 @@ def events_integrate(
                 draft.witness_signature.hex(),
                 crypto.SCHEMA_VERSION,
             )
-            for draft in _signed(signer, drafts)
+            for draft in signatures.signed()
         )
         _mark([(draft.entry.id, draft.sequence) for draft in drafts], rejected)
         transaction.on_commit(lambda: _settled(drafts, rejected, head=sequence))
@@ -294,8 +314,9 @@ def _settled(drafts: list[_Draft], rejected: list[tuple[int, str]], *, head: int
     """Counted once committed: a rolled-back batch never happened."""
     CHAIN_HEAD.set(head)
     now = timezone.now()
+    for event_type, count in Counter(draft.entry.event_type for draft in drafts).items():
+        EVENTS_APPENDED.labels(event_type).inc(count)
     for draft in drafts:
-        EVENTS_APPENDED.labels(draft.entry.event_type).inc()
         INTEGRATION_LAG.observe(max((now - draft.entry.enqueued_at).total_seconds(), 0.0))
     for entry_id, reason in rejected:
         EVENTS_REJECTED.inc()
