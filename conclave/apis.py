@@ -4,7 +4,6 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
-    inline_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -76,32 +75,6 @@ class ReadyApi(ProbeApi):
     def get(self, request: Request) -> Response:
         ready, body = health.readiness()
         return Response(body, status=status.HTTP_200_OK if ready else 503)
-
-
-class ConstitutionalHealthApi(ProbeApi):
-    @extend_schema(
-        operation_id="health_constitutional",
-        responses={
-            200: inline_serializer(
-                "ConstitutionalHealth",
-                {
-                    "status": serializers.CharField(),
-                    "detail": serializers.CharField(),
-                    "hsm_mode": serializers.CharField(),
-                },
-            )
-        },
-        tags=["health"],
-    )
-    def get(self, request: Request) -> Response:
-        return Response(
-            {
-                "status": "unknown",
-                "detail": "Halt state, chain head, verification, witness and keeper checks "
-                "are not reported yet.",
-                "hsm_mode": settings.HSM_MODE,
-            }
-        )
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -66,3 +66,19 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+HALTED = Gauge(
+    "conclave_halted",
+    "1 while this process sees the system halted.",
+    multiprocess_mode="max",
+)
+HALTS_RAISED = Counter("conclave_halts_raised_total", "Halts raised, by channel.", ["channel"])
+CEREMONY_APPROVALS = Counter(
+    "conclave_halt_ceremony_approvals_total", "Keeper approvals accepted in clearing ceremonies."
+)
+VERIFICATION_RUNS = Counter(
+    "conclave_chain_verification_runs_total",
+    "Chain verification runs, by kind and result.",
+    ["kind", "result"],
+)

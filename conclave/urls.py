@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from conclave import apis
+from governance.apis import ConstitutionalHealthApi
 
 handler400 = "conclave.exception_handlers.json_bad_request"
 handler403 = "conclave.exception_handlers.json_permission_denied"
@@ -14,12 +15,13 @@ urlpatterns = [
     path("v1/ready", apis.ReadyApi.as_view(), name="ready"),
     path(
         "v1/health/constitutional",
-        apis.ConstitutionalHealthApi.as_view(),
+        ConstitutionalHealthApi.as_view(),
         name="health-constitutional",
     ),
     path("health", apis.HealthAliasApi.as_view(), name="health-alias"),
     path("metrics", apis.metrics_view, name="metrics"),
     path("v1/observer/", include("events.urls")),
+    path("v1/admin/", include("governance.urls")),
     path("api/me", apis.MeApi.as_view(), name="me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

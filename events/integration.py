@@ -68,7 +68,6 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 # Events signed per task of the signing threads.
 SIGNING_CHUNK = 50
-PURGE_EVERY_SECONDS = 60
 # An unreachable database is retried after 0.1 s, doubling up to 5 s.
 RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 0.1, 5.0
 
@@ -194,10 +193,14 @@ class _Signatures:
                     part.cancel()
 
 
-def _pending(limit: int | None, ids: Sequence[int] | None = None) -> list[_Entry]:
+def _pending(
+    limit: int | None, ids: Sequence[int] | None = None, event_type_prefix: str = ""
+) -> list[_Entry]:
     entries = EventQueueEntry.objects.filter(processed_at__isnull=True).order_by("id")
     if ids is not None:
         entries = entries.filter(id__in=ids)
+    if event_type_prefix:
+        entries = entries.filter(event_type__startswith=event_type_prefix)
     rows = entries.values_list(
         "id", "event_type", "payload", "agent_id", "local_timestamp", "enqueued_at"
     )
@@ -238,7 +241,11 @@ def _mark(integrated: list[tuple[int, int]], rejected: list[tuple[int, str]]) ->
 
 
 def events_integrate(
-    *, limit: int | None = 500, ids: Sequence[int] | None = None, strict: bool = False
+    *,
+    limit: int | None = 500,
+    ids: Sequence[int] | None = None,
+    strict: bool = False,
+    event_type_prefix: str = "",
 ) -> int:
     """Integrates up to `limit` pending entries (all with None; only `ids` if given), in `id`
     order, in one transaction (the caller's, if there is one). Returns how many it settled,
@@ -248,7 +255,7 @@ def events_integrate(
     started = time.perf_counter()
     with transaction.atomic():
         lock_chain()
-        entries = _pending(limit, ids)
+        entries = _pending(limit, ids, event_type_prefix)
         if not entries:
             return 0
         head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
@@ -329,15 +336,15 @@ def _refused_by_database(exc: DatabaseError) -> bool:
     return not isinstance(exc, OperationalError | InterfaceError)
 
 
-def _integrate_step(batch_size: int) -> int:
+def _integrate_step(batch_size: int, event_type_prefix: str = "") -> int:
     """One batch; if the database refuses it, entry by entry, rejecting the refused ones."""
     try:
-        return events_integrate(limit=batch_size)
+        return events_integrate(limit=batch_size, event_type_prefix=event_type_prefix)
     except DatabaseError as exc:
         if not _refused_by_database(exc):
             raise
     settled = 0
-    for entry in _pending(batch_size):
+    for entry in _pending(batch_size, event_type_prefix=event_type_prefix):
         try:
             settled += events_integrate(ids=[entry.id])
         except DatabaseError as exc:
@@ -363,8 +370,11 @@ def events_queue_purge(*, older_than: timedelta) -> int:
     return deleted
 
 
-def _has_pending() -> bool:
-    return EventQueueEntry.objects.filter(processed_at__isnull=True).exists()
+def _has_pending(event_type_prefix: str = "") -> bool:
+    pending = EventQueueEntry.objects.filter(processed_at__isnull=True)
+    if event_type_prefix:
+        pending = pending.filter(event_type__startswith=event_type_prefix)
+    return pending.exists()
 
 
 def run_integrator(
@@ -372,25 +382,25 @@ def run_integrator(
     stop: threading.Event,
     batch_size: int,
     poll_interval: float,
-    retention: timedelta,
     on_batch: Callable[[int], None] | None = None,
 ) -> None:
     """Integrates until `stop` is set: batch after batch while entries are queued, polling
-    every `poll_interval` seconds when the queue is empty.
+    every `poll_interval` seconds when the queue is empty. While the system is halted only
+    halt events are integrated; the rest wait in the queue for the clear.
 
     Writers do not NOTIFY: PostgreSQL serialises the commits of every transaction that
     notifies, which halved the commit rate of 8 concurrent writers on this hardware; an
     indexed poll of an empty queue costs next to nothing. Unreachable databases are retried
     with backoff; a batch the database refuses is retried entry by entry.
     """
+    from governance.halt import HALT_EVENT_PREFIX, halt_status
+
     backoff = RETRY_FIRST_SECONDS
-    last_purge = time.monotonic()
     while not stop.is_set():
         try:
-            settled = _integrate_step(batch_size) if _has_pending() else 0
-            if settled < batch_size and time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
-                events_queue_purge(older_than=retention)
-                last_purge = time.monotonic()
+            # Also carries a halt set only in Redis into the database within a second.
+            prefix = HALT_EVENT_PREFIX if halt_status().halted else ""
+            settled = _integrate_step(batch_size, prefix) if _has_pending(prefix) else 0
         except (DatabaseError, SignerUnavailable) as exc:
             logger.warning("integration_failed", error=str(exc), retry_in=backoff)
             connection.close()

@@ -18,6 +18,7 @@ from events import crypto
 from events.integration import events_integrate
 from events.models import AgentKey, Event, EventQueueEntry, KeeperKey, KeyKind
 from events.signing import get_signer
+from governance.halt import ensure_not_halted
 
 SYSTEM_AGENT_ID = "SYSTEM:EVENT_WRITER"
 SYSTEM_WITNESS_ID = "SYSTEM:WITNESS"
@@ -141,7 +142,8 @@ def event_append_batch(
     *, drafts: Sequence[EventDraft], local_timestamp: datetime | None = None
 ) -> list[PendingEvent]:
     """Appends events, in order, within the caller's transaction if there is one: a state
-    change and its log entries commit or roll back together.
+    change and its log entries commit or roll back together. Refused (Halted) while the
+    system is halted, except halt and ceremony events.
 
     Writers only queue the entries (one INSERT for the batch); the integrator
     (events.integration) chains, signs, witnesses and inserts them into `events` in the
@@ -150,6 +152,7 @@ def event_append_batch(
     payloads = [_canonical_payload(draft) for draft in drafts]
     if not drafts:
         return []
+    ensure_not_halted(event_types=tuple(draft.event_type for draft in drafts))
     for agent_id in {draft.agent_id for draft in drafts}:
         _check_agent_can_sign(agent_id)
     moment = local_timestamp or timezone.now()

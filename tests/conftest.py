@@ -1,3 +1,4 @@
+import contextlib
 import os
 import socket
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -23,6 +25,23 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _not_halted() -> Iterator[None]:
+    """Every test starts with no halt in Redis and reads both channels afresh (the database
+    row is rolled back with the test's transaction)."""
+    from governance.halt import forget_halt_status, redis_channel
+
+    def reset() -> None:
+        forget_halt_status()
+        redis_channel._down_until = 0.0
+        with contextlib.suppress(redis.RedisError, OSError):  # a test may stop its Redis
+            redis_channel.write(halted=False)
+
+    reset()
+    yield
+    reset()
 
 
 @pytest.fixture(autouse=True)

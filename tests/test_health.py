@@ -123,13 +123,6 @@ def test_ready__redis_stopped__health_still_200(private_redis):
     assert response.status_code == 200
 
 
-def test_constitutional_health__says_it_reports_nothing_yet(api_client):
-    response = api_client.get("/v1/health/constitutional")
-
-    assert response.status_code == 200
-    assert response.json()["status"] == "unknown"
-
-
 def test_metrics__after_requests__counts_and_latency_by_view(api_client):
     api_client.get("/v1/health")
     api_client.get("/api/no-such-endpoint")

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_structlog",
     "conclave.apps.ConclaveConfig",
     "events.apps.EventsConfig",
+    "governance.apps.GovernanceConfig",
     "flags.apps.FlagsConfig",
     "orders.apps.OrdersConfig",
     "notifications.apps.NotificationsConfig",
@@ -83,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
     "conclave.middleware.RequestIdMiddleware",
+    # Every unsafe request is refused while halted (SPEC 3.4).
+    "governance.middleware.HaltMiddleware",
 ]
 
 ROOT_URLCONF = "conclave.urls"
@@ -200,7 +203,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = 50
 CELERY_TASK_TIME_LIMIT = 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Seconds between verifications of the newest events (a failure halts the system).
+VERIFY_RECENT_EVENTS_SECONDS = env.int("VERIFY_RECENT_EVENTS_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "verify-recent-events": {
+        "task": "governance.tasks.verify_recent_events",
+        "schedule": float(VERIFY_RECENT_EVENTS_SECONDS),
+    },
+    "purge-event-queue": {"task": "events.tasks.purge_event_queue", "schedule": 600.0},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = env.str(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
 )

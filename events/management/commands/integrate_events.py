@@ -2,7 +2,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +85,6 @@ class Command(BaseCommand):
             stop=stop,
             batch_size=batch_size,
             poll_interval=poll_seconds,
-            retention=timedelta(seconds=settings.EVENT_QUEUE_RETENTION_SECONDS),
             on_batch=_heartbeat(heartbeat_file) if heartbeat_file else None,
         )
         logger.info("integrator_stopped")

@@ -1,14 +1,18 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from events.verification import verify_chain
+from governance.models import VerificationKind
+from governance.services import verification_record
 
 
 class Command(BaseCommand):
     help = (
         "Verify the event log: sequence, chain links, content hashes, agent and witness "
-        "signatures. Exits 0 when clean, 1 with the first bad sequence otherwise."
+        "signatures. Exits 0 when clean; otherwise halts the system and exits 1 with the first "
+        "bad sequence."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,13 +40,17 @@ class Command(BaseCommand):
             raise CommandError("--from must be 1 or more")
         if (workers is not None and workers < 1) or chunk_size < 1:
             raise CommandError("--workers and --chunk-size must be 1 or more")
+        started = timezone.now()
         result = verify_chain(
             from_sequence=1 if full else from_sequence, workers=workers, chunk_size=chunk_size
         )
+        # Recorded; a failure halts the system (CT-13).
+        verification_record(kind=VerificationKind.FULL, result=result, started_at=started)
         if not result.ok:
             raise CommandError(
                 f"chain verification FAILED at sequence {result.first_bad_sequence}: "
-                f"{result.reason} ({result.checked} events verified before it)"
+                f"{result.reason} ({result.checked} events verified before it); "
+                "the system is halted"
             )
         span = f"{result.first_sequence}..{result.last_sequence}" if result.checked else "nothing"
         self.stdout.write(self.style.SUCCESS(f"chain verified: {result.checked} events ({span})"))

@@ -1,0 +1,83 @@
+"""Reads of the governance core."""
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from events import crypto
+from events.models import AgentKey, Event, EventQueueEntry, KeeperKey, KeyKind
+from governance.halt import halt_status
+from governance.models import HALT_STATE_ID, HaltCeremony, HaltState, VerificationRun
+
+
+def halt_ceremony_view(ceremony: HaltCeremony) -> dict[str, Any]:
+    state = HaltState.objects.get(id=HALT_STATE_ID)
+    return {
+        "challenge": ceremony.challenge,
+        "quorum": ceremony.quorum,
+        "halt_number": ceremony.halt_number,
+        "reason": state.reason,
+        "approvals": [
+            {
+                "keeper_id": approval.keeper_id,
+                "keeper_key_id": approval.keeper_key_id,
+                "approved_at": approval.approved_at,
+            }
+            for approval in ceremony.approvals.order_by("id")
+        ],
+    }
+
+
+def constitutional_health() -> dict[str, Any]:
+    """What an operator checks first (SPEC 3.7): one small query each."""
+    now = timezone.now()
+    active = Q(active_from__lte=now) & (Q(active_until__isnull=True) | Q(active_until__gt=now))
+    status = halt_status(fresh=True)
+    state = HaltState.objects.get(id=HALT_STATE_ID)
+    head = Event.objects.order_by("-sequence").values("sequence", "content_hash").first()
+    queue = EventQueueEntry.objects.filter(processed_at__isnull=True).aggregate(
+        oldest=Min("enqueued_at")
+    )
+    pending = EventQueueEntry.objects.filter(processed_at__isnull=True).count()
+    run = VerificationRun.objects.order_by("-id").first()
+    witnesses = AgentKey.objects.filter(active, kind=KeyKind.WITNESS).count()
+    keepers = KeeperKey.objects.filter(active).values("keeper_id").distinct().count()
+    return {
+        "status": "halted" if status.halted else "operational",
+        "halted": status.halted,
+        "halt": {
+            "reason": status.reason,
+            "halt_number": state.halt_number,
+            "channel": state.channel or None,
+            "halted_at": state.halted_at if status.halted else None,
+            "database": status.database,
+            "redis": status.redis,
+        },
+        "chain_head": head,
+        "integration_queue": {
+            "pending": pending,
+            "oldest_seconds": (
+                round((now - queue["oldest"]).total_seconds(), 3) if queue["oldest"] else None
+            ),
+        },
+        "last_verification": (
+            {
+                "kind": run.kind,
+                "ok": run.ok,
+                "first_sequence": run.first_sequence,
+                "last_sequence": run.last_sequence,
+                "first_bad_sequence": run.first_bad_sequence,
+                "finished_at": crypto.format_timestamp(run.finished_at),
+            }
+            if run
+            else None
+        ),
+        "witnesses": {"active": witnesses, "available": witnesses >= 1},
+        "keepers": {
+            "active": keepers,
+            "quorum": settings.HALT_CLEAR_QUORUM,
+            "available": keepers >= settings.HALT_CLEAR_QUORUM,
+        },
+    }

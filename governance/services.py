@@ -1,0 +1,308 @@
+"""Raising the halt, the keepers' clearing ceremony, and the record of verification runs.
+
+Every step is an event (`halt.raised`, `halt.ceremony.started`, `halt.ceremony.approved`,
+`halt.cleared`); the log takes halt events while halted, and nothing else.
+"""
+
+import secrets
+from datetime import datetime
+
+import redis
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from conclave.exceptions import Conflict, ValidationFailed
+from conclave.metrics import CEREMONY_APPROVALS, HALTS_RAISED, VERIFICATION_RUNS
+from events import crypto
+from events.models import KeeperKey
+from events.services import event_append
+from events.verification import VerificationResult
+from governance.halt import forget_halt_status, redis_channel
+from governance.models import (
+    HALT_STATE_ID,
+    CeremonyApproval,
+    CeremonyStatus,
+    HaltCeremony,
+    HaltChannel,
+    HaltState,
+    VerificationRun,
+)
+
+logger = structlog.get_logger(__name__)
+
+REASON_MAX_LENGTH = 500
+CHALLENGE_PREFIX = "conclave-halt-clear"
+
+
+def _locked_halt_state() -> HaltState:
+    return HaltState.objects.select_for_update().get(id=HALT_STATE_ID)
+
+
+def _mirror_to_redis(state: HaltState) -> None:
+    try:
+        redis_channel.write(
+            halted=state.is_halted, reason=state.reason, halt_number=state.halt_number
+        )
+    except (redis.RedisError, OSError) as exc:
+        # The database channel holds the halt; reconciliation writes Redis once it is back.
+        logger.warning("halt_redis_write_failed", error=str(exc), halted=state.is_halted)
+    forget_halt_status()
+
+
+@transaction.atomic
+def halt_raise(*, reason: str, actor: str, channel: str) -> tuple[HaltState, bool]:
+    """Halts the system; returns the halt state and whether this call raised it (a halt
+    already in force keeps its reason and number)."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > REASON_MAX_LENGTH:
+        raise ValidationFailed({"reason": [f"1 to {REASON_MAX_LENGTH} characters."]})
+    if channel not in HaltChannel.values:
+        raise ValidationFailed({"channel": [f"one of {', '.join(HaltChannel.values)}"]})
+    state = _locked_halt_state()
+    if state.is_halted:
+        return state, False
+    now = timezone.now()
+    state.is_halted = True
+    state.reason = reason
+    state.halt_number += 1
+    state.halted_at = now
+    state.halted_by = actor[:200]
+    state.channel = channel
+    state.cleared_at = None
+    state.cleared_by = ""
+    state.save()
+    event_append(
+        event_type="halt.raised",
+        payload={
+            "halt_number": state.halt_number,
+            "reason": reason,
+            "channel": channel,
+            "actor": actor,
+        },
+        local_timestamp=now,
+    )
+
+    def raised() -> None:
+        HALTS_RAISED.labels(channel).inc()
+        logger.error("system_halted", reason=reason, channel=channel, actor=actor)
+        _mirror_to_redis(state)
+
+    transaction.on_commit(raised)
+    return state, True
+
+
+def halt_state() -> HaltState:
+    return HaltState.objects.get(id=HALT_STATE_ID)
+
+
+def _challenge(halt_number: int) -> str:
+    return f"{CHALLENGE_PREFIX}:{halt_number}:{secrets.token_urlsafe(24)}"
+
+
+@transaction.atomic
+def ceremony_open(*, actor: str) -> HaltCeremony:
+    """The clearing ceremony of the current halt, opened with a fresh single-use challenge on
+    first request; the same one afterwards until it completes."""
+    state = _locked_halt_state()
+    if not state.is_halted:
+        raise Conflict("The system is not halted; there is nothing to clear.")
+    ceremony = HaltCeremony.objects.filter(halt_number=state.halt_number).first()
+    if ceremony is not None:
+        return ceremony
+    ceremony = HaltCeremony.objects.create(
+        halt_number=state.halt_number,
+        challenge=_challenge(state.halt_number),
+        quorum=settings.HALT_CLEAR_QUORUM,
+    )
+    event_append(
+        event_type="halt.ceremony.started",
+        payload={
+            "halt_number": state.halt_number,
+            "challenge": ceremony.challenge,
+            "quorum": ceremony.quorum,
+            "actor": actor,
+        },
+    )
+    return ceremony
+
+
+def _open_ceremony(state: HaltState) -> HaltCeremony:
+    if not state.is_halted:
+        raise Conflict("The system is not halted; there is nothing to clear.")
+    ceremony = HaltCeremony.objects.filter(
+        halt_number=state.halt_number, status=CeremonyStatus.OPEN
+    ).first()
+    if ceremony is None:
+        raise Conflict(
+            "No ceremony is open for this halt: GET /v1/admin/halt/ceremony issues its challenge."
+        )
+    return ceremony
+
+
+def _key_active(key: KeeperKey, at: datetime) -> bool:
+    return key.active_from <= at and (key.active_until is None or at < key.active_until)
+
+
+def _signature_bytes(signature: str) -> bytes:
+    if not isinstance(signature, str) or len(signature) != 128:
+        raise ValidationFailed({"signature": ["128 hexadecimal characters (Ed25519)."]})
+    try:
+        return bytes.fromhex(signature)
+    except ValueError as exc:
+        raise ValidationFailed({"signature": ["128 hexadecimal characters (Ed25519)."]}) from exc
+
+
+@transaction.atomic
+def ceremony_approve(*, keeper_key_id: str, signature: str, actor: str) -> CeremonyApproval:
+    """Records a keeper's signature over the current challenge, once per keeper."""
+    state = _locked_halt_state()
+    ceremony = _open_ceremony(state)
+    raw_signature = _signature_bytes(signature)
+    key = KeeperKey.objects.filter(key_id=keeper_key_id).first()
+    if key is None:
+        raise ValidationFailed({"keeper_key_id": [f"No keeper key {keeper_key_id}."]})
+    if not _key_active(key, timezone.now()):
+        raise Conflict(f"Keeper key {keeper_key_id} is not active (retired or not yet valid).")
+    if not crypto.signature_valid(
+        bytes(key.public_key), raw_signature, ceremony.challenge.encode()
+    ):
+        raise ValidationFailed(
+            {"signature": [f"Does not verify with {keeper_key_id} over the current challenge."]}
+        )
+    if ceremony.approvals.filter(keeper_id=key.keeper_id).exists():
+        raise Conflict(f"{key.keeper_id} has already approved this ceremony.")
+    approval = CeremonyApproval.objects.create(
+        ceremony=ceremony,
+        keeper_id=key.keeper_id,
+        keeper_key_id=key.key_id,
+        signature=signature.lower(),
+    )
+    event_append(
+        event_type="halt.ceremony.approved",
+        payload={
+            "halt_number": state.halt_number,
+            "keeper_id": key.keeper_id,
+            "keeper_key_id": key.key_id,
+            "signature": signature.lower(),
+            "actor": actor,
+        },
+    )
+    transaction.on_commit(CEREMONY_APPROVALS.inc)
+    return approval
+
+
+def _valid_approvals(ceremony: HaltCeremony) -> list[CeremonyApproval]:
+    """Approvals whose signatures verify now, with keys still active: one per keeper."""
+    now = timezone.now()
+    keys = {
+        key.key_id: key
+        for key in KeeperKey.objects.filter(
+            key_id__in=ceremony.approvals.values_list("keeper_key_id", flat=True)
+        )
+    }
+    valid: dict[str, CeremonyApproval] = {}
+    for approval in ceremony.approvals.all():
+        key = keys.get(approval.keeper_key_id)
+        if (
+            key is not None
+            and key.keeper_id == approval.keeper_id
+            and _key_active(key, now)
+            and crypto.signature_valid(
+                bytes(key.public_key),
+                bytes.fromhex(approval.signature),
+                ceremony.challenge.encode(),
+            )
+        ):
+            valid.setdefault(approval.keeper_id, approval)
+    return list(valid.values())
+
+
+def halt_clear(*, actor: str) -> HaltState:
+    """Clears the halt: a quorum of valid keeper signatures over the current challenge, then
+    pre-operational verification with is_post_halt=true and no bypass, then the database's
+    own check (the halt clear protection trigger). 409 (Conflict) with the reason otherwise."""
+    from governance.preoperational import preoperational_verify
+
+    with transaction.atomic():
+        ceremony = _open_ceremony(_locked_halt_state())
+        valid = _valid_approvals(ceremony)
+        if len(valid) < ceremony.quorum:
+            raise Conflict(
+                f"{len(valid)} of the {ceremony.quorum} keeper approvals this ceremony needs are "
+                "valid."
+            )
+    report = preoperational_verify(post_halt=True)
+    if not report.ok:
+        raise Conflict(f"Pre-operational verification failed: {report.failure}.")
+    with transaction.atomic():
+        state = _locked_halt_state()
+        ceremony = _open_ceremony(state)
+        valid = _valid_approvals(ceremony)  # again, under the lock, right before the clear
+        if len(valid) < ceremony.quorum:
+            raise Conflict(f"{len(valid)} of {ceremony.quorum} keeper approvals are valid.")
+        now = timezone.now()
+        ceremony.status = CeremonyStatus.COMPLETED
+        ceremony.completed_at = now
+        ceremony.save(update_fields=["status", "completed_at"])
+        halt_number, reason = state.halt_number, state.reason
+        state.is_halted = False
+        state.reason = None
+        state.cleared_at = now
+        state.cleared_by = actor[:200]
+        state.save()
+        event_append(
+            event_type="halt.cleared",
+            payload={
+                "halt_number": halt_number,
+                "reason": reason,
+                "keepers": sorted(approval.keeper_id for approval in valid),
+                "verified_through": report.verified_through,
+                "actor": actor,
+            },
+            local_timestamp=now,
+        )
+        transaction.on_commit(lambda: _mirror_to_redis(state))
+    logger.warning("halt_cleared", halt_number=halt_number, actor=actor)
+    return state
+
+
+def verification_record(
+    *, kind: str, result: VerificationResult, started_at: datetime
+) -> VerificationRun:
+    """Records a verification run; an integrity failure halts the system (CT-13)."""
+    extends = result.ok and result.first_sequence <= last_verified_sequence() + 1
+    run = VerificationRun.objects.create(
+        kind=kind,
+        extends_verified_prefix=extends,
+        first_sequence=result.first_sequence,
+        last_sequence=result.last_sequence,
+        ok=result.ok,
+        first_bad_sequence=result.first_bad_sequence,
+        reason=result.reason,
+        checked=result.checked,
+        started_at=started_at,
+    )
+    VERIFICATION_RUNS.labels(kind, "ok" if result.ok else "failed").inc()
+    if not result.ok:
+        halt_raise(
+            reason=(
+                f"integrity failure at sequence {result.first_bad_sequence}: {result.reason} "
+                f"(found by {kind} verification)"
+            )[:REASON_MAX_LENGTH],
+            actor=f"verification:{kind}",
+            channel=HaltChannel.AUTOMATIC,
+        )
+    return run
+
+
+def last_verified_sequence() -> int:
+    """Where the log verified from event 1 ends (0 when nothing is verified yet): incremental
+    verification starts after it."""
+    run = (
+        VerificationRun.objects.filter(extends_verified_prefix=True, last_sequence__isnull=False)
+        .order_by("-last_sequence")
+        .first()
+    )
+    return run.last_sequence if run and run.last_sequence else 0
