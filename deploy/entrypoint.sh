@@ -11,6 +11,8 @@ case "${1:-web}" in
   web)
     # Named startup errors (DevModeEnvironmentMismatchError, ...) stop the container here.
     python manage.py check --deploy --fail-level ERROR
+    # FR146: the chain, witnesses, keepers and halt state check out before anything is served.
+    python manage.py preoperational_verify
     # Samples of a previous run of this container would be summed into /metrics.
     find "${PROMETHEUS_MULTIPROC_DIR:-/nonexistent}" -maxdepth 1 -name '*.db' -delete 2>/dev/null || true
     exec gunicorn conclave.wsgi:application --config python:conclave.gunicorn_conf

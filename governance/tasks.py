@@ -4,15 +4,13 @@ from typing import Any
 
 import structlog
 from celery import Task, shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from conclave.exceptions import Halted
 from governance.halt import halt_status
 
 logger = structlog.get_logger(__name__)
-
-# While halted a writing task is retried this often, without limit: it runs after the clear.
-HALT_RETRY_SECONDS = 10
 
 
 class HaltGuardedTask(Task):
@@ -25,7 +23,7 @@ class HaltGuardedTask(Task):
             logger.warning("task_deferred_while_halted", task=self.name, reason=status.reason)
             raise self.retry(
                 exc=Halted(status.reason or "halted"),
-                countdown=HALT_RETRY_SECONDS,
+                countdown=settings.HALT_TASK_RETRY_SECONDS,
                 max_retries=None,
             )
         return super().__call__(*args, **kwargs)

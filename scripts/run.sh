@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: check, migrate, seed, then serve web + Celery worker + beat in the foreground.
+# `make run`: check, migrate, seed, verify, then serve web, Celery worker and beat and the
+# event integrator in the foreground.
 # honcho replaces this shell (exec), so Ctrl-C or a SIGTERM to `make run` reaches it and it
 # stops every process group it started.
 set -euo pipefail
@@ -19,6 +20,8 @@ echo "conclave: database ${DATABASE_URL:+from DATABASE_URL}${DATABASE_URL:-SQLit
 python manage.py check --fail-level ERROR  # named startup errors stop here (non-zero exit)
 python manage.py migrate --noinput
 python manage.py seed_demo
+# FR146: nothing is served until the chain, witnesses, keepers and halt state check out.
+python manage.py preoperational_verify
 
 # Samples of earlier runs would be summed into this run's /metrics.
 mkdir -p "$metrics_dir"

@@ -54,3 +54,28 @@ def test_seed_demo__production__refused():
         call_command("seed_demo")
 
     assert not get_user_model().objects.exists()
+
+
+def test_seed_demo__keeper_set__enough_to_clear_a_halt_keys_sign_with_keeper_sign(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from events.models import KeeperKey
+
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())
+
+    keepers = json.loads((tmp_path / "demo-credentials.json").read_text())["keepers"]
+    assert len(keepers) == 2 == KeeperKey.objects.count()
+    out = StringIO()
+    call_command("keeper_sign", "--key", keepers[0]["key_file"], "--challenge", "c-1", stdout=out)
+    public = bytes(KeeperKey.objects.get(key_id=keepers[0]["key_id"]).public_key)
+    Ed25519PublicKey.from_public_bytes(public).verify(bytes.fromhex(out.getvalue()), b"c-1")
+    assert (tmp_path / "keepers" / "keeper-one.pem").stat().st_mode & 0o077 == 0
+
+
+def test_keeper_sign__not_a_key_file__clear_error(tmp_path):
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a key")
+
+    with pytest.raises(CommandError, match="cannot read a private key"):
+        call_command("keeper_sign", "--key", str(bogus), "--challenge", "c", stdout=StringIO())

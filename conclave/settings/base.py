@@ -33,6 +33,8 @@ HALT_CLEAR_QUORUM = env.int("HALT_CLEAR_QUORUM", default=2)
 ALLOW_VERIFICATION_BYPASS = env.bool("ALLOW_VERIFICATION_BYPASS", default=False)
 WITNESS_BOOTSTRAP_ENABLED = env.bool("WITNESS_BOOTSTRAP_ENABLED", default=False)
 DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+# While halted, a Celery task that writes is retried this often, without limit.
+HALT_TASK_RETRY_SECONDS = env.int("HALT_TASK_RETRY_SECONDS", default=10)
 # Software signing keys (DEV_MODE=true only): PKCS#8 files, one per key id, mode 0600.
 SIGNING_KEY_DIR = Path(env.str("SIGNING_KEY_DIR", default=str(VAR_DIR / "keys")))
 

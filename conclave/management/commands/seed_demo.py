@@ -5,26 +5,39 @@ import os
 import secrets
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from events.services import keys_bootstrap
+from events.models import KeeperKey
+from events.services import keeper_key_register, keys_bootstrap
 
 DEMO_STAFF_USERNAME = "staff"
+DEMO_KEEPERS = ("keeper-one", "keeper-two", "keeper-three")
 
 
 class Command(BaseCommand):
-    help = "Load demo data (system keys, staff user and its API token). Refused in production."
+    help = (
+        "Load demo data (system keys, a keeper set with key files under var/keepers/, the staff "
+        "user and its API token). Refused in production."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.ENVIRONMENT == "production":
             raise CommandError("seed_demo is refused with ENVIRONMENT=production")
         for key in keys_bootstrap():
             self.stdout.write(f"Registered {key.kind} key {key.key_id} for {key.agent_id}.")
-        credentials = self.seed_staff()
+        credentials: dict[str, Any] = {}
+        staff = self.seed_staff()
+        if staff:
+            credentials["staff"] = staff
+        keepers = self.seed_keepers()
+        if keepers:
+            credentials["keepers"] = keepers
         if credentials:
             self.save_credentials(credentials)
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
@@ -49,10 +62,46 @@ class Command(BaseCommand):
         )
         return {"username": user.username, "password": password, "token": token.key}
 
-    def save_credentials(self, credentials: dict[str, str]) -> None:
+    def seed_keepers(self) -> list[dict[str, str]]:
+        """Demo keepers (enough for the halt-clearing quorum), their private keys in
+        var/keepers/ for `manage.py keeper_sign`. A real keeper runs create_keeper instead."""
+        folder = settings.VAR_DIR / "keepers"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        created = []
+        wanted = DEMO_KEEPERS[: max(settings.HALT_CLEAR_QUORUM, 2)]
+        for name in wanted:
+            keeper_id = f"KEEPER:{name}"
+            if KeeperKey.objects.filter(keeper_id=keeper_id, active_until__isnull=True).exists():
+                continue
+            private = Ed25519PrivateKey.generate()
+            path = folder / f"{name}.pem"
+            with transaction.atomic():
+                key = keeper_key_register(
+                    keeper_id=keeper_id,
+                    public_key=private.public_key().public_bytes_raw(),
+                    actor="manage.py seed_demo",
+                )
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as file:
+                    file.write(
+                        private.private_bytes(
+                            serialization.Encoding.PEM,
+                            serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption(),
+                        )
+                    )
+            self.stdout.write(f"Registered keeper {keeper_id} ({key.key_id}); key in {path}")
+            created.append({"keeper_id": keeper_id, "key_id": key.key_id, "key_file": str(path)})
+        return created
+
+    def save_credentials(self, credentials: dict[str, Any]) -> None:
         path = settings.VAR_DIR / "demo-credentials.json"
         path.parent.mkdir(parents=True, exist_ok=True)
+        saved: dict[str, Any] = {}
+        if path.exists():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        saved.update(credentials)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump({"staff": credentials}, file, indent=2)
+            json.dump(saved, file, indent=2)
         self.stdout.write(f"Demo credentials saved to {path}")
