@@ -41,3 +41,30 @@ def health_requests() -> list[Result]:
             baseline=baseline,
         )
     ]
+
+
+@benchmark
+def halt_check() -> list[Result]:
+    """What the halt check adds to an unsafe request: the same POST to a bare view with only
+    HaltMiddleware in front of it, and with nothing."""
+    from governance.halt import halt_status
+
+    if halt_status(fresh=True).halted:
+        raise RuntimeError("the benchmark database is halted; the check would refuse")
+    with override_settings(MIDDLEWARE=[], ROOT_URLCONF=__name__):
+        bare = Client(HTTP_HOST=HOST)
+        expect_ok(bare.post("/v1/health"))
+        without = rate(lambda: expect_ok(bare.post("/v1/health")))
+    with override_settings(
+        MIDDLEWARE=["governance.middleware.HaltMiddleware"], ROOT_URLCONF=__name__
+    ):
+        checked = Client(HTTP_HOST=HOST)
+        expect_ok(checked.post("/v1/health"))
+        with_check = rate(lambda: expect_ok(checked.post("/v1/health")))
+    cost_us = max(1e6 / with_check - 1e6 / without, 0.0)
+    return [
+        Result("halt_check_request", with_check, "requests/s",
+               "the same POST without the halt check", without),
+        Result("halt_check_cost", cost_us, "µs/request",
+               "the whole bare POST request", 1e6 / without),
+    ]  # fmt: skip

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from conclave import health
 from conclave.metrics import exposition
+from events.models import SigningMode
 
 
 class ProbeApi(APIView):
@@ -28,7 +29,7 @@ class HealthApi(ProbeApi):
     class OutputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=["ok"])
         uptime_seconds = serializers.FloatField()
-        hsm_mode = serializers.ChoiceField(choices=["DEVELOPMENT", "PRODUCTION"])
+        hsm_mode = serializers.ChoiceField(choices=SigningMode.choices)
 
     @extend_schema(operation_id="health", responses={200: OutputSerializer}, tags=["health"])
     def get(self, request: Request) -> Response:

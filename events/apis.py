@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.cache import patch_cache_control
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -16,7 +17,7 @@ from rest_framework.views import APIView
 
 from conclave.exceptions import NotFound, ValidationFailed
 from events import crypto
-from events.models import Event
+from events.models import Event, SigningMode
 from events.selectors import all_keys
 
 MAX_PAGE = 1000
@@ -57,7 +58,7 @@ class EventSerializer(serializers.Serializer):
     payload = serializers.JSONField()
     agent_id = serializers.CharField()
     signing_key_id = serializers.CharField()
-    signing_mode = serializers.ChoiceField(choices=["DEVELOPMENT", "PRODUCTION"])
+    signing_mode = serializers.ChoiceField(choices=SigningMode.choices)
     local_timestamp = serializers.CharField()
     authority_timestamp = serializers.CharField()
     prev_hash = serializers.CharField()
@@ -198,7 +199,7 @@ VERIFICATION_SPEC: dict[str, Any] = {
 class VerificationSpecApi(ObserverApi):
     @extend_schema(
         operation_id="observer_verification_spec",
-        responses={200: serializers.DictField()},
+        responses={200: OpenApiTypes.OBJECT},
         tags=["observer"],
     )
     def get(self, request: Request) -> Response:

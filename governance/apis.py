@@ -3,7 +3,8 @@
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.request import Request
@@ -47,6 +48,7 @@ class StaffApi(APIView):
 
 
 class HaltApi(StaffApi):
+    @extend_schema_serializer(component_name="HaltRaiseInput")
     class InputSerializer(StrictInputSerializer):
         reason = serializers.CharField(max_length=REASON_MAX_LENGTH, trim_whitespace=True)
 
@@ -106,6 +108,7 @@ class CeremonyApi(StaffApi):
 
 
 class CeremonyApproveApi(StaffApi):
+    @extend_schema_serializer(component_name="CeremonyApprovalInput")
     class InputSerializer(StrictInputSerializer):
         keeper_key_id = serializers.CharField(max_length=100)
         signature = serializers.CharField(min_length=128, max_length=128)
@@ -144,7 +147,7 @@ class ConstitutionalHealthApi(APIView):
 
     @extend_schema(
         operation_id="health_constitutional",
-        responses={200: serializers.DictField()},
+        responses={200: OpenApiTypes.OBJECT},
         tags=["health"],
         description="Halt state and reason, chain head and integration queue, the last "
         "verification, witness and keeper availability, HSM mode.",

@@ -406,3 +406,29 @@ def test_constitutional_health__reports_chain_keepers_and_verification(api_clien
     assert body["keepers"] == {"active": 3, "quorum": 2, "available": True}
     assert body["witnesses"]["available"] is True
     assert body["hsm_mode"] == "DEVELOPMENT"
+
+
+def test_metrics__halted_gauge_and_halts_counted(
+    api_client, system_keys, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        halt_raise(reason="drill", actor="test", channel="command")
+    assert halted_now()
+
+    text = api_client.get("/metrics").content.decode()
+
+    assert "conclave_halted 1.0" in text
+    assert 'conclave_halts_raised_total{channel="command"}' in text
+
+
+def test_preoperational__witness_bootstrap_left_on_in_production__fails(settings, keepers):
+    from governance.preoperational import preoperational_verify
+
+    settings.ENVIRONMENT = "production"
+    settings.WITNESS_BOOTSTRAP_ENABLED = True
+
+    report = preoperational_verify()
+
+    assert not report.ok
+    assert report.failure.startswith("witness_bootstrap: WITNESS_BOOTSTRAP_ENABLED=true")
+    assert not report.bypassed

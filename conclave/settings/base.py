@@ -288,7 +288,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ComponentStatusEnum": "conclave.apis.COMPONENT_STATUSES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ComponentStatusEnum": "conclave.apis.COMPONENT_STATUSES",
+        # signing_mode of events and hsm_mode of /v1/health: one set of values, one name.
+        "SigningModeEnum": "events.models.SigningMode",
+    },
 }
 
 # --- Logging: JSON lines through structlog, with the request id on every line ------------------
