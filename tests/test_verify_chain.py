@@ -154,8 +154,14 @@ def test_verify_chain_command__clean__exit_0(log, capsys):
     assert "chain verified: 9 events (1..9)" in capsys.readouterr().out
 
 
-def test_verify_chain_command__tampered__fails_naming_sequence(log):
+def test_verify_chain_command__tampered__fails_naming_sequence_and_halts(log):
+    from governance.models import HaltState
+
     tamper(("UPDATE events SET event_type = 'order.deleted' WHERE sequence = 8", []))
 
-    with pytest.raises(CommandError, match="FAILED at sequence 8"):
+    with pytest.raises(CommandError, match="FAILED at sequence 8.*the system is halted"):
         call_command("verify_chain", "--full")
+
+    state = HaltState.objects.get()
+    assert (state.is_halted, state.channel) == (True, "automatic")
+    assert "integrity failure at sequence 8" in state.reason
