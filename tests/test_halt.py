@@ -1,5 +1,6 @@
 """The halt and its clearing ceremony on PostgreSQL and Redis (SPEC 3.4)."""
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -432,3 +433,19 @@ def test_preoperational__witness_bootstrap_left_on_in_production__fails(settings
     assert not report.ok
     assert report.failure.startswith("witness_bootstrap: WITNESS_BOOTSTRAP_ENABLED=true")
     assert not report.bypassed
+
+
+def test_halt_command__raise_then_status(system_keys):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    raised, status = StringIO(), StringIO()
+    call_command("halt", "raise", "--reason", "Emergency maintenance", stdout=raised)
+    forget_halt_status()
+    call_command("halt", "status", stdout=status)
+
+    assert "halt 1 raised: Emergency maintenance" in raised.getvalue()
+    reported = json.loads(status.getvalue())
+    assert reported["halted"] is True
+    assert (reported["reason"], reported["channel"]) == ("Emergency maintenance", "command")
