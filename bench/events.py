@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -188,8 +189,10 @@ def _integrator() -> subprocess.Popen:
         stdout=subprocess.PIPE,
         text=True,
     )
-    if "SIGTERM stops" not in (process.stdout.readline() if process.stdout else ""):
+    if process.stdout is None or "SIGTERM stops" not in process.stdout.readline():
         raise RuntimeError("the integrator did not start")
+    # Keep reading what it logs, so a full pipe never blocks it.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
     return process
 
 

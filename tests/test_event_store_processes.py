@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import psycopg
@@ -59,6 +60,8 @@ def integrator(env: dict[str, str]) -> subprocess.Popen:
         text=True,
     )
     assert "SIGTERM stops" in process.stdout.readline()
+    # Keep reading what it logs, so a full pipe never blocks it.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
     return process
 
 
