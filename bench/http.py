@@ -47,7 +47,7 @@ def health_requests() -> list[Result]:
 def halt_check() -> list[Result]:
     """What the halt check adds to an unsafe request: the same POST to a bare view with only
     HaltMiddleware in front of it, and with nothing."""
-    from governance.halt import halt_status
+    from conclave.halt import halt_status
 
     if halt_status(fresh=True).halted:
         raise RuntimeError("the benchmark database is halted; the check would refuse")
@@ -56,7 +56,7 @@ def halt_check() -> list[Result]:
         expect_ok(bare.post("/v1/health"))
         without = rate(lambda: expect_ok(bare.post("/v1/health")))
     with override_settings(
-        MIDDLEWARE=["governance.middleware.HaltMiddleware"], ROOT_URLCONF=__name__
+        MIDDLEWARE=["conclave.middleware.HaltMiddleware"], ROOT_URLCONF=__name__
     ):
         checked = Client(HTTP_HOST=HOST)
         expect_ok(checked.post("/v1/health"))

@@ -3,7 +3,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from conclave import apis
-from governance.apis import ConstitutionalHealthApi
 
 handler400 = "conclave.exception_handlers.json_bad_request"
 handler403 = "conclave.exception_handlers.json_permission_denied"
@@ -15,13 +14,20 @@ urlpatterns = [
     path("v1/ready", apis.ReadyApi.as_view(), name="ready"),
     path(
         "v1/health/constitutional",
-        ConstitutionalHealthApi.as_view(),
+        apis.ConstitutionalHealthApi.as_view(),
         name="health-constitutional",
     ),
     path("health", apis.HealthAliasApi.as_view(), name="health-alias"),
     path("metrics", apis.metrics_view, name="metrics"),
     path("v1/observer/", include("events.urls")),
-    path("v1/admin/", include("governance.urls")),
+    path("v1/admin/halt", apis.HaltApi.as_view(), name="halt"),
+    path("v1/admin/halt/ceremony", apis.CeremonyApi.as_view(), name="halt-ceremony"),
+    path(
+        "v1/admin/halt/ceremony/approve",
+        apis.CeremonyApproveApi.as_view(),
+        name="halt-ceremony-approve",
+    ),
+    path("v1/admin/halt/clear", apis.HaltClearApi.as_view(), name="halt-clear"),
     path("api/me", apis.MeApi.as_view(), name="me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -393,7 +393,7 @@ def run_integrator(
     indexed poll of an empty queue costs next to nothing. Unreachable databases are retried
     with backoff; a batch the database refuses is retried entry by entry.
     """
-    from governance.halt import HALT_EVENT_PREFIX, halt_status
+    from conclave.halt import HALT_EVENT_PREFIX, halt_status
 
     backoff = RETRY_FIRST_SECONDS
     while not stop.is_set():

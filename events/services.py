@@ -14,11 +14,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conclave.exceptions import Conflict, DomainError, NotFound, ValidationFailed
+from conclave.halt import ensure_not_halted
 from events import crypto
 from events.integration import events_integrate
 from events.models import AgentKey, Event, EventQueueEntry, KeeperKey, KeyKind
 from events.signing import get_signer
-from governance.halt import ensure_not_halted
 
 SYSTEM_AGENT_ID = "SYSTEM:EVENT_WRITER"
 SYSTEM_WITNESS_ID = "SYSTEM:WITNESS"

@@ -3,7 +3,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
-from governance.tasks import HaltGuardedTask
+from conclave.tasks import HaltGuardedTask
 
 
 @shared_task(base=HaltGuardedTask, ignore_result=True)

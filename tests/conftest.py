@@ -31,7 +31,7 @@ def _fresh_cache() -> Iterator[None]:
 def _not_halted() -> Iterator[None]:
     """Every test starts with no halt in Redis and reads both channels afresh (the database
     row is rolled back with the test's transaction)."""
-    from governance.halt import forget_halt_status, redis_channel
+    from conclave.halt import forget_halt_status, redis_channel
 
     def reset() -> None:
         forget_halt_status()

@@ -10,14 +10,14 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from rest_framework.authtoken.models import Token
 
+from conclave import halt as halt_module
 from conclave.exceptions import Halted
+from conclave.halt import forget_halt_status, halt_status
+from conclave.models import HALT_STATE_ID, HaltState
+from conclave.services import halt_raise
 from events.models import Event, EventQueueEntry
 from events.services import event_append, keeper_key_register
 from events.verification import verify_chain
-from governance import halt as halt_module
-from governance.halt import forget_halt_status, halt_status
-from governance.models import HALT_STATE_ID, HaltState
-from governance.services import halt_raise
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -184,8 +184,8 @@ def test_halted__event_append_refused_except_halt_events(system_keys):
 
 
 def test_integrator__halted__integrates_only_halt_events(settings, system_keys):
+    from conclave.halt import HALT_EVENT_PREFIX
     from events.integration import _integrate_step
-    from governance.halt import HALT_EVENT_PREFIX
 
     settings.EVENT_INTEGRATION = "integrator"
     order = event_append(event_type="order.created", payload={})
@@ -379,7 +379,7 @@ def test_ceremony__verification_fails__clear_409_and_still_halted(staff_client, 
 
 
 def test_periodic_verification__tampered_log__halts_with_sequence(system_keys):
-    from governance.tasks import verify_recent_events
+    from conclave.tasks import verify_recent_events
 
     event_append(event_type="order.created", payload={"n": 1})
     sql("SET LOCAL session_replication_role = replica")
@@ -395,7 +395,7 @@ def test_periodic_verification__tampered_log__halts_with_sequence(system_keys):
 
 
 def test_constitutional_health__reports_chain_keepers_and_verification(api_client, keepers):
-    from governance.tasks import verify_recent_events
+    from conclave.tasks import verify_recent_events
 
     verify_recent_events.apply()
 
@@ -423,7 +423,7 @@ def test_metrics__halted_gauge_and_halts_counted(
 
 
 def test_preoperational__witness_bootstrap_left_on_in_production__fails(settings, keepers):
-    from governance.preoperational import preoperational_verify
+    from conclave.preoperational import preoperational_verify
 
     settings.ENVIRONMENT = "production"
     settings.WITNESS_BOOTSTRAP_ENABLED = True

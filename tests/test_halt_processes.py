@@ -193,7 +193,7 @@ CLEAR = """
 import sys
 from cryptography.hazmat.primitives import serialization
 from events.models import KeeperKey
-from governance.services import ceremony_approve, ceremony_open, halt_clear
+from conclave.services import ceremony_approve, ceremony_open, halt_clear
 challenge = ceremony_open(actor="test").challenge
 for path in sys.argv[1:]:
     private = serialization.load_pem_private_key(open(path, "rb").read(), password=None)

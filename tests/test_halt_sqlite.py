@@ -5,9 +5,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import DatabaseError, connection, transaction
 from rest_framework.authtoken.models import Token
 
+from conclave.halt import forget_halt_status, halt_status
+from conclave.services import halt_raise
 from events.services import keeper_key_register
-from governance.halt import forget_halt_status, halt_status
-from governance.services import halt_raise
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.quickstart, pytest.mark.django_db]

@@ -155,7 +155,7 @@ def test_verify_chain_command__clean__exit_0(log, capsys):
 
 
 def test_verify_chain_command__tampered__fails_naming_sequence_and_halts(log):
-    from governance.models import HaltState
+    from conclave.models import HaltState
 
     tamper(("UPDATE events SET event_type = 'order.deleted' WHERE sequence = 8", []))
 

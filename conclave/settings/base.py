@@ -68,7 +68,6 @@ INSTALLED_APPS = [
     "django_structlog",
     "conclave.apps.ConclaveConfig",
     "events.apps.EventsConfig",
-    "governance.apps.GovernanceConfig",
     "flags.apps.FlagsConfig",
     "orders.apps.OrdersConfig",
     "notifications.apps.NotificationsConfig",
@@ -87,7 +86,7 @@ MIDDLEWARE = [
     "django_structlog.middlewares.RequestMiddleware",
     "conclave.middleware.RequestIdMiddleware",
     # Every unsafe request is refused while halted (SPEC 3.4).
-    "governance.middleware.HaltMiddleware",
+    "conclave.middleware.HaltMiddleware",
 ]
 
 ROOT_URLCONF = "conclave.urls"
@@ -209,7 +208,7 @@ CELERY_TIMEZONE = "UTC"
 VERIFY_RECENT_EVENTS_SECONDS = env.int("VERIFY_RECENT_EVENTS_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "verify-recent-events": {
-        "task": "governance.tasks.verify_recent_events",
+        "task": "conclave.tasks.verify_recent_events",
         "schedule": float(VERIFY_RECENT_EVENTS_SECONDS),
     },
     "purge-event-queue": {"task": "events.tasks.purge_event_queue", "schedule": 600.0},

@@ -3,9 +3,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from conclave.models import VerificationKind
+from conclave.services import verification_record
 from events.verification import verify_chain
-from governance.models import VerificationKind
-from governance.services import verification_record
 
 
 class Command(BaseCommand):

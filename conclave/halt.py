@@ -21,7 +21,7 @@ from django.db import DatabaseError
 
 from conclave.exceptions import Halted
 from conclave.metrics import HALTED
-from governance.models import HALT_STATE_ID, HaltChannel, HaltState
+from conclave.models import HALT_STATE_ID, HaltChannel, HaltState
 
 logger = structlog.get_logger(__name__)
 
@@ -132,7 +132,7 @@ _cached: tuple[float, HaltStatus] | None = None
 def _reconcile(database: ChannelReading, from_redis: ChannelReading) -> ChannelReading:
     """Carries a halt from one channel to the other (see the module docstring); returns what
     Redis says once reconciled."""
-    from governance.services import halt_raise
+    from conclave.services import halt_raise
 
     if from_redis.halted and not database.halted:
         if from_redis.halt_number is not None and from_redis.halt_number <= (

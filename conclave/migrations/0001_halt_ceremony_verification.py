@@ -130,7 +130,7 @@ class Migration(migrations.Migration):
                     models.ForeignKey(
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="approvals",
-                        to="governance.haltceremony",
+                        to="conclave.haltceremony",
                     ),
                 ),
             ],

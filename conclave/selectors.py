@@ -6,10 +6,10 @@ from django.conf import settings
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from conclave.halt import halt_status
+from conclave.models import HALT_STATE_ID, HaltCeremony, HaltState, VerificationRun
 from events import crypto
 from events.models import AgentKey, Event, EventQueueEntry, KeeperKey, KeyKind
-from governance.halt import halt_status
-from governance.models import HALT_STATE_ID, HaltCeremony, HaltState, VerificationRun
 
 
 def halt_ceremony_view(ceremony: HaltCeremony) -> dict[str, Any]:

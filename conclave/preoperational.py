@@ -17,11 +17,11 @@ from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
+from conclave.halt import halt_status
+from conclave.models import VerificationKind
 from events.models import AgentKey, Event, KeeperKey, KeyKind
 from events.services import SYSTEM_AGENT_ID
 from events.verification import verify_chain
-from governance.halt import halt_status
-from governance.models import VerificationKind
 
 logger = structlog.get_logger(__name__)
 
@@ -65,7 +65,7 @@ def _active_now() -> Q:
 
 
 def _hash_chain(report: Report) -> Check:
-    from governance.services import last_verified_sequence, verification_record
+    from conclave.services import last_verified_sequence, verification_record
 
     started = timezone.now()
     first = last_verified_sequence() + 1

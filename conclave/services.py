@@ -14,13 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from conclave.exceptions import Conflict, ValidationFailed
+from conclave.halt import forget_halt_status, redis_channel
 from conclave.metrics import CEREMONY_APPROVALS, HALTS_RAISED, VERIFICATION_RUNS
-from events import crypto
-from events.models import KeeperKey
-from events.services import event_append
-from events.verification import VerificationResult
-from governance.halt import forget_halt_status, redis_channel
-from governance.models import (
+from conclave.models import (
     HALT_STATE_ID,
     CeremonyApproval,
     CeremonyStatus,
@@ -29,6 +25,10 @@ from governance.models import (
     HaltState,
     VerificationRun,
 )
+from events import crypto
+from events.models import KeeperKey
+from events.services import event_append
+from events.verification import VerificationResult
 
 logger = structlog.get_logger(__name__)
 
@@ -223,7 +223,7 @@ def halt_clear(*, actor: str) -> HaltState:
     """Clears the halt: a quorum of valid keeper signatures over the current challenge, then
     pre-operational verification with is_post_halt=true and no bypass, then the database's
     own check (the halt clear protection trigger). 409 (Conflict) with the reason otherwise."""
-    from governance.preoperational import preoperational_verify
+    from conclave.preoperational import preoperational_verify
 
     with transaction.atomic():
         ceremony = _open_ceremony(_locked_halt_state())

@@ -145,7 +145,7 @@ DELETE FROM halt_state WHERE id = '{SQLITE_ID}';
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0001_halt_ceremony_verification"),
+        ("conclave", "0001_halt_ceremony_verification"),
         ("events", "0002_append_only_and_chain_triggers"),
     ]
 

@@ -4,9 +4,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from conclave.exceptions import DomainError
-from governance.halt import halt_status
-from governance.models import HaltChannel
-from governance.services import halt_raise, halt_state
+from conclave.halt import halt_status
+from conclave.models import HaltChannel
+from conclave.services import halt_raise, halt_state
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from governance.preoperational import SUCCESS_MESSAGE, preoperational_verify
+from conclave.preoperational import SUCCESS_MESSAGE, preoperational_verify
 
 
 class Command(BaseCommand):

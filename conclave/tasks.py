@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from conclave.exceptions import Halted
-from governance.halt import halt_status
+from conclave.halt import halt_status
 
 logger = structlog.get_logger(__name__)
 
@@ -32,9 +32,9 @@ class HaltGuardedTask(Task):
 @shared_task(ignore_result=True)
 def verify_recent_events() -> dict[str, Any]:
     """Verifies the events appended since the last verified point (CT-13: a failure halts)."""
+    from conclave.models import VerificationKind
+    from conclave.services import last_verified_sequence, verification_record
     from events.verification import verify_chain
-    from governance.models import VerificationKind
-    from governance.services import last_verified_sequence, verification_record
 
     started = timezone.now()
     result = verify_chain(from_sequence=last_verified_sequence() + 1, workers=1)
