@@ -3,6 +3,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,16 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_flags() -> Iterator[None]:
+    """Each process's flag snapshot is read again in every test."""
+    from flags.selectors import forget_flags
+
+    forget_flags()
+    yield
+    forget_flags()
 
 
 @pytest.fixture(autouse=True)
@@ -144,3 +155,31 @@ def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subproce
         timeout=timeout,
         check=False,
     )
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
+    """A real gunicorn serving this project with `env` on a free port; yields its base URL."""
+    from tests.http import call
+
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-m", "gunicorn", "conclave.wsgi:application", "--workers", str(workers),
+         "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if call("GET", f"{base}/v1/health", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("gunicorn did not start") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

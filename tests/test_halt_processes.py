@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import PYTHON, REPO_ROOT, clean_env, free_port, run_manage
+from tests.conftest import PYTHON, REPO_ROOT, clean_env, gunicorn, run_manage
 from tests.http import call
 
 pytestmark = pytest.mark.django_db
@@ -75,27 +75,8 @@ def halt_row(dsn: str) -> tuple:
 
 @pytest.fixture
 def server(deployment):
-    env, _, _, _ = deployment
-    port = free_port()
-    process = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "conclave.wsgi:application", "--workers", "2",
-         "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if call("GET", f"{base}/v1/health", timeout=1)[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"gunicorn did not start: {process.stderr.read() if process.stderr else ''}")
-    yield base
-    process.terminate()
-    process.wait(timeout=15)
+    with gunicorn(deployment[0]) as base:
+        yield base
 
 
 def write_statuses(base: str, count: int = 12) -> set[int]:
