@@ -30,6 +30,7 @@ urlpatterns = [
     path("v1/admin/halt/clear", apis.HaltClearApi.as_view(), name="halt-clear"),
     path("api/me", apis.MeApi.as_view(), name="me"),
     path("api/", include("flags.urls")),
+    path("api/", include("orders.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

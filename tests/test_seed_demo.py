@@ -35,7 +35,7 @@ def test_seed_demo__run_twice__changes_nothing(tmp_path):
     call_command("seed_demo", stdout=StringIO())
 
     staff.refresh_from_db()
-    assert get_user_model().objects.count() == 1
+    assert get_user_model().objects.filter(is_staff=True).count() == 1
     assert staff.password == password_hash
     assert Token.objects.get(user=staff).key == token
 
@@ -79,3 +79,16 @@ def test_keeper_sign__not_a_key_file__clear_error(tmp_path):
 
     with pytest.raises(CommandError, match="cannot read a private key"):
         call_command("keeper_sign", "--key", str(bogus), "--challenge", "c", stdout=StringIO())
+
+
+def test_seed_demo__mechanic_and_catalog__mechanic_logs_in(tmp_path, api_client):
+    from orders.models import Category, Part
+
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())
+
+    mechanic = json.loads((tmp_path / "demo-credentials.json").read_text())["mechanic"]
+    login = api_client.post("/api/mechanic/login", mechanic, format="json")
+    assert login.status_code == 200
+    assert Category.objects.count() == 3
+    assert Part.objects.filter(is_common=True).count() == 3

@@ -33,6 +33,9 @@ HALT_CLEAR_QUORUM = env.int("HALT_CLEAR_QUORUM", default=2)
 ALLOW_VERIFICATION_BYPASS = env.bool("ALLOW_VERIFICATION_BYPASS", default=False)
 WITNESS_BOOTSTRAP_ENABLED = env.bool("WITNESS_BOOTSTRAP_ENABLED", default=False)
 DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+# Failed mechanic logins for one username before it is locked, and for how long.
+LOGIN_LOCKOUT_FAILURES = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 # While halted, a Celery task that writes is retried this often, without limit.
 HALT_TASK_RETRY_SECONDS = env.int("HALT_TASK_RETRY_SECONDS", default=10)
 # Software signing keys (DEV_MODE=true only): PKCS#8 files, one per key id, mode 0600.
@@ -266,6 +269,7 @@ REST_FRAMEWORK = {
         "user": env.str("THROTTLE_RATE_USER", default="1200/min"),
         "login": env.str("THROTTLE_RATE_LOGIN", default="10/min"),
         "observer": env.str("THROTTLE_RATE_OBSERVER", default="600/min"),
+        "orders_anon": env.str("THROTTLE_RATE_ORDERS_ANON", default="30/min"),
     },
     # Client address for throttling: REMOTE_ADDR unless TRUSTED_PROXY_COUNT proxies stand in
     # front, so a client cannot pick its own identity with a forged X-Forwarded-For.
@@ -291,6 +295,7 @@ SPECTACULAR_SETTINGS = {
         "ComponentStatusEnum": "conclave.apis.COMPONENT_STATUSES",
         # signing_mode of events and hsm_mode of /v1/health: one set of values, one name.
         "SigningModeEnum": "events.models.SigningMode",
+        "OrderStatusEnum": "orders.models.OrderStatus",
     },
 }
 

@@ -3,6 +3,7 @@
 import json
 import os
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -15,15 +16,32 @@ from rest_framework.authtoken.models import Token
 
 from events.models import KeeperKey
 from events.services import keeper_key_register, keys_bootstrap
+from orders.models import Category, Part
+from orders.services import mechanic_create
 
 DEMO_STAFF_USERNAME = "staff"
 DEMO_KEEPERS = ("keeper-one", "keeper-two", "keeper-three")
+DEMO_MECHANIC_USERNAME = "mechanic"
+# (English, Hebrew, Russian), icon, parts: ((names), part number, price, common part)
+DEMO_CATALOG = (
+    (("Brakes", "בלמים", "Тормоза"), "disc", (
+        (("Brake pads", "רפידות בלם", "Тормозные колодки"), "BP-2040", "149.90", True),
+        (("Brake disc", "דיסק בלם", "Тормозной диск"), "BD-3310", "320.00", False),
+    )),
+    (("Engine", "מנוע", "Двигатель"), "engine", (
+        (("Oil filter", "מסנן שמן", "Масляный фильтр"), "OF-1120", "39.50", True),
+        (("Spark plug", "מצת", "Свеча зажигания"), "SP-0450", "24.00", True),
+    )),
+    (("Suspension", "מתלים", "Подвеска"), "spring", (
+        (("Shock absorber", "בולם זעזועים", "Амортизатор"), "SA-7781", "410.00", False),
+    )),
+)  # fmt: skip
 
 
 class Command(BaseCommand):
     help = (
         "Load demo data (system keys, a keeper set with key files under var/keepers/, the staff "
-        "user and its API token). Refused in production."
+        "user and its API token, a mechanic, a catalog). Refused in production."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -38,6 +56,10 @@ class Command(BaseCommand):
         keepers = self.seed_keepers()
         if keepers:
             credentials["keepers"] = keepers
+        mechanic = self.seed_mechanic()
+        if mechanic:
+            credentials["mechanic"] = mechanic
+        self.seed_catalog()
         if credentials:
             self.save_credentials(credentials)
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
@@ -93,6 +115,43 @@ class Command(BaseCommand):
             self.stdout.write(f"Registered keeper {keeper_id} ({key.key_id}); key in {path}")
             created.append({"keeper_id": keeper_id, "key_id": key.key_id, "key_file": str(path)})
         return created
+
+    def seed_mechanic(self) -> dict[str, str] | None:
+        if get_user_model().objects.filter(username=DEMO_MECHANIC_USERNAME).exists():
+            return None
+        password = os.environ.get("DEMO_MECHANIC_PASSWORD") or secrets.token_urlsafe(12)
+        profile = mechanic_create(
+            username=DEMO_MECHANIC_USERNAME,
+            password=password,
+            display_name="Demo Mechanic",
+            actor="manage.py seed_demo",
+        )
+        self.stdout.write(
+            f"Created mechanic '{DEMO_MECHANIC_USERNAME}' (id {profile.pk}) with password "
+            f"{password}"
+        )
+        return {"username": DEMO_MECHANIC_USERNAME, "password": password}
+
+    @transaction.atomic
+    def seed_catalog(self) -> None:
+        if Category.objects.exists():
+            return
+        for order, (names, icon, parts) in enumerate(DEMO_CATALOG):
+            category = Category.objects.create(
+                name_en=names[0], name_he=names[1], name_ru=names[2], icon=icon, sort_order=order
+            )
+            for position, (part_names, number, price, common) in enumerate(parts):
+                Part.objects.create(
+                    category=category,
+                    name_en=part_names[0],
+                    name_he=part_names[1],
+                    name_ru=part_names[2],
+                    part_number=number,
+                    price=Decimal(price),
+                    is_common=common,
+                    sort_order=position,
+                )
+        self.stdout.write(f"Loaded the demo catalog ({len(DEMO_CATALOG)} categories).")
 
     def save_credentials(self, credentials: dict[str, Any]) -> None:
         path = settings.VAR_DIR / "demo-credentials.json"

@@ -1,0 +1,141 @@
+"""The workshop: mechanics, orders and the parts catalog (SPEC 4).
+
+Every change to these rows is made by orders.services, which appends its event in the same
+transaction; nothing here writes on its own.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Now
+
+
+class Language(models.TextChoices):
+    ENGLISH = "en", "English"
+    HEBREW = "he", "עברית"
+    RUSSIAN = "ru", "Русский"
+
+
+class MechanicProfile(models.Model):
+    """A mechanic: a user who may see and change only the orders assigned to them."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="mechanic"
+    )
+    display_name = models.CharField(max_length=100)
+    phone = models.CharField(max_length=32, blank=True, default="")
+    telegram_chat_id = models.BigIntegerField(null=True, blank=True)
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.ENGLISH)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "mechanic_profiles"
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class OrderStatus(models.TextChoices):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    READY = "ready"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+# The only moves an order's status can make.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    OrderStatus.NEW: (OrderStatus.IN_PROGRESS, OrderStatus.CANCELLED),
+    OrderStatus.IN_PROGRESS: (OrderStatus.READY, OrderStatus.CANCELLED),
+    OrderStatus.READY: (OrderStatus.COMPLETED,),
+    OrderStatus.COMPLETED: (),
+    OrderStatus.CANCELLED: (),
+}
+
+
+class PartOrigin(models.TextChoices):
+    ORIGINAL = "original"
+    ANALOG = "analog"
+
+
+class Order(models.Model):
+    """A mechanic's order for a part. `vin` is upper-case; `status` only moves along
+    TRANSITIONS; `mechanic` is the assigned mechanic (who alone may see it besides staff)."""
+
+    mechanic_name = models.CharField(max_length=100)
+    vin = models.CharField(max_length=17, db_index=True)
+    # Stored and returned only while ENABLE_CAR_NUMBER is on; kept when the flag goes off.
+    car_number = models.CharField(max_length=20, blank=True, default="", db_index=True)
+    part_type = models.CharField(max_length=100)
+    category = models.CharField(max_length=100)
+    original_or_analog = models.CharField(max_length=8, choices=PartOrigin.choices)
+    part = models.ForeignKey(
+        "Part", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    status = models.CharField(
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.NEW, db_index=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders_created",
+    )
+    mechanic = models.ForeignKey(
+        MechanicProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    created_at = models.DateTimeField(db_default=Now(), db_index=True)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "orders"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"order {self.pk} ({self.vin}, {self.status})"
+
+
+class Category(models.Model):
+    """A catalog category, named in the three languages of the workshop."""
+
+    name_en = models.CharField(max_length=100)
+    name_he = models.CharField(max_length=100)
+    name_ru = models.CharField(max_length=100)
+    icon = models.CharField(max_length=32, blank=True, default="")
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "categories"
+        ordering = ["sort_order", "id"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    def name(self, language: str) -> str:
+        return getattr(self, f"name_{language}", "") or self.name_en
+
+
+class Part(models.Model):
+    """A catalog part with its price (Decimal, never float)."""
+
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="parts")
+    name_en = models.CharField(max_length=200)
+    name_he = models.CharField(max_length=200)
+    name_ru = models.CharField(max_length=200)
+    part_number = models.CharField(max_length=64, blank=True, default="")
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    is_common = models.BooleanField(default=False)
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "parts"
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    def name(self, language: str) -> str:
+        return getattr(self, f"name_{language}", "") or self.name_en

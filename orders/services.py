@@ -1,0 +1,149 @@
+"""Every write of the workshop. Each one appends its event in the same transaction."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from conclave.exceptions import Conflict, NotFound, ValidationFailed
+from events.services import event_append
+from flags.selectors import flags_snapshot
+from orders.models import TRANSITIONS, Language, MechanicProfile, Order, PartOrigin
+from orders.validators import normalise_car_number, normalise_vin
+
+
+def _actor(user: User | AnonymousUser | None) -> str:
+    if user is None or not user.is_authenticated:
+        return "anonymous"
+    return f"user:{user.get_username()}"
+
+
+@transaction.atomic
+def order_create(
+    *,
+    mechanic_name: str,
+    vin: str,
+    part_type: str,
+    category: str,
+    original_or_analog: str,
+    car_number: str = "",
+    created_by: User | AnonymousUser | None = None,
+    flags: Mapping[str, bool] | None = None,
+) -> Order:
+    """Creates an order; `car_number` is kept only while ENABLE_CAR_NUMBER is on. An order
+    made by an authenticated mechanic is assigned to them."""
+    flags = dict(flags if flags is not None else flags_snapshot())
+    errors: dict[str, list[str]] = {}
+    for field, value, limit in (
+        ("mechanic_name", mechanic_name, 100),
+        ("part_type", part_type, 100),
+        ("category", category, 100),
+    ):
+        if not (value or "").strip() or len(value) > limit:
+            errors[field] = [f"1 to {limit} characters."]
+    if original_or_analog not in PartOrigin.values:
+        errors["original_or_analog"] = [f"One of {', '.join(PartOrigin.values)}."]
+    if errors:
+        raise ValidationFailed(errors)
+    normalised_vin = normalise_vin(vin)
+    stored_car_number = normalise_car_number(car_number) if flags["ENABLE_CAR_NUMBER"] else ""
+    user = created_by if created_by is not None and created_by.is_authenticated else None
+    mechanic = MechanicProfile.objects.filter(user=user, is_active=True).first() if user else None
+    order = Order.objects.create(
+        mechanic_name=mechanic_name.strip(),
+        vin=normalised_vin,
+        car_number=stored_car_number,
+        part_type=part_type.strip(),
+        category=category.strip(),
+        original_or_analog=original_or_analog,
+        created_by=user,
+        mechanic=mechanic,
+    )
+    event_append(
+        event_type="order.created",
+        payload={
+            "order_id": order.pk,
+            "vin": order.vin,
+            "car_number": order.car_number or None,
+            "part_type": order.part_type,
+            "category": order.category,
+            "original_or_analog": order.original_or_analog,
+            "mechanic_id": mechanic.pk if mechanic else None,
+            "actor": _actor(created_by),
+        },
+    )
+    return order
+
+
+@transaction.atomic
+def order_status_change(*, order_id: int, status: str, mechanic: MechanicProfile) -> Order:
+    """Moves the mechanic's own order to `status`; another mechanic's order does not exist
+    for them (404). Illegal moves are 409 naming the allowed ones."""
+    order = Order.objects.select_for_update().filter(pk=order_id, mechanic=mechanic).first()
+    if order is None:
+        raise NotFound(f"No order {order_id} of yours.")
+    allowed = TRANSITIONS[order.status]
+    if status not in allowed:
+        raise Conflict(
+            f"An order that is {order.status} cannot become {status}.",
+            allowed=list(allowed),
+        )
+    old = order.status
+    order.status = status
+    order.updated_at = timezone.now()
+    order.save(update_fields=["status", "updated_at"])
+    event_append(
+        event_type="order.status_changed",
+        payload={
+            "order_id": order.pk,
+            "old": old,
+            "new": status,
+            "actor": f"mechanic:{mechanic.pk}",
+        },
+    )
+    return order
+
+
+@transaction.atomic
+def mechanic_create(
+    *,
+    username: str,
+    password: str,
+    display_name: str = "",
+    telegram_chat_id: int | None = None,
+    language: str = Language.ENGLISH,
+    actor: str = "system",
+) -> MechanicProfile:
+    user_model = get_user_model()
+    if not username or len(username) > 150:
+        raise ValidationFailed({"username": ["1 to 150 characters."]})
+    if user_model.objects.filter(username=username).exists():
+        raise Conflict(f"A user named {username} exists already.")
+    if language not in Language.values:
+        raise ValidationFailed({"language": [f"One of {', '.join(Language.values)}."]})
+    user = user_model(username=username)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationFailed({"password": list(exc.messages)}) from exc
+    user.set_password(password)
+    user.save()
+    profile = MechanicProfile.objects.create(
+        user=user,
+        display_name=(display_name or username)[:100],
+        telegram_chat_id=telegram_chat_id,
+        language=language,
+    )
+    payload: dict[str, Any] = {
+        "mechanic_id": profile.pk,
+        "username": username,
+        "language": language,
+        "actor": actor,
+    }
+    event_append(event_type="mechanic.created", payload=payload)
+    return profile

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from orders import apis
+
+urlpatterns = [
+    path("orders", apis.OrdersApi.as_view(), name="orders"),
+    path("orders/<int:order_id>", apis.OrderDetailApi.as_view(), name="order-detail"),
+    path(
+        "mechanic/orders/<int:order_id>/status",
+        apis.OrderStatusApi.as_view(),
+        name="order-status",
+    ),
+    path("mechanic/login", apis.MechanicLoginApi.as_view(), name="mechanic-login"),
+    path("categories", apis.CategoriesApi.as_view(), name="categories"),
+    path("parts", apis.PartsApi.as_view(), name="parts"),
+]

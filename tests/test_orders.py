@@ -1,0 +1,387 @@
+"""Orders, the mechanic's status changes and login, and the catalog (SPEC 4; the rollout
+runbook's curl commands as written)."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from events.models import Event
+from flags.services import flag_set
+from orders.models import Category, Order, Part
+from orders.services import mechanic_create
+from tests.conftest import run_manage
+
+pytestmark = pytest.mark.django_db
+
+RUNBOOK_ORDER = {
+    "mechanic_name": "Test Mechanic",
+    "vin": "TEST123456789",
+    "car_number": "12-345-67",
+    "part_type": "brake_pads",
+    "category": "brakes",
+    "original_or_analog": "original",
+}
+
+
+def flag_on(name: str, django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        flag_set(name=name, enabled=True, actor="test")
+
+
+@pytest.fixture
+def mechanic(system_keys):
+    return mechanic_create(username="mika", password="a-long-enough-password-1")
+
+
+@pytest.fixture
+def other_mechanic(system_keys):
+    return mechanic_create(username="nora", password="a-long-enough-password-2")
+
+
+def client_for(username: str, password: str) -> APIClient:
+    client = APIClient()
+    token = client.post(
+        "/api/mechanic/login", {"username": username, "password": password}, format="json"
+    ).json()["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+# --- The runbook's order ---------------------------------------------------------------------------
+
+
+def test_runbook_order__car_number_flag_off__201_without_car_number(api_client, system_keys):
+    response = api_client.post("/api/orders", RUNBOOK_ORDER, format="json")
+
+    assert response.status_code == 201
+    body = response.json()
+    assert "car_number" not in body
+    assert (body["vin"], body["status"]) == ("TEST123456789", "new")
+    assert Order.objects.get().car_number == ""
+
+
+def test_runbook_order__car_number_flag_on__201_with_car_number_stored(
+    api_client, system_keys, django_capture_on_commit_callbacks
+):
+    flag_on("ENABLE_CAR_NUMBER", django_capture_on_commit_callbacks)
+
+    response = api_client.post("/api/orders", RUNBOOK_ORDER, format="json")
+    admin_notif = api_client.post(
+        "/api/orders",
+        {**RUNBOOK_ORDER, "vin": "TESTADMIN123456", "car_number": "99-999-99"},
+        format="json",
+    )
+
+    assert response.status_code == 201
+    assert response.json()["car_number"] == "12-345-67"
+    assert admin_notif.status_code == 201
+    assert Order.objects.filter(car_number="12-345-67").exists()
+
+
+def test_order_create__one_event_in_the_same_transaction(api_client, system_keys):
+    api_client.post("/api/orders", RUNBOOK_ORDER, format="json")
+
+    events = Event.objects.filter(event_type="order.created")
+    assert events.count() == 1
+    assert events.get().payload["vin"] == "TEST123456789"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"vin": "ABC12"}, "vin"),
+        ({"vin": "TEST-12345"}, "vin"),
+        ({"vin": "1HGCM82633A00435I"}, "vin"),  # 17 characters with an I
+        ({"vin": "X" * 18}, "vin"),
+        ({"original_or_analog": "refurbished"}, "original_or_analog"),
+        ({"mechanic_name": ""}, "mechanic_name"),
+        ({"part_type": "x" * 101}, "part_type"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_order_create__invalid__400_naming_the_field_nothing_written(
+    api_client, system_keys, change, field
+):
+    response = api_client.post("/api/orders", {**RUNBOOK_ORDER, **change}, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["detail"]
+    assert not Order.objects.exists()
+    assert not Event.objects.filter(event_type="order.created").exists()
+
+
+def test_order_create__car_number_invalid_while_flag_on__400(
+    api_client, system_keys, django_capture_on_commit_callbacks
+):
+    flag_on("ENABLE_CAR_NUMBER", django_capture_on_commit_callbacks)
+
+    response = api_client.post(
+        "/api/orders", {**RUNBOOK_ORDER, "car_number": "12 345 67!"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "car_number" in response.json()["detail"]
+
+
+def test_order_create__lower_case_vin__stored_upper_case(api_client, system_keys):
+    response = api_client.post(
+        "/api/orders", {**RUNBOOK_ORDER, "vin": "wvwzzz1jzxw000001"}, format="json"
+    )
+
+    assert response.json()["vin"] == "WVWZZZ1JZXW000001"
+
+
+def test_order_create__anonymous__throttled_per_address(monkeypatch, api_client, system_keys):
+    from orders.apis import AnonymousOrderThrottle
+
+    monkeypatch.setattr(AnonymousOrderThrottle, "THROTTLE_RATES", {"orders_anon": "3/min"})
+
+    statuses = [
+        api_client.post("/api/orders", RUNBOOK_ORDER, format="json").status_code for _ in range(4)
+    ]
+
+    assert statuses == [201, 201, 201, 429]
+
+
+# --- Mechanics: their own orders only --------------------------------------------------------------
+
+
+def test_mechanic_order__assigned_to_them__status_moves_along(mechanic):
+    client = client_for("mika", "a-long-enough-password-1")
+    order_id = client.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    moves = [
+        client.patch(
+            f"/api/mechanic/orders/{order_id}/status", {"status": status}, format="json"
+        ).status_code
+        for status in ("in_progress", "ready", "completed")
+    ]
+
+    assert Order.objects.get().mechanic == mechanic
+    assert moves == [200, 200, 200]
+    changes = Event.objects.filter(event_type="order.status_changed")
+    assert [(e.payload["old"], e.payload["new"]) for e in changes] == [
+        ("new", "in_progress"),
+        ("in_progress", "ready"),
+        ("ready", "completed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "target", "allowed"),
+    [
+        ([], "ready", ["in_progress", "cancelled"]),
+        ([], "completed", ["in_progress", "cancelled"]),
+        (["in_progress", "ready"], "cancelled", ["completed"]),
+        (["cancelled"], "in_progress", []),
+    ],
+)
+def test_status_change__illegal__409_naming_allowed(mechanic, path, target, allowed):
+    client = client_for("mika", "a-long-enough-password-1")
+    order_id = client.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    for status in path:
+        client.patch(f"/api/mechanic/orders/{order_id}/status", {"status": status}, format="json")
+
+    response = client.patch(
+        f"/api/mechanic/orders/{order_id}/status", {"status": target}, format="json"
+    )
+
+    assert response.status_code == 409
+    assert response.json()["allowed"] == allowed
+
+
+def test_other_mechanics_order__invisible_and_unchangeable(mechanic, other_mechanic):
+    mika = client_for("mika", "a-long-enough-password-1")
+    nora = client_for("nora", "a-long-enough-password-2")
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    seen = nora.get(f"/api/orders/{order_id}")
+    changed = nora.patch(
+        f"/api/mechanic/orders/{order_id}/status", {"status": "in_progress"}, format="json"
+    )
+    listed = nora.get("/api/orders").json()
+
+    assert (seen.status_code, changed.status_code) == (404, 404)
+    assert listed["count"] == 0
+    assert Order.objects.get().status == "new"
+
+
+def test_order_list__staff_all_filtered_mechanic_own(mechanic, other_mechanic, api_client):
+    from rest_framework.authtoken.models import Token
+
+    from tests.factories import UserFactory
+
+    mika = client_for("mika", "a-long-enough-password-1")
+    nora = client_for("nora", "a-long-enough-password-2")
+    for client in (mika, mika, nora):
+        client.post("/api/orders", RUNBOOK_ORDER, format="json")
+    staff = UserFactory(is_staff=True)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=staff).key}")
+
+    everything = api_client.get("/api/orders").json()
+    by_mechanic = api_client.get(f"/api/orders?mechanic_id={mechanic.pk}").json()
+    own = mika.get("/api/orders").json()
+    bad_filter = api_client.get("/api/orders?status=lost")
+
+    assert everything["count"] == 3
+    assert by_mechanic["count"] == 2
+    assert own["count"] == 2
+    assert bad_filter.status_code == 400
+
+
+def test_order_list__queries_do_not_grow_with_orders(mechanic, django_assert_max_num_queries):
+    mika = client_for("mika", "a-long-enough-password-1")
+    for _ in range(30):
+        mika.post("/api/orders", RUNBOOK_ORDER, format="json")
+
+    # token, mechanic profile, count, page
+    with django_assert_max_num_queries(5):
+        response = mika.get("/api/orders")
+
+    assert len(response.json()["results"]) == 30
+
+
+def test_status_change__not_a_mechanic__403(api_client, system_keys):
+    order_id = api_client.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    response = api_client.patch(
+        f"/api/mechanic/orders/{order_id}/status", {"status": "in_progress"}, format="json"
+    )
+
+    assert response.status_code in (401, 403)
+
+
+# --- Login ------------------------------------------------------------------------------------------
+
+
+def test_login__wrong_password__401_then_locked_out(settings, mechanic, api_client):
+    settings.LOGIN_LOCKOUT_FAILURES = 3
+    wrong = {"username": "mika", "password": "not-it"}
+
+    statuses = [
+        api_client.post("/api/mechanic/login", wrong, format="json").status_code for _ in range(3)
+    ]
+    locked = api_client.post(
+        "/api/mechanic/login",
+        {"username": "mika", "password": "a-long-enough-password-1"},
+        format="json",
+    )
+
+    assert statuses == [401, 401, 401]
+    assert locked.status_code == 429
+    assert locked.json()["error"] == "locked_out"
+
+
+def test_login__not_a_mechanic__same_401(api_client, system_keys):
+    from tests.factories import UserFactory
+
+    UserFactory(username="clerk")
+
+    response = api_client.post(
+        "/api/mechanic/login",
+        {"username": "clerk", "password": "correct horse battery"},
+        format="json",
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_credentials"
+
+
+def test_create_mechanic_command__weak_password_refused(system_keys, tmp_path):
+    from io import StringIO
+
+    from django.core.management.base import CommandError
+
+    call_command("create_mechanic", "ivan", "--password", "a-long-enough-password-3",
+                 "--language", "ru", stdout=StringIO())  # fmt: skip
+    with pytest.raises(CommandError, match="password"):
+        call_command("create_mechanic", "olga", "--password", "123", stdout=StringIO())
+
+    assert Event.objects.filter(event_type="mechanic.created").count() == 1
+
+
+# --- The catalog -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def catalog(db):
+    brakes = Category.objects.create(name_en="Brakes", name_he="בלמים", name_ru="Тормоза")
+    Part.objects.create(
+        category=brakes, name_en="Brake pads", name_he="רפידות בלם", name_ru="Колодки",
+        part_number="BP-1", price=Decimal("149.90"), is_common=True,
+    )  # fmt: skip
+    return brakes
+
+
+def test_catalog__flag_off__404_naming_the_flag(api_client, catalog):
+    response = api_client.get("/api/categories")
+    parts = api_client.get(f"/api/parts?category_id={catalog.pk}")
+
+    assert (response.status_code, parts.status_code) == (404, 404)
+    assert response.json()["error"] == "feature_disabled"
+    assert "ENABLE_PART_CATEGORIES" in response.json()["detail"]
+
+
+def test_catalog__flag_on__runbook_curls_in_each_language(
+    api_client, catalog, system_keys, django_capture_on_commit_callbacks
+):
+    flag_on("ENABLE_PART_CATEGORIES", django_capture_on_commit_callbacks)
+
+    categories = api_client.get("/api/categories")
+    parts = api_client.get(f"/api/parts?category_id={catalog.pk}")
+    hebrew = api_client.get("/api/categories?lang=he").json()
+    russian = api_client.get(f"/api/parts?category_id={catalog.pk}", HTTP_ACCEPT_LANGUAGE="ru")
+    none = api_client.get("/api/parts?category_id=999").json()
+    bad = api_client.get("/api/parts?category_id=one")
+
+    assert categories.status_code == 200
+    assert categories.json()[0]["name"] == "Brakes"
+    assert parts.json()[0] == {
+        "id": parts.json()[0]["id"], "category_id": catalog.pk, "name": "Brake pads",
+        "part_number": "BP-1", "price": "149.90", "is_common": True,
+    }  # fmt: skip
+    assert hebrew[0]["name"] == "בלמים"
+    assert russian.json()[0]["name"] == "Колодки"
+    assert none == []
+    assert bad.status_code == 400
+
+
+# --- Migrations roll back as the runbook's rollback does --------------------------------------------
+
+
+def test_orders_migrations__roll_back_car_number_and_catalog_then_forward(
+    scratch_database, tmp_path
+):
+    from tests.conftest import clean_env
+
+    database = scratch_database("conclave_orders_rollback")
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="conclave.settings.test",
+        DATABASE_URL=database.url,
+        SIGNING_KEY_DIR=str(tmp_path / "keys"),
+        LOG_LEVEL="WARNING",
+    )
+    import psycopg
+
+    def columns() -> set[str]:
+        with psycopg.connect(database.dsn) as connection:
+            return {
+                row[0]
+                for row in connection.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'"
+                )
+            }
+
+    assert run_manage("migrate", "-v0", env=env).returncode == 0
+    full = columns()
+    back = run_manage("migrate", "orders", "0001", env=env)
+    rolled_back = columns()
+    forward = run_manage("migrate", "-v0", env=env)
+
+    assert {"car_number", "part_id"} <= full
+    assert back.returncode == 0, back.stderr
+    assert not {"car_number", "part_id"} & rolled_back
+    assert forward.returncode == 0, forward.stderr
+    assert columns() == full
