@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -15,8 +16,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
@@ -27,7 +29,7 @@ from conclave.serializers import StrictInputSerializer
 from flags.selectors import request_flags
 from orders.models import Language, Order, OrderStatus, PartOrigin
 from orders.selectors import categories, mechanic_of, orders_visible_to, parts
-from orders.services import order_create, order_status_change
+from orders.services import comment_add, order_assign, order_create, order_status_change
 
 
 class LoginLocked(DomainError):
@@ -59,6 +61,14 @@ class OrderPagination(PageNumberPagination):
     page_size = 50
     max_page_size = 200
     page_size_query_param = "page_size"
+
+
+def signed_in(request: Request) -> User:
+    """The request's user; the view's permission class has already required one."""
+    user = request.user
+    if not isinstance(user, User):
+        raise NotAuthenticated()
+    return user
 
 
 def order_json(order: Order, flags: Mapping[str, bool]) -> dict[str, Any]:
@@ -322,3 +332,72 @@ class PartsApi(APIView):
                 for p in parts(category_id=int(raw) if raw is not None else None)
             ]
         )
+
+
+class OrderAssignApi(APIView):
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema_serializer(component_name="OrderAssignInput")
+    class InputSerializer(StrictInputSerializer):
+        mechanic_id = serializers.IntegerField(min_value=1)
+        notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    @extend_schema(
+        operation_id="order_assign",
+        request=InputSerializer,
+        responses={200: OrderOutputSerializer},
+        tags=["orders"],
+        description="Assign or reassign an order to an active mechanic (inactive: 409).",
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = order_assign(
+            order_id=order_id, actor=signed_in(request), **serializer.validated_data
+        )
+        return Response(order_json(order, request_flags(request)))
+
+
+@extend_schema_serializer(component_name="OrderComment")
+class CommentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    author = serializers.CharField(source="author.username")
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class OrderCommentsApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema_serializer(component_name="OrderCommentInput")
+    class InputSerializer(StrictInputSerializer):
+        text = serializers.CharField(max_length=2000)
+
+    def _order(self, request: Request, order_id: int) -> Order:
+        order = orders_visible_to(request.user).filter(pk=order_id).first()
+        if order is None:
+            raise NotFound(f"No order {order_id}.")
+        return order
+
+    @extend_schema(
+        operation_id="order_comments",
+        responses={200: CommentSerializer(many=True)},
+        tags=["orders"],
+    )
+    def get(self, request: Request, order_id: int) -> Response:
+        order = self._order(request, order_id)
+        comments = order.comments.select_related("author").order_by("id")
+        return Response(CommentSerializer(comments, many=True).data)
+
+    @extend_schema(
+        operation_id="order_comment_add",
+        request=InputSerializer,
+        responses={201: CommentSerializer},
+        tags=["orders"],
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        order = self._order(request, order_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        comment = comment_add(order=order, author=signed_in(request), **serializer.validated_data)
+        return Response(CommentSerializer(comment).data, status=201)

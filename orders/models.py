@@ -139,3 +139,21 @@ class Part(models.Model):
 
     def name(self, language: str) -> str:
         return getattr(self, f"name_{language}", "") or self.name_en
+
+
+class Comment(models.Model):
+    """A note on an order by a mechanic or staff; never edited, never empty."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="order_comments"
+    )
+    text = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "order_comments"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on order {self.order_id}"

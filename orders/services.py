@@ -13,7 +13,14 @@ from django.utils import timezone
 from conclave.exceptions import Conflict, NotFound, ValidationFailed
 from events.services import event_append
 from flags.selectors import flags_snapshot
-from orders.models import TRANSITIONS, Language, MechanicProfile, Order, PartOrigin
+from orders.models import (
+    TRANSITIONS,
+    Comment,
+    Language,
+    MechanicProfile,
+    Order,
+    PartOrigin,
+)
 from orders.validators import normalise_car_number, normalise_vin
 
 
@@ -147,3 +154,48 @@ def mechanic_create(
     }
     event_append(event_type="mechanic.created", payload=payload)
     return profile
+
+
+@transaction.atomic
+def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: User) -> Order:
+    """Staff assign (or reassign) an order to an active mechanic."""
+    if len(notes) > 500:
+        raise ValidationFailed({"notes": ["At most 500 characters."]})
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(f"No order {order_id}.")
+    mechanic = MechanicProfile.objects.filter(pk=mechanic_id).first()
+    if mechanic is None:
+        raise ValidationFailed({"mechanic_id": [f"No mechanic {mechanic_id}."]})
+    if not mechanic.is_active:
+        raise Conflict(f"Mechanic {mechanic.display_name} is inactive; orders cannot go to them.")
+    previous = order.mechanic_id
+    if previous == mechanic.pk:
+        return order
+    order.mechanic = mechanic
+    order.updated_at = timezone.now()
+    order.save(update_fields=["mechanic", "updated_at"])
+    event_append(
+        event_type="order.assigned",
+        payload={
+            "order_id": order.pk,
+            "mechanic_id": mechanic.pk,
+            "previous_mechanic_id": previous,
+            "notes": notes,
+            "actor": _actor(actor),
+        },
+    )
+    return order
+
+
+@transaction.atomic
+def comment_add(*, order: Order, author: User, text: str) -> Comment:
+    text = (text or "").strip()
+    if not text or len(text) > 2000:
+        raise ValidationFailed({"text": ["1 to 2000 characters, not only spaces."]})
+    comment = Comment.objects.create(order=order, author=author, text=text)
+    event_append(
+        event_type="order.comment_added",
+        payload={"order_id": order.pk, "comment_id": comment.pk, "actor": _actor(author)},
+    )
+    return comment

@@ -10,6 +10,8 @@ urlpatterns = [
         apis.OrderStatusApi.as_view(),
         name="order-status",
     ),
+    path("orders/<int:order_id>/comments", apis.OrderCommentsApi.as_view(), name="order-comments"),
+    path("admin/orders/<int:order_id>/assign", apis.OrderAssignApi.as_view(), name="order-assign"),
     path("mechanic/login", apis.MechanicLoginApi.as_view(), name="mechanic-login"),
     path("categories", apis.CategoriesApi.as_view(), name="categories"),
     path("parts", apis.PartsApi.as_view(), name="parts"),

@@ -385,3 +385,86 @@ def test_orders_migrations__roll_back_car_number_and_catalog_then_forward(
     assert not {"car_number", "part_id"} & rolled_back
     assert forward.returncode == 0, forward.stderr
     assert columns() == full
+
+
+# --- Assignment and comments ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_client(api_client, system_keys):
+    from rest_framework.authtoken.models import Token
+
+    from tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=staff).key}")
+    return api_client
+
+
+def test_assign__staff_assigns_then_reassigns__mechanic_takes_it_from_there(
+    staff_client, mechanic, other_mechanic
+):
+    order_id = APIClient().post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    first = staff_client.post(
+        f"/api/admin/orders/{order_id}/assign",
+        {"mechanic_id": mechanic.pk, "notes": "urgent"},
+        format="json",
+    )
+    second = staff_client.post(
+        f"/api/admin/orders/{order_id}/assign", {"mechanic_id": other_mechanic.pk}, format="json"
+    )
+    nora = client_for("nora", "a-long-enough-password-2")
+    mika = client_for("mika", "a-long-enough-password-1")
+    moved = nora.patch(
+        f"/api/mechanic/orders/{order_id}/status", {"status": "in_progress"}, format="json"
+    )
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json()["mechanic_id"] == other_mechanic.pk
+    assert moved.status_code == 200
+    assert mika.get(f"/api/orders/{order_id}").status_code == 404
+    assigned = Event.objects.filter(event_type="order.assigned")
+    assert [e.payload["previous_mechanic_id"] for e in assigned] == [None, mechanic.pk]
+
+
+def test_assign__inactive_mechanic_409__not_staff_403(staff_client, mechanic):
+    order_id = APIClient().post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    mechanic.is_active = False
+    mechanic.save()
+
+    inactive = staff_client.post(
+        f"/api/admin/orders/{order_id}/assign", {"mechanic_id": mechanic.pk}, format="json"
+    )
+    missing = staff_client.post(
+        f"/api/admin/orders/{order_id}/assign", {"mechanic_id": 9999}, format="json"
+    )
+    as_mechanic = APIClient()
+    as_mechanic.force_authenticate(mechanic.user)
+    refused = as_mechanic.post(
+        f"/api/admin/orders/{order_id}/assign", {"mechanic_id": mechanic.pk}, format="json"
+    )
+
+    assert inactive.status_code == 409
+    assert missing.status_code == 400
+    assert refused.status_code == 403
+    assert Order.objects.get().mechanic is None
+
+
+def test_comments__own_order_add_and_list__empty_refused__others_404(mechanic, other_mechanic):
+    mika = client_for("mika", "a-long-enough-password-1")
+    nora = client_for("nora", "a-long-enough-password-2")
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    added = mika.post(
+        f"/api/orders/{order_id}/comments", {"text": "Pads on the shelf"}, format="json"
+    )
+    empty = mika.post(f"/api/orders/{order_id}/comments", {"text": "   "}, format="json")
+    others = nora.post(f"/api/orders/{order_id}/comments", {"text": "mine?"}, format="json")
+    listed = mika.get(f"/api/orders/{order_id}/comments").json()
+
+    assert added.status_code == 201
+    assert empty.status_code == 400
+    assert others.status_code == 404
+    assert [(c["author"], c["text"]) for c in listed] == [("mika", "Pads on the shelf")]
+    assert Event.objects.filter(event_type="order.comment_added").count() == 1
