@@ -97,7 +97,17 @@ class Order(models.Model):
         return f"order {self.pk} ({self.vin}, {self.status})"
 
 
-class Category(models.Model):
+class NamedInThreeLanguages:
+    """A catalog row with `name_en`, `name_he` and `name_ru`, served in the caller's language
+    (English when that name is empty)."""
+
+    name_en: str
+
+    def name(self, language: str) -> str:
+        return getattr(self, f"name_{language}", "") or self.name_en
+
+
+class Category(NamedInThreeLanguages, models.Model):
     """A catalog category, named in the three languages of the workshop."""
 
     name_en = models.CharField(max_length=100)
@@ -114,11 +124,8 @@ class Category(models.Model):
     def __str__(self) -> str:
         return self.name_en
 
-    def name(self, language: str) -> str:
-        return getattr(self, f"name_{language}", "") or self.name_en
 
-
-class Part(models.Model):
+class Part(NamedInThreeLanguages, models.Model):
     """A catalog part with its price (Decimal, never float)."""
 
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="parts")
@@ -136,9 +143,6 @@ class Part(models.Model):
 
     def __str__(self) -> str:
         return self.name_en
-
-    def name(self, language: str) -> str:
-        return getattr(self, f"name_{language}", "") or self.name_en
 
 
 class Comment(models.Model):
