@@ -27,9 +27,17 @@ from rest_framework.views import APIView
 from conclave.exceptions import DomainError, FeatureDisabled, NotFound, ValidationFailed
 from conclave.serializers import StrictInputSerializer
 from flags.selectors import request_flags
-from orders.models import Language, Order, OrderStatus, PartOrigin
+from orders.models import Language, MechanicProfile, Order, OrderStatus, PartOrigin, TimeEntry
 from orders.selectors import categories, mechanic_of, orders_visible_to, parts
-from orders.services import comment_add, order_assign, order_create, order_status_change
+from orders.services import (
+    comment_add,
+    order_assign,
+    order_create,
+    order_status_change,
+    time_entry_add,
+    timer_start,
+    timer_stop,
+)
 
 
 class LoginLocked(DomainError):
@@ -401,3 +409,115 @@ class OrderCommentsApi(APIView):
         serializer.is_valid(raise_exception=True)
         comment = comment_add(order=order, author=signed_in(request), **serializer.validated_data)
         return Response(CommentSerializer(comment).data, status=201)
+
+
+@extend_schema_serializer(component_name="TimeEntry")
+class TimeEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    seconds = serializers.IntegerField()
+    manual = serializers.BooleanField()
+    notes = serializers.CharField()
+
+
+def _mechanic(request: Request) -> MechanicProfile:
+    mechanic = mechanic_of(request.user)
+    if mechanic is None:
+        raise NotAuthenticated()
+    return mechanic
+
+
+class TimerStartApi(APIView):
+    permission_classes = (IsMechanic,)
+
+    @extend_schema(
+        operation_id="timer_start",
+        request=None,
+        responses={201: TimeEntrySerializer},
+        tags=["time"],
+        description="409 while another timer of the mechanic runs.",
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        entry = timer_start(order_id=order_id, mechanic=_mechanic(request))
+        return Response(TimeEntrySerializer(entry).data, status=201)
+
+
+class TimerStopApi(APIView):
+    permission_classes = (IsMechanic,)
+
+    @extend_schema(
+        operation_id="timer_stop", request=None, responses={200: TimeEntrySerializer}, tags=["time"]
+    )
+    def post(self, request: Request) -> Response:
+        return Response(TimeEntrySerializer(timer_stop(mechanic=_mechanic(request))).data)
+
+
+class TimerActiveApi(APIView):
+    permission_classes = (IsMechanic,)
+
+    @extend_schema(
+        operation_id="timer_active",
+        responses={
+            200: inline_serializer("ActiveTimer", {"entry": TimeEntrySerializer(allow_null=True)})
+        },
+        tags=["time"],
+        description='`{"entry": null}` when no timer of the mechanic runs.',
+    )
+    def get(self, request: Request) -> Response:
+        entry = TimeEntry.objects.filter(mechanic=_mechanic(request), ended_at__isnull=True).first()
+        return Response({"entry": TimeEntrySerializer(entry).data if entry else None})
+
+
+class OrderTimeApi(APIView):
+    """An order's time entries and total (staff, or the order's mechanic), and the mechanic's
+    manual entries."""
+
+    @extend_schema_serializer(component_name="TimeEntryInput")
+    class InputSerializer(StrictInputSerializer):
+        started_at = serializers.DateTimeField()
+        ended_at = serializers.DateTimeField()
+        notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [IsMechanic()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    @extend_schema(
+        operation_id="order_time",
+        responses={
+            200: inline_serializer(
+                "OrderTime",
+                {
+                    "entries": TimeEntrySerializer(many=True),
+                    "total_seconds": serializers.IntegerField(),
+                },
+            )
+        },
+        tags=["time"],
+    )
+    def get(self, request: Request, order_id: int) -> Response:
+        order = orders_visible_to(request.user).filter(pk=order_id).first()
+        if order is None:
+            raise NotFound(f"No order {order_id}.")
+        entries = list(order.time_entries.order_by("started_at", "id"))
+        return Response(
+            {
+                "entries": TimeEntrySerializer(entries, many=True).data,
+                "total_seconds": sum(entry.seconds for entry in entries),
+            }
+        )
+
+    @extend_schema(
+        operation_id="time_entry_add",
+        request=InputSerializer,
+        responses={201: TimeEntrySerializer},
+        tags=["time"],
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        entry = time_entry_add(
+            order_id=order_id, mechanic=_mechanic(request), **serializer.validated_data
+        )
+        return Response(TimeEntrySerializer(entry).data, status=201)

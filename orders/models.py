@@ -161,3 +161,44 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"comment {self.pk} on order {self.order_id}"
+
+
+class TimeEntry(models.Model):
+    """Time a mechanic spent on an order: a running timer (`ended_at` empty; one per mechanic
+    at most, enforced by the database) or a finished or manual entry (end after start)."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="time_entries")
+    mechanic = models.ForeignKey(
+        MechanicProfile, on_delete=models.PROTECT, related_name="time_entries"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    manual = models.BooleanField(default=False)
+    notes = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "order_time_entries"
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mechanic"],
+                condition=models.Q(ended_at__isnull=True),
+                name="one_running_timer_per_mechanic",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ended_at__isnull=True)
+                | models.Q(ended_at__gt=models.F("started_at")),
+                name="time_entry_ends_after_it_starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"time on order {self.order_id} by {self.mechanic_id}"
+
+    @property
+    def seconds(self) -> int:
+        from django.utils import timezone
+
+        end = self.ended_at or timezone.now()
+        return max(int((end - self.started_at).total_seconds()), 0)

@@ -468,3 +468,90 @@ def test_comments__own_order_add_and_list__empty_refused__others_404(mechanic, o
     assert others.status_code == 404
     assert [(c["author"], c["text"]) for c in listed] == [("mika", "Pads on the shelf")]
     assert Event.objects.filter(event_type="order.comment_added").count() == 1
+
+
+# --- Time tracking ---------------------------------------------------------------------------------
+
+
+def test_timer__start_stop_one_running_per_mechanic_totals(mechanic):
+    mika = client_for("mika", "a-long-enough-password-1")
+    first = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    second = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    started = mika.post(f"/api/mechanic/orders/{first}/time/start")
+    again = mika.post(f"/api/mechanic/orders/{second}/time/start")
+    active = mika.get("/api/mechanic/time/active").json()["entry"]
+    stopped = mika.post("/api/mechanic/time/stop")
+    nothing = mika.post("/api/mechanic/time/stop")
+    totals = mika.get(f"/api/orders/{first}/time").json()
+
+    assert started.status_code == 201
+    assert again.status_code == 409
+    assert again.json()["running_order_id"] == first
+    assert active["order_id"] == first and active["ended_at"] is None
+    assert stopped.status_code == 200
+    assert nothing.status_code == 409
+    assert mika.get("/api/mechanic/time/active").json() == {"entry": None}
+    assert len(totals["entries"]) == 1
+    assert totals["total_seconds"] == totals["entries"][0]["seconds"] >= 1
+    assert [e.event_type for e in Event.objects.filter(event_type__startswith="time.")] == [
+        "time.started",
+        "time.stopped",
+    ]
+
+
+def test_timer__database_allows_one_running_timer_per_mechanic(mechanic):
+    from django.db import IntegrityError, transaction
+    from django.utils import timezone
+
+    from orders.models import TimeEntry
+
+    order = Order.objects.create(
+        mechanic_name="m", vin="TEST123456789", part_type="p", category="c",
+        original_or_analog="original", mechanic=mechanic,
+    )  # fmt: skip
+    TimeEntry.objects.create(order=order, mechanic=mechanic, started_at=timezone.now())
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TimeEntry.objects.create(order=order, mechanic=mechanic, started_at=timezone.now())
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "status"),
+    [
+        ("2026-01-05T08:00:00Z", "2026-01-05T10:30:00Z", 201),
+        ("2026-01-05T10:00:00Z", "2026-01-05T09:00:00Z", 400),
+        ("2026-01-05T08:00:00Z", "2026-01-06T09:00:00Z", 400),
+        ("2026-01-05T08:00:00Z", "2999-01-01T00:00:00Z", 400),
+    ],
+)
+def test_manual_entry__validated(mechanic, start, end, status):
+    mika = client_for("mika", "a-long-enough-password-1")
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    response = mika.post(
+        f"/api/orders/{order_id}/time",
+        {"started_at": start, "ended_at": end, "notes": "brakes bled"},
+        format="json",
+    )
+
+    assert response.status_code == status
+    if status == 201:
+        assert response.json()["seconds"] == 9000
+        assert mika.get(f"/api/orders/{order_id}/time").json()["total_seconds"] == 9000
+
+
+def test_time__other_mechanics_order__404(mechanic, other_mechanic):
+    mika = client_for("mika", "a-long-enough-password-1")
+    nora = client_for("nora", "a-long-enough-password-2")
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    start = nora.post(f"/api/mechanic/orders/{order_id}/time/start")
+    manual = nora.post(
+        f"/api/orders/{order_id}/time",
+        {"started_at": "2026-01-05T08:00:00Z", "ended_at": "2026-01-05T09:00:00Z"},
+        format="json",
+    )
+    read = nora.get(f"/api/orders/{order_id}/time")
+
+    assert (start.status_code, manual.status_code, read.status_code) == (404, 404, 404)
