@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from conclave import health
 from conclave.metrics import exposition
 from conclave.models import HaltChannel, HaltState
-from conclave.selectors import constitutional_health, halt_ceremony_view
+from conclave.selectors import constitutional_health, halt_ceremony_view, halt_state
 from conclave.serializers import StrictInputSerializer
 from conclave.services import (
     REASON_MAX_LENGTH,
@@ -26,7 +26,6 @@ from conclave.services import (
     ceremony_open,
     halt_clear,
     halt_raise,
-    halt_state,
 )
 from events.models import SigningMode
 

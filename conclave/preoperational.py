@@ -14,7 +14,6 @@ import psycopg
 import structlog
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Q
 from django.utils import timezone
 
 from conclave.halt import halt_status
@@ -59,11 +58,6 @@ class Report:
         }
 
 
-def _active_now() -> Q:
-    now = timezone.now()
-    return Q(active_from__lte=now) & (Q(active_until__isnull=True) | Q(active_until__gt=now))
-
-
 def _hash_chain(report: Report) -> Check:
     from conclave.services import last_verified_sequence, verification_record
 
@@ -82,15 +76,20 @@ def _hash_chain(report: Report) -> Check:
 
 
 def _witness_pool() -> Check:
-    witnesses = AgentKey.objects.filter(_active_now(), kind=KeyKind.WITNESS).exclude(
-        agent_id=SYSTEM_AGENT_ID
-    )
+    witnesses = AgentKey.objects.filter(
+        AgentKey.active_at_q(timezone.now()), kind=KeyKind.WITNESS
+    ).exclude(agent_id=SYSTEM_AGENT_ID)
     count = witnesses.count()
     return Check("witness_pool", count >= 1, f"{count} active witness keys")
 
 
 def _keeper_keys() -> Check:
-    keepers = KeeperKey.objects.filter(_active_now()).values("keeper_id").distinct().count()
+    keepers = (
+        KeeperKey.objects.filter(KeeperKey.active_at_q(timezone.now()))
+        .values("keeper_id")
+        .distinct()
+        .count()
+    )
     quorum = settings.HALT_CLEAR_QUORUM
     return Check(
         "keeper_keys",

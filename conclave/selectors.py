@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Min, Q
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from conclave.halt import halt_status
@@ -12,8 +12,12 @@ from events import crypto
 from events.models import AgentKey, Event, EventQueueEntry, KeeperKey, KeyKind
 
 
+def halt_state() -> HaltState:
+    return HaltState.objects.get(id=HALT_STATE_ID)
+
+
 def halt_ceremony_view(ceremony: HaltCeremony) -> dict[str, Any]:
-    state = HaltState.objects.get(id=HALT_STATE_ID)
+    state = halt_state()
     return {
         "challenge": ceremony.challenge,
         "quorum": ceremony.quorum,
@@ -33,14 +37,13 @@ def halt_ceremony_view(ceremony: HaltCeremony) -> dict[str, Any]:
 def constitutional_health() -> dict[str, Any]:
     """What an operator checks first (SPEC 3.7): one small query each."""
     now = timezone.now()
-    active = Q(active_from__lte=now) & (Q(active_until__isnull=True) | Q(active_until__gt=now))
+    active = AgentKey.active_at_q(now)
     status = halt_status(fresh=True)
-    state = HaltState.objects.get(id=HALT_STATE_ID)
+    state = halt_state()
     head = Event.objects.order_by("-sequence").values("sequence", "content_hash").first()
     queue = EventQueueEntry.objects.filter(processed_at__isnull=True).aggregate(
-        oldest=Min("enqueued_at")
+        pending=Count("id"), oldest=Min("enqueued_at")
     )
-    pending = EventQueueEntry.objects.filter(processed_at__isnull=True).count()
     run = VerificationRun.objects.order_by("-id").first()
     witnesses = AgentKey.objects.filter(active, kind=KeyKind.WITNESS).count()
     keepers = KeeperKey.objects.filter(active).values("keeper_id").distinct().count()
@@ -57,7 +60,7 @@ def constitutional_health() -> dict[str, Any]:
         },
         "chain_head": head,
         "integration_queue": {
-            "pending": pending,
+            "pending": queue["pending"],
             "oldest_seconds": (
                 round((now - queue["oldest"]).total_seconds(), 3) if queue["oldest"] else None
             ),

@@ -93,10 +93,6 @@ def halt_raise(*, reason: str, actor: str, channel: str) -> tuple[HaltState, boo
     return state, True
 
 
-def halt_state() -> HaltState:
-    return HaltState.objects.get(id=HALT_STATE_ID)
-
-
 def _challenge(halt_number: int) -> str:
     return f"{CHALLENGE_PREFIX}:{halt_number}:{secrets.token_urlsafe(24)}"
 
@@ -141,10 +137,6 @@ def _open_ceremony(state: HaltState) -> HaltCeremony:
     return ceremony
 
 
-def _key_active(key: KeeperKey, at: datetime) -> bool:
-    return key.active_from <= at and (key.active_until is None or at < key.active_until)
-
-
 def _signature_bytes(signature: str) -> bytes:
     if not isinstance(signature, str) or len(signature) != 128:
         raise ValidationFailed({"signature": ["128 hexadecimal characters (Ed25519)."]})
@@ -163,7 +155,7 @@ def ceremony_approve(*, keeper_key_id: str, signature: str, actor: str) -> Cerem
     key = KeeperKey.objects.filter(key_id=keeper_key_id).first()
     if key is None:
         raise ValidationFailed({"keeper_key_id": [f"No keeper key {keeper_key_id}."]})
-    if not _key_active(key, timezone.now()):
+    if not key.active_at(timezone.now()):
         raise Conflict(f"Keeper key {keeper_key_id} is not active (retired or not yet valid).")
     if not crypto.signature_valid(
         bytes(key.public_key), raw_signature, ceremony.challenge.encode()
@@ -208,7 +200,7 @@ def _valid_approvals(ceremony: HaltCeremony) -> list[CeremonyApproval]:
         if (
             key is not None
             and key.keeper_id == approval.keeper_id
-            and _key_active(key, now)
+            and key.active_at(now)
             and crypto.signature_valid(
                 bytes(key.public_key),
                 bytes.fromhex(approval.signature),

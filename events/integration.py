@@ -95,20 +95,16 @@ class KeyRing:
     def __init__(self, keys: Iterable[AgentKey]) -> None:
         self.keys = sorted(keys, key=lambda key: key.key_id)
 
-    @staticmethod
-    def _active(key: AgentKey, at: datetime) -> bool:
-        return key.active_from <= at and (key.active_until is None or at < key.active_until)
-
     def for_event(self, *, agent_id: str, at: datetime, sequence: int) -> tuple[AgentKey, AgentKey]:
         agent_keys = [
             key
             for key in self.keys
-            if key.kind == KeyKind.AGENT and key.agent_id == agent_id and self._active(key, at)
+            if key.kind == KeyKind.AGENT and key.agent_id == agent_id and key.active_at(at)
         ]
         witnesses = [
             key
             for key in self.keys
-            if key.kind == KeyKind.WITNESS and key.agent_id != agent_id and self._active(key, at)
+            if key.kind == KeyKind.WITNESS and key.agent_id != agent_id and key.active_at(at)
         ]
         if not agent_keys:
             raise Rejected(f"{agent_id} has no agent key active at {at.isoformat()}")

@@ -7,6 +7,7 @@ truncated.
 """
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.db.models.functions import Now
@@ -74,6 +75,18 @@ class RegisteredKey(models.Model):
     class Meta:
         abstract = True
         ordering = ["active_from", "key_id"]
+
+    def active_at(self, moment: datetime) -> bool:
+        return self.active_from <= moment and (
+            self.active_until is None or moment < self.active_until
+        )
+
+    @staticmethod
+    def active_at_q(moment: datetime) -> models.Q:
+        """The same rule as a query condition."""
+        return models.Q(active_from__lte=moment) & (
+            models.Q(active_until__isnull=True) | models.Q(active_until__gt=moment)
+        )
 
 
 class AgentKey(RegisteredKey):

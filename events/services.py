@@ -10,7 +10,6 @@ from typing import Any
 import rfc8785
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from conclave.exceptions import Conflict, DomainError, NotFound, ValidationFailed
@@ -104,9 +103,7 @@ def _check_agent_can_sign(agent_id: str) -> None:
     if _can_sign_until.get(agent_id, 0.0) > time.monotonic():
         return
     now = timezone.now()
-    active = AgentKey.objects.filter(
-        Q(active_until__isnull=True) | Q(active_until__gt=now), active_from__lte=now
-    )
+    active = AgentKey.objects.filter(AgentKey.active_at_q(now))
     if not active.filter(kind=KeyKind.AGENT, agent_id=agent_id).exists():
         raise Conflict(f"{agent_id} has no agent key active at {now.isoformat()}.")
     if not active.filter(kind=KeyKind.WITNESS).exclude(agent_id=agent_id).exists():

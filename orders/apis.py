@@ -79,6 +79,13 @@ def signed_in(request: Request) -> User:
     return user
 
 
+def _mechanic(request: Request) -> MechanicProfile:
+    mechanic = mechanic_of(request.user)
+    if mechanic is None:
+        raise NotAuthenticated()
+    return mechanic
+
+
 def order_json(order: Order, flags: Mapping[str, bool]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": order.pk,
@@ -205,10 +212,10 @@ class OrderStatusApi(APIView):
     def patch(self, request: Request, order_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        mechanic = mechanic_of(request.user)
-        assert mechanic is not None  # noqa: S101 - IsMechanic
         order = order_status_change(
-            order_id=order_id, status=serializer.validated_data["status"], mechanic=mechanic
+            order_id=order_id,
+            status=serializer.validated_data["status"],
+            mechanic=_mechanic(request),
         )
         return Response(order_json(order, request_flags(request)))
 
@@ -420,13 +427,6 @@ class TimeEntrySerializer(serializers.Serializer):
     seconds = serializers.IntegerField()
     manual = serializers.BooleanField()
     notes = serializers.CharField()
-
-
-def _mechanic(request: Request) -> MechanicProfile:
-    mechanic = mechanic_of(request.user)
-    if mechanic is None:
-        raise NotAuthenticated()
-    return mechanic
 
 
 class TimerStartApi(APIView):

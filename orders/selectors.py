@@ -7,9 +7,15 @@ from orders.models import Category, MechanicProfile, Order, Part
 
 
 def mechanic_of(user: User | AnonymousUser) -> MechanicProfile | None:
+    """The user's active mechanic profile, looked up once per user object: a request's
+    permission check and its view share it."""
     if not user.is_authenticated:
         return None
-    return MechanicProfile.objects.filter(user=user, is_active=True).first()
+    if not hasattr(user, "_active_mechanic"):
+        profile = MechanicProfile.objects.filter(user=user, is_active=True).first()
+        setattr(user, "_active_mechanic", profile)  # noqa: B010 - a memo on this user object
+    mechanic: MechanicProfile | None = getattr(user, "_active_mechanic")  # noqa: B009
+    return mechanic
 
 
 def orders_visible_to(user: User | AnonymousUser) -> QuerySet[Order]:

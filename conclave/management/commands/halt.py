@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from conclave.exceptions import DomainError
 from conclave.halt import halt_status
 from conclave.models import HaltChannel
-from conclave.services import halt_raise, halt_state
+from conclave.selectors import halt_state
+from conclave.services import halt_raise
 
 
 class Command(BaseCommand):
