@@ -4,6 +4,10 @@ Every change to these rows is made by orders.services, which appends its event i
 transaction; nothing here writes on its own.
 """
 
+import uuid
+from decimal import Decimal
+from pathlib import PurePath
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
@@ -88,6 +92,7 @@ class Order(models.Model):
     )
     created_at = models.DateTimeField(db_default=Now(), db_index=True)
     updated_at = models.DateTimeField(db_default=Now())
+    completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         db_table = "orders"
@@ -95,6 +100,11 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.pk} ({self.vin}, {self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        """Items, works and photos change only while the order is still being worked on."""
+        return bool(TRANSITIONS[self.status])
 
 
 class NamedInThreeLanguages:
@@ -202,3 +212,105 @@ class TimeEntry(models.Model):
 
         end = self.ended_at or timezone.now()
         return max(int((end - self.started_at).total_seconds()), 0)
+
+
+class OrderItem(models.Model):
+    """A part on an order: from the catalog (`part` set; name, number and price copied when it
+    was added, so a later catalog change does not rewrite the order) or a custom part."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="items")
+    part = models.ForeignKey(
+        Part, null=True, blank=True, on_delete=models.PROTECT, related_name="order_items"
+    )
+    name = models.CharField(max_length=200)
+    part_number = models.CharField(max_length=64, blank=True, default="")
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="order_items_added"
+    )
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "order_items"
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="order_item_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(unit_price__gte=0), name="order_item_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.name} on order {self.order_id}"
+
+    @property
+    def is_custom(self) -> bool:
+        return self.part_id is None
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class OrderWork(models.Model):
+    """Labour on an order: a custom work with its price and estimated minutes."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="works")
+    name = models.CharField(max_length=200)
+    description = models.TextField(max_length=2000, blank=True, default="")
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    estimated_minutes = models.PositiveIntegerField(null=True, blank=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="order_works_added"
+    )
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "order_works"
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(price__gte=0), name="order_work_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} on order {self.order_id}"
+
+
+def order_total(items: "list[OrderItem]", works: "list[OrderWork]") -> Decimal:
+    """Parts (quantity x unit price) plus labour, in Decimal: cents never drift."""
+    total = sum((item.line_total for item in items), Decimal("0.00"))
+    return sum((work.price for work in works), total).quantize(Decimal("0.01"))
+
+
+def _photo_path(photo: "OrderPhoto", filename: str) -> str:
+    # A random name: the path says nothing about the order and cannot be guessed; the file is
+    # only ever served through the API, after the order's visibility is checked.
+    return f"order-photos/{uuid.uuid4().hex}{PurePath(filename).suffix.lower()}"
+
+
+class OrderPhoto(models.Model):
+    """A JPEG, PNG or WebP photo of an order, stored through Django's storage API."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="photos")
+    file = models.FileField(upload_to=_photo_path, max_length=200)
+    content_type = models.CharField(max_length=32)
+    size = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="order_photos"
+    )
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "order_photos"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"photo {self.pk} of order {self.order_id}"

@@ -1,9 +1,28 @@
 """Reads of the workshop."""
 
-from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
 
-from orders.models import Category, MechanicProfile, Order, Part
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.utils import timezone
+
+from conclave.exceptions import ValidationFailed
+from orders.models import (
+    Category,
+    MechanicProfile,
+    Order,
+    OrderItem,
+    OrderPhoto,
+    OrderStatus,
+    OrderWork,
+    Part,
+    TimeEntry,
+    order_total,
+)
 
 
 def mechanic_of(user: User | AnonymousUser) -> MechanicProfile | None:
@@ -34,3 +53,157 @@ def categories() -> QuerySet[Category]:
 def parts(*, category_id: int | None = None) -> QuerySet[Part]:
     found = Part.objects.order_by("sort_order", "id")
     return found.filter(category_id=category_id) if category_id is not None else found
+
+
+@dataclass(frozen=True)
+class OrderContents:
+    items: list[OrderItem]
+    works: list[OrderWork]
+    photos: list[OrderPhoto]
+
+    @property
+    def total(self) -> Decimal:
+        return order_total(self.items, self.works)
+
+
+def order_contents(order: Order) -> OrderContents:
+    """An order's parts, labour and photos: three queries whatever their number."""
+    return OrderContents(
+        items=list(order.items.order_by("id")),
+        works=list(order.works.order_by("id")),
+        photos=list(order.photos.order_by("id")),
+    )
+
+
+PERIODS = ("today", "yesterday", "week", "month", "custom")
+MAX_CUSTOM_DAYS = 366
+
+
+def time_period(period: str, start: date | None, end: date | None) -> tuple[date, date]:
+    """The first and last day (both included, in the workshop's time zone) of a history
+    period; `custom` needs both dates, at most MAX_CUSTOM_DAYS apart."""
+    today = timezone.localdate()
+    if period == "today":
+        return today, today
+    if period == "yesterday":
+        return today - timedelta(days=1), today - timedelta(days=1)
+    if period == "week":
+        return today - timedelta(days=today.weekday()), today
+    if period == "month":
+        return today.replace(day=1), today
+    if period != "custom":
+        raise ValidationFailed({"period": [f"One of {', '.join(PERIODS)}."]})
+    if start is None or end is None:
+        raise ValidationFailed({"from": ["A custom period needs both from and to."]})
+    if end < start:
+        raise ValidationFailed({"to": ["Must not be before from."]})
+    if (end - start).days >= MAX_CUSTOM_DAYS:
+        raise ValidationFailed({"to": [f"A period covers at most {MAX_CUSTOM_DAYS} days."]})
+    return start, end
+
+
+def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    zone = timezone.get_current_timezone()
+    return (
+        datetime.combine(first, time.min, tzinfo=zone),
+        datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
+    )
+
+
+@dataclass(frozen=True)
+class TimeDay:
+    day: date
+    entries: list[TimeEntry]
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(entry.seconds for entry in self.entries)
+
+
+def time_history(mechanic: MechanicProfile, first: date, last: date) -> list[TimeDay]:
+    """The mechanic's time entries started from `first` to `last`, grouped by day (newest
+    first), one query."""
+    start, end = _day_bounds(first, last)
+    entries = TimeEntry.objects.filter(
+        mechanic=mechanic, started_at__gte=start, started_at__lt=end
+    ).order_by("-started_at", "-id")
+    days: dict[date, list[TimeEntry]] = {}
+    for entry in entries:
+        days.setdefault(timezone.localdate(entry.started_at), []).append(entry)
+    return [TimeDay(day=day, entries=list(reversed(found))) for day, found in days.items()]
+
+
+def _by_status(orders: QuerySet[Order]) -> dict[str, int]:
+    counts = dict(orders.order_by().values_list("status").annotate(n=Count("id")))
+    return {status: counts.get(status, 0) for status in OrderStatus.values}
+
+
+def _finished_seconds(entries: QuerySet[TimeEntry]) -> int:
+    total = entries.filter(ended_at__isnull=False).aggregate(
+        total=Sum(ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField()))
+    )["total"]
+    running = sum(entry.seconds for entry in entries.filter(ended_at__isnull=True))
+    return int(total.total_seconds() if total else 0) + running
+
+
+def order_stats() -> dict[str, Any]:
+    """Staff's figures: orders by status, created and completed today."""
+    start, end = _day_bounds(timezone.localdate(), timezone.localdate())
+    orders = Order.objects.all()
+    by_status = _by_status(orders)
+    return {
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "created_today": orders.filter(created_at__gte=start, created_at__lt=end).count(),
+        "completed_today": orders.filter(completed_at__gte=start, completed_at__lt=end).count(),
+    }
+
+
+def mechanic_stats(mechanic: MechanicProfile) -> dict[str, Any]:
+    """A mechanic's figures: active orders, completed today, time today, and all time."""
+    start, end = _day_bounds(timezone.localdate(), timezone.localdate())
+    orders = Order.objects.filter(mechanic=mechanic)
+    by_status = _by_status(orders)
+    entries = TimeEntry.objects.filter(mechanic=mechanic)
+    return {
+        "active_orders": by_status[OrderStatus.NEW] + by_status[OrderStatus.IN_PROGRESS],
+        "by_status": by_status,
+        "completed_today": orders.filter(completed_at__gte=start, completed_at__lt=end).count(),
+        "time_today_seconds": _finished_seconds(
+            entries.filter(started_at__gte=start, started_at__lt=end)
+        ),
+        "all_time": {
+            "orders": sum(by_status.values()),
+            "completed": by_status[OrderStatus.COMPLETED],
+            "time_seconds": _finished_seconds(entries),
+        },
+    }
+
+
+def orders_filtered(
+    orders: QuerySet[Order],
+    *,
+    flags: Mapping[str, bool],
+    status: str | None = None,
+    mechanic_id: int | None = None,
+    created_from: date | None = None,
+    created_to: date | None = None,
+    search: str | None = None,
+) -> QuerySet[Order]:
+    """Narrows a list of orders: by status, mechanic, days of creation (both included, in the
+    workshop's time zone) and part of a VIN or, while ENABLE_CAR_NUMBER is on, car number."""
+    if status:
+        orders = orders.filter(status=status)
+    if mechanic_id:
+        orders = orders.filter(mechanic_id=mechanic_id)
+    if created_from:
+        orders = orders.filter(created_at__gte=_day_bounds(created_from, created_from)[0])
+    if created_to:
+        orders = orders.filter(created_at__lt=_day_bounds(created_to, created_to)[1])
+    if search and search.strip():
+        term = search.strip().upper()
+        matches = Q(vin__contains=term)
+        if flags["ENABLE_CAR_NUMBER"]:
+            matches |= Q(car_number__contains=term)
+        orders = orders.filter(matches)
+    return orders

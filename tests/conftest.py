@@ -183,3 +183,41 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+# --- The workshop ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mechanic(system_keys):
+    from orders.services import mechanic_create
+    from tests.workshop import MECHANIC_PASSWORD
+
+    return mechanic_create(username="mika", password=MECHANIC_PASSWORD)
+
+
+@pytest.fixture
+def other_mechanic(system_keys):
+    from orders.services import mechanic_create
+    from tests.workshop import OTHER_MECHANIC_PASSWORD
+
+    return mechanic_create(username="nora", password=OTHER_MECHANIC_PASSWORD)
+
+
+@pytest.fixture
+def staff_user(system_keys):
+    """A staff member with the workshop's model permissions (the staff group's)."""
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(username="stella", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="orders"))
+    return staff
+
+
+@pytest.fixture
+def staff_client(api_client, staff_user):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=staff_user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    return api_client

@@ -8,46 +8,11 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from events.models import Event
-from flags.services import flag_set
 from orders.models import Category, Order, Part
-from orders.services import mechanic_create
 from tests.conftest import run_manage
+from tests.workshop import RUNBOOK_ORDER, client_for, flag_on
 
 pytestmark = pytest.mark.django_db
-
-RUNBOOK_ORDER = {
-    "mechanic_name": "Test Mechanic",
-    "vin": "TEST123456789",
-    "car_number": "12-345-67",
-    "part_type": "brake_pads",
-    "category": "brakes",
-    "original_or_analog": "original",
-}
-
-
-def flag_on(name: str, django_capture_on_commit_callbacks) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
-        flag_set(name=name, enabled=True, actor="test")
-
-
-@pytest.fixture
-def mechanic(system_keys):
-    return mechanic_create(username="mika", password="a-long-enough-password-1")
-
-
-@pytest.fixture
-def other_mechanic(system_keys):
-    return mechanic_create(username="nora", password="a-long-enough-password-2")
-
-
-def client_for(username: str, password: str) -> APIClient:
-    client = APIClient()
-    token = client.post(
-        "/api/mechanic/login", {"username": username, "password": password}, format="json"
-    ).json()["token"]
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
-
 
 # --- The runbook's order ---------------------------------------------------------------------------
 
@@ -134,7 +99,7 @@ def test_order_create__lower_case_vin__stored_upper_case(api_client, system_keys
 
 
 def test_order_create__anonymous__throttled_per_address(monkeypatch, api_client, system_keys):
-    from orders.apis import AnonymousOrderThrottle
+    from orders.apis.common import AnonymousOrderThrottle
 
     monkeypatch.setattr(AnonymousOrderThrottle, "THROTTLE_RATES", {"orders_anon": "3/min"})
 
@@ -388,17 +353,6 @@ def test_orders_migrations__roll_back_car_number_and_catalog_then_forward(
 
 
 # --- Assignment and comments ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def staff_client(api_client, system_keys):
-    from rest_framework.authtoken.models import Token
-
-    from tests.factories import UserFactory
-
-    staff = UserFactory(is_staff=True)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=staff).key}")
-    return api_client
 
 
 def test_assign__staff_assigns_then_reassigns__mechanic_takes_it_from_there(

@@ -308,3 +308,7 @@ DJANGO_STRUCTLOG_CELERY_ENABLED = True
 DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # the middleware logs REMOTE_ADDR, never a header
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = env.bool("TRUST_UPSTREAM_REQUEST_ID", default=False)
 DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # logging.DEBUG: one line per request is enough
+
+# --- Order photos ------------------------------------------------------------------------------
+ORDER_PHOTO_MAX_BYTES = env.int("ORDER_PHOTO_MAX_BYTES", default=8 * 1024 * 1024)
+ORDER_PHOTO_MAX_COUNT = env.int("ORDER_PHOTO_MAX_COUNT", default=20)

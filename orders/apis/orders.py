@@ -1,0 +1,261 @@
+"""Orders: create, list, detail, status, assignment, comments and stats (SPEC 4)."""
+
+from typing import Any
+
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from conclave.exceptions import NotFound
+from conclave.serializers import StrictInputSerializer
+from flags.selectors import request_flags
+from orders.apis.common import (
+    AnonymousOrderThrottle,
+    IsMechanic,
+    OrderOutputSerializer,
+    OrderPagination,
+    mechanic_from,
+    order_json,
+    signed_in,
+    visible_order,
+)
+from orders.apis.items import OrderItemSerializer, OrderPhotoSerializer, OrderWorkSerializer
+from orders.models import Order, OrderStatus, PartOrigin
+from orders.selectors import order_contents, order_stats, orders_filtered, orders_visible_to
+from orders.services import (
+    comment_add,
+    order_assign,
+    order_create,
+    order_status_change,
+)
+
+
+class OrdersApi(APIView):
+    """`POST /api/orders` (anyone, throttled) and `GET /api/orders` (staff: all; a mechanic:
+    their own)."""
+
+    @extend_schema_serializer(component_name="OrderCreateInput")
+    class InputSerializer(StrictInputSerializer):
+        mechanic_name = serializers.CharField(max_length=100)
+        vin = serializers.CharField(max_length=17)
+        car_number = serializers.CharField(max_length=20, required=False, allow_blank=True)
+        part_type = serializers.CharField(max_length=100)
+        category = serializers.CharField(max_length=100)
+        original_or_analog = serializers.ChoiceField(choices=PartOrigin.choices)
+
+    class FilterSerializer(StrictInputSerializer):
+        status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+        mechanic_id = serializers.IntegerField(required=False, min_value=1)
+        created_from = serializers.DateField(required=False, help_text="First day, included.")
+        created_to = serializers.DateField(required=False, help_text="Last day, included.")
+        search = serializers.CharField(
+            required=False, max_length=20, help_text="Part of a VIN or (flag on) car number."
+        )
+        page = serializers.IntegerField(required=False, min_value=1)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            first, last = attrs.get("created_from"), attrs.get("created_to")
+            if first and last and last < first:
+                raise serializers.ValidationError(
+                    {"created_to": ["Must not be before created_from."]}
+                )
+            return attrs
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def get_throttles(self) -> list[Any]:
+        if self.request.method == "POST":
+            return [AnonymousOrderThrottle(), UserRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(
+        operation_id="order_create",
+        request=InputSerializer,
+        responses={201: OrderOutputSerializer},
+        tags=["orders"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        flags = request_flags(request)
+        order = order_create(**serializer.validated_data, created_by=request.user, flags=flags)
+        return Response(order_json(order, flags), status=201)
+
+    @extend_schema(
+        operation_id="order_list",
+        parameters=[FilterSerializer],
+        responses={200: OrderOutputSerializer(many=True)},
+        tags=["orders"],
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        flags = request_flags(request)
+        criteria = {
+            k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")
+        }
+        orders = orders_filtered(orders_visible_to(request.user), flags=flags, **criteria)
+        paginator = OrderPagination()
+        page = paginator.paginate_queryset(orders, request, view=self) or []
+        return paginator.get_paginated_response([order_json(order, flags) for order in page])
+
+
+@extend_schema_serializer(component_name="OrderDetail")
+class OrderDetailSerializer(OrderOutputSerializer):
+    items = OrderItemSerializer(many=True)
+    works = OrderWorkSerializer(many=True)
+    photos = OrderPhotoSerializer(many=True)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class OrderDetailApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        operation_id="order_detail",
+        responses={200: OrderDetailSerializer},
+        tags=["orders"],
+        description="The order with its parts, labour, photos and `total` (parts' quantity x "
+        "unit price plus labour, computed in Decimal).",
+    )
+    def get(self, request: Request, order_id: int) -> Response:
+        order = visible_order(request, order_id)
+        contents = order_contents(order)
+        return Response(
+            {
+                **order_json(order, request_flags(request)),
+                "items": OrderItemSerializer(contents.items, many=True).data,
+                "works": OrderWorkSerializer(contents.works, many=True).data,
+                "photos": OrderPhotoSerializer(contents.photos, many=True).data,
+                "total": str(contents.total),
+            }
+        )
+
+
+class OrderStatusApi(APIView):
+    permission_classes = (IsMechanic,)
+
+    @extend_schema_serializer(component_name="OrderStatusInput")
+    class InputSerializer(StrictInputSerializer):
+        status = serializers.ChoiceField(choices=OrderStatus.choices)
+
+    @extend_schema(
+        operation_id="order_status_change",
+        request=InputSerializer,
+        responses={200: OrderOutputSerializer},
+        tags=["orders"],
+        description="The mechanic's own order only (others are 404). An illegal move is 409 "
+        "with `allowed` naming the statuses it may move to.",
+    )
+    def patch(self, request: Request, order_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = order_status_change(
+            order_id=order_id,
+            status=serializer.validated_data["status"],
+            mechanic=mechanic_from(request),
+        )
+        return Response(order_json(order, request_flags(request)))
+
+
+class OrderAssignApi(APIView):
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema_serializer(component_name="OrderAssignInput")
+    class InputSerializer(StrictInputSerializer):
+        mechanic_id = serializers.IntegerField(min_value=1)
+        notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    @extend_schema(
+        operation_id="order_assign",
+        request=InputSerializer,
+        responses={200: OrderOutputSerializer},
+        tags=["orders"],
+        description="Assign or reassign an order to an active mechanic (inactive: 409).",
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = order_assign(
+            order_id=order_id, actor=signed_in(request), **serializer.validated_data
+        )
+        return Response(order_json(order, request_flags(request)))
+
+
+@extend_schema_serializer(component_name="OrderComment")
+class CommentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    author = serializers.CharField(source="author.username")
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class OrderCommentsApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema_serializer(component_name="OrderCommentInput")
+    class InputSerializer(StrictInputSerializer):
+        text = serializers.CharField(max_length=2000)
+
+    def _order(self, request: Request, order_id: int) -> Order:
+        order = orders_visible_to(request.user).filter(pk=order_id).first()
+        if order is None:
+            raise NotFound(f"No order {order_id}.")
+        return order
+
+    @extend_schema(
+        operation_id="order_comments",
+        responses={200: CommentSerializer(many=True)},
+        tags=["orders"],
+    )
+    def get(self, request: Request, order_id: int) -> Response:
+        order = self._order(request, order_id)
+        comments = order.comments.select_related("author").order_by("id")
+        return Response(CommentSerializer(comments, many=True).data)
+
+    @extend_schema(
+        operation_id="order_comment_add",
+        request=InputSerializer,
+        responses={201: CommentSerializer},
+        tags=["orders"],
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        order = self._order(request, order_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        comment = comment_add(order=order, author=signed_in(request), **serializer.validated_data)
+        return Response(CommentSerializer(comment).data, status=201)
+
+
+class OrderStatsApi(APIView):
+    """Staff's figures."""
+
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema(
+        operation_id="order_stats",
+        responses={
+            200: inline_serializer(
+                "OrderStats",
+                {
+                    "total": serializers.IntegerField(),
+                    "by_status": serializers.DictField(child=serializers.IntegerField()),
+                    "created_today": serializers.IntegerField(),
+                    "completed_today": serializers.IntegerField(),
+                },
+            )
+        },
+        tags=["orders"],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(order_stats())

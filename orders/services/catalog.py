@@ -1,0 +1,211 @@
+"""The parts catalog, managed by staff: categories and parts, named in three languages."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Max, Q
+
+from conclave.exceptions import Conflict, NotFound, ValidationFailed
+from events.services import event_append
+from orders.models import Category, Order, OrderItem, Part
+from orders.services.common import actor_of
+from orders.services.items import money
+
+NAME_FIELDS = ("name_en", "name_he", "name_ru")
+
+
+def _names(fields: dict[str, Any], limit: int, *, partial: bool) -> dict[str, str]:
+    """Names in English (required), Hebrew and Russian (English is served when empty)."""
+    names: dict[str, str] = {}
+    for field in NAME_FIELDS:
+        if field not in fields:
+            if field == "name_en" and not partial:
+                raise ValidationFailed({field: [f"1 to {limit} characters."]})
+            continue
+        value = (fields[field] or "").strip()
+        if len(value) > limit or (field == "name_en" and not value):
+            low = 1 if field == "name_en" else 0
+            raise ValidationFailed({field: [f"{low} to {limit} characters."]})
+        names[field] = value
+    return names
+
+
+def _sort_order(value: Any) -> int:
+    if not isinstance(value, int) or not 0 <= value <= 1_000_000:
+        raise ValidationFailed({"sort_order": ["A whole number from 0 to 1000000."]})
+    return value
+
+
+def _category_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    _refuse_unknown(fields, {*NAME_FIELDS, "icon", "sort_order"})
+    clean: dict[str, Any] = _names(fields, 100, partial=partial)
+    if "icon" in fields:
+        clean["icon"] = _short_text(fields["icon"], "icon", 32)
+    if "sort_order" in fields:
+        clean["sort_order"] = _sort_order(fields["sort_order"])
+    return clean
+
+
+def _event(event_type: str, actor: User, **payload: Any) -> None:
+    event_append(event_type=event_type, payload={**payload, "actor": actor_of(actor)})
+
+
+def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()}
+
+
+@transaction.atomic
+def category_create(*, actor: User, **fields: Any) -> Category:
+    """A new category; without a `sort_order` it goes last."""
+    clean = _category_fields(fields, partial=False)
+    if "sort_order" not in clean:
+        last = Category.objects.aggregate(last=Max("sort_order"))["last"]
+        clean["sort_order"] = 0 if last is None else last + 1
+    category = Category.objects.create(**clean)
+    _event("catalog.category_created", actor, category_id=category.pk, **clean)
+    return category
+
+
+@transaction.atomic
+def category_update(*, category_id: int, actor: User, **fields: Any) -> Category:
+    clean = _category_fields(fields, partial=True)
+    category = Category.objects.select_for_update().filter(pk=category_id).first()
+    if category is None:
+        raise NotFound(f"No category {category_id}.")
+    changed = {k: v for k, v in clean.items() if getattr(category, k) != v}
+    if changed:
+        for field, value in changed.items():
+            setattr(category, field, value)
+        category.save(update_fields=list(changed))
+        _event("catalog.category_changed", actor, category_id=category.pk, **changed)
+    return category
+
+
+def _orders_using(parts: Q) -> int:
+    """How many orders name one of these parts, as their part or as an item."""
+    part_ids = Part.objects.filter(parts).values("pk")
+    return (
+        Order.objects.filter(
+            Q(part__in=part_ids)
+            | Q(pk__in=OrderItem.objects.filter(part__in=part_ids).values("order_id"))
+        )
+        .distinct()
+        .count()
+    )
+
+
+@transaction.atomic
+def category_delete(*, category_id: int, actor: User) -> None:
+    """Deletes a category and its parts, unless an order uses one of them (409: orders keep
+    what they were made with)."""
+    category = Category.objects.select_for_update().filter(pk=category_id).first()
+    if category is None:
+        raise NotFound(f"No category {category_id}.")
+    used_by = _orders_using(Q(category=category))
+    if used_by:
+        raise Conflict(
+            f"Category {category.name_en} is used by {used_by} order(s); it cannot be deleted.",
+            orders=used_by,
+        )
+    part_ids = sorted(category.parts.values_list("pk", flat=True))
+    category.parts.all().delete()
+    category.delete()
+    _event("catalog.category_deleted", actor, category_id=category_id, part_ids=part_ids)
+
+
+@transaction.atomic
+def categories_reorder(*, ids: list[int], actor: User) -> list[Category]:
+    """Puts the categories in the order given; `ids` names every category once."""
+    existing = list(Category.objects.select_for_update().order_by("pk"))
+    if sorted(ids) != [c.pk for c in existing]:
+        raise ValidationFailed({"ids": ["Every category's id, each once."]})
+    by_id = {c.pk: c for c in existing}
+    ordered = [by_id[pk] for pk in ids]
+    for position, category in enumerate(ordered):
+        category.sort_order = position
+    Category.objects.bulk_update(ordered, ["sort_order"])
+    _event("catalog.categories_reordered", actor, ids=ids)
+    return ordered
+
+
+def _refuse_unknown(fields: dict[str, Any], known: set[str]) -> None:
+    unknown = set(fields) - known
+    if unknown:
+        raise ValidationFailed({name: ["Unknown field."] for name in sorted(unknown)})
+
+
+def _short_text(value: Any, field: str, limit: int) -> str:
+    text = (value or "").strip()
+    if len(text) > limit:
+        raise ValidationFailed({field: [f"At most {limit} characters."]})
+    return text
+
+
+def _category_id(value: Any) -> int:
+    if not isinstance(value, int) or not Category.objects.filter(pk=value).exists():
+        raise ValidationFailed({"category_id": [f"No category {value}."]})
+    return value
+
+
+def _part_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    _refuse_unknown(
+        fields, {*NAME_FIELDS, "category_id", "part_number", "price", "is_common", "sort_order"}
+    )
+    missing = [name for name in ("category_id", "price") if name not in fields]
+    if missing and not partial:
+        raise ValidationFailed({name: ["Required."] for name in missing})
+    clean: dict[str, Any] = _names(fields, 200, partial=partial)
+    if "category_id" in fields:
+        clean["category_id"] = _category_id(fields["category_id"])
+    if "price" in fields:
+        clean["price"] = money(fields["price"], "price")
+    if "part_number" in fields:
+        clean["part_number"] = _short_text(fields["part_number"], "part_number", 64)
+    if "is_common" in fields:
+        if not isinstance(fields["is_common"], bool):
+            raise ValidationFailed({"is_common": ["true or false."]})
+        clean["is_common"] = fields["is_common"]
+    if "sort_order" in fields:
+        clean["sort_order"] = _sort_order(fields["sort_order"])
+    return clean
+
+
+@transaction.atomic
+def part_create(*, actor: User, **fields: Any) -> Part:
+    clean = _part_fields(fields, partial=False)
+    part = Part.objects.create(**clean)
+    _event("catalog.part_created", actor, part_id=part.pk, **_jsonable(clean))
+    return part
+
+
+@transaction.atomic
+def part_update(*, part_id: int, actor: User, **fields: Any) -> Part:
+    """Changes a part; orders already made keep the name and price they were made with."""
+    clean = _part_fields(fields, partial=True)
+    part = Part.objects.select_for_update().filter(pk=part_id).first()
+    if part is None:
+        raise NotFound(f"No part {part_id}.")
+    changed = {k: v for k, v in clean.items() if getattr(part, k) != v}
+    if changed:
+        for field, value in changed.items():
+            setattr(part, field, value)
+        part.save(update_fields=list(changed))
+        _event("catalog.part_changed", actor, part_id=part.pk, **_jsonable(changed))
+    return part
+
+
+@transaction.atomic
+def part_delete(*, part_id: int, actor: User) -> None:
+    part = Part.objects.select_for_update().filter(pk=part_id).first()
+    if part is None:
+        raise NotFound(f"No part {part_id}.")
+    used_by = _orders_using(Q(pk=part_id))
+    if used_by:
+        raise Conflict(
+            f"Part {part.name_en} is used by {used_by} order(s); it cannot be deleted.",
+            orders=used_by,
+        )
+    part.delete()
+    _event("catalog.part_deleted", actor, part_id=part_id)

@@ -1,0 +1,35 @@
+"""What the workshop's services share: who acted, and the order a caller may change."""
+
+from django.contrib.auth.models import AnonymousUser, User
+
+from conclave.exceptions import Conflict, NotFound
+from orders.models import MechanicProfile, Order
+
+
+def actor_of(user: User | AnonymousUser | None) -> str:
+    """The `actor` of an event: `user:<username>`, or `anonymous`."""
+    if user is None or not user.is_authenticated:
+        return "anonymous"
+    return f"user:{user.get_username()}"
+
+
+def own_order(order_id: int, mechanic: MechanicProfile) -> Order:
+    """The mechanic's own order; another mechanic's order does not exist for them (404)."""
+    order = Order.objects.filter(pk=order_id, mechanic=mechanic).first()
+    if order is None:
+        raise NotFound(f"No order {order_id} of yours.")
+    return order
+
+
+def open_order_for_update(order_id: int, user: User) -> Order:
+    """The order `user` may change (staff: any; a mechanic: their own), locked, and still being
+    worked on: a completed or cancelled order's parts, labour and photos are final (409)."""
+    orders = Order.objects.select_for_update()
+    if not user.is_staff:
+        orders = orders.filter(mechanic__user=user, mechanic__is_active=True)
+    order = orders.filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(f"No order {order_id}.")
+    if not order.is_open:
+        raise Conflict(f"Order {order_id} is {order.status}; it can no longer be changed.")
+    return order

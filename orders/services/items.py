@@ -1,0 +1,166 @@
+"""Parts and labour on an order: catalog parts, custom parts and custom works, priced in
+Decimal."""
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from conclave.exceptions import FeatureDisabled, NotFound, ValidationFailed
+from events.services import event_append
+from flags.selectors import flags_snapshot
+from orders.models import OrderItem, OrderWork, Part
+from orders.services.common import actor_of, open_order_for_update
+
+MAX_PRICE = Decimal("99999999.99")
+MAX_QUANTITY = 999
+MAX_ESTIMATED_MINUTES = 60 * 24 * 30
+
+
+def money(value: Any, field: str) -> Decimal:
+    """A price: a non-negative amount with at most two decimal places (never a float's guess)."""
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed({field: ["An amount such as 12.50."]}) from None
+    if not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
+        raise ValidationFailed({field: [f"An amount from 0 to {MAX_PRICE}."]})
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed({field: ["At most two decimal places."]})
+    return amount.quantize(Decimal("0.01"))
+
+
+def _text(value: str, field: str, limit: int, *, required: bool) -> str:
+    text = (value or "").strip()
+    if (required and not text) or len(text) > limit:
+        low = 1 if required else 0
+        raise ValidationFailed({field: [f"{low} to {limit} characters."]})
+    return text
+
+
+@transaction.atomic
+def item_add(
+    *,
+    order_id: int,
+    user: User,
+    quantity: int = 1,
+    part_id: int | None = None,
+    name: str = "",
+    part_number: str = "",
+    unit_price: Decimal | str | None = None,
+    flags: Mapping[str, bool] | None = None,
+) -> OrderItem:
+    """Adds a catalog part (`part_id`: its name, number and price are copied; the catalog must
+    be on) or a custom part (`name` and `unit_price`) to an open order."""
+    if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+        raise ValidationFailed({"quantity": [f"A whole number from 1 to {MAX_QUANTITY}."]})
+    if part_id is not None:
+        if name or unit_price is not None:
+            raise ValidationFailed(
+                {"part_id": ["Give either part_id (a catalog part) or name and unit_price."]}
+            )
+        flags = flags if flags is not None else flags_snapshot()
+        if not flags["ENABLE_PART_CATEGORIES"]:
+            raise FeatureDisabled("The parts catalog is switched off (ENABLE_PART_CATEGORIES).")
+        part = Part.objects.filter(pk=part_id).first()
+        if part is None:
+            raise ValidationFailed({"part_id": [f"No catalog part {part_id}."]})
+        fields: dict[str, Any] = {
+            "part": part,
+            "name": part.name_en,
+            "part_number": part.part_number,
+            "unit_price": part.price,
+        }
+    else:
+        if unit_price is None:
+            raise ValidationFailed({"unit_price": ["A custom part needs its unit price."]})
+        fields = {
+            "name": _text(name, "name", 200, required=True),
+            "part_number": _text(part_number, "part_number", 64, required=False),
+            "unit_price": money(unit_price, "unit_price"),
+        }
+    order = open_order_for_update(order_id, user)
+    item = OrderItem.objects.create(order=order, quantity=quantity, added_by=user, **fields)
+    event_append(
+        event_type="order.item_added",
+        payload={
+            "order_id": order.pk,
+            "item_id": item.pk,
+            "part_id": item.part_id,
+            "name": item.name,
+            "part_number": item.part_number,
+            "quantity": item.quantity,
+            "unit_price": str(item.unit_price),
+            "actor": actor_of(user),
+        },
+    )
+    return item
+
+
+@transaction.atomic
+def item_remove(*, order_id: int, item_id: int, user: User) -> None:
+    order = open_order_for_update(order_id, user)
+    item = order.items.filter(pk=item_id).first()
+    if item is None:
+        raise NotFound(f"No item {item_id} on order {order_id}.")
+    item.delete()
+    event_append(
+        event_type="order.item_removed",
+        payload={"order_id": order.pk, "item_id": item_id, "actor": actor_of(user)},
+    )
+
+
+@transaction.atomic
+def work_add(
+    *,
+    order_id: int,
+    user: User,
+    name: str,
+    price: Decimal | str,
+    description: str = "",
+    estimated_minutes: int | None = None,
+) -> OrderWork:
+    """Adds labour to an open order."""
+    if estimated_minutes is not None and (
+        not isinstance(estimated_minutes, int)
+        or not 1 <= estimated_minutes <= MAX_ESTIMATED_MINUTES
+    ):
+        raise ValidationFailed(
+            {"estimated_minutes": [f"A whole number from 1 to {MAX_ESTIMATED_MINUTES}."]}
+        )
+    fields = {
+        "name": _text(name, "name", 200, required=True),
+        "description": _text(description, "description", 2000, required=False),
+        "price": money(price, "price"),
+    }
+    order = open_order_for_update(order_id, user)
+    work = OrderWork.objects.create(
+        order=order, estimated_minutes=estimated_minutes, added_by=user, **fields
+    )
+    event_append(
+        event_type="order.work_added",
+        payload={
+            "order_id": order.pk,
+            "work_id": work.pk,
+            "name": work.name,
+            "price": str(work.price),
+            "estimated_minutes": work.estimated_minutes,
+            "actor": actor_of(user),
+        },
+    )
+    return work
+
+
+@transaction.atomic
+def work_remove(*, order_id: int, work_id: int, user: User) -> None:
+    order = open_order_for_update(order_id, user)
+    work = order.works.filter(pk=work_id).first()
+    if work is None:
+        raise NotFound(f"No work {work_id} on order {order_id}.")
+    work.delete()
+    event_append(
+        event_type="order.work_removed",
+        payload={"order_id": order.pk, "work_id": work_id, "actor": actor_of(user)},
+    )

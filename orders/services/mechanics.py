@@ -1,0 +1,120 @@
+"""Mechanics: accounts, their profile and password."""
+
+import re
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from conclave.exceptions import Conflict, ValidationFailed
+from events.services import event_append
+from orders.models import Language, MechanicProfile
+
+
+@transaction.atomic
+def mechanic_create(
+    *,
+    username: str,
+    password: str,
+    display_name: str = "",
+    telegram_chat_id: int | None = None,
+    language: str = Language.ENGLISH,
+    actor: str = "system",
+) -> MechanicProfile:
+    user_model = get_user_model()
+    if not username or len(username) > 150:
+        raise ValidationFailed({"username": ["1 to 150 characters."]})
+    if user_model.objects.filter(username=username).exists():
+        raise Conflict(f"A user named {username} exists already.")
+    if language not in Language.values:
+        raise ValidationFailed({"language": [f"One of {', '.join(Language.values)}."]})
+    user = user_model(username=username)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationFailed({"password": list(exc.messages)}) from exc
+    user.set_password(password)
+    user.save()
+    profile = MechanicProfile.objects.create(
+        user=user,
+        display_name=(display_name or username)[:100],
+        telegram_chat_id=telegram_chat_id,
+        language=language,
+    )
+    payload: dict[str, Any] = {
+        "mechanic_id": profile.pk,
+        "username": username,
+        "language": language,
+        "actor": actor,
+    }
+    event_append(event_type="mechanic.created", payload=payload)
+    return profile
+
+
+PHONE_PATTERN = re.compile(r"\+?[0-9][0-9 ()-]{4,30}")
+
+
+@transaction.atomic
+def mechanic_update(
+    *,
+    mechanic: MechanicProfile,
+    phone: str | None = None,
+    language: str | None = None,
+    display_name: str | None = None,
+) -> MechanicProfile:
+    """The mechanic's own profile: phone, language, display name (only the fields given)."""
+    changes: dict[str, Any] = {}
+    if phone is not None:
+        phone = phone.strip()
+        if phone and not PHONE_PATTERN.fullmatch(phone):
+            raise ValidationFailed({"phone": ["Digits, spaces, ( ) and -, optionally after +."]})
+        changes["phone"] = phone
+    if language is not None:
+        if language not in Language.values:
+            raise ValidationFailed({"language": [f"One of {', '.join(Language.values)}."]})
+        changes["language"] = language
+    if display_name is not None:
+        display_name = display_name.strip()
+        if not display_name or len(display_name) > 100:
+            raise ValidationFailed({"display_name": ["1 to 100 characters."]})
+        changes["display_name"] = display_name
+    changes = {k: v for k, v in changes.items() if getattr(mechanic, k) != v}
+    if not changes:
+        return mechanic
+    for field, value in changes.items():
+        setattr(mechanic, field, value)
+    mechanic.save(update_fields=list(changes))
+    event_append(
+        event_type="mechanic.profile_changed",
+        payload={
+            "mechanic_id": mechanic.pk,
+            "fields": sorted(changes),
+            "actor": f"mechanic:{mechanic.pk}",
+        },
+    )
+    return mechanic
+
+
+@transaction.atomic
+def mechanic_password_change(*, user: User, current_password: str, new_password: str) -> None:
+    """Needs the current password; the new one passes Django's validators. Every API token
+    of the user is revoked, so a token taken before the change stops working."""
+    if not user.check_password(current_password):
+        raise ValidationFailed({"current_password": ["This is not your current password."]})
+    if new_password == current_password:
+        raise ValidationFailed({"new_password": ["Choose a password you have not been using."]})
+    try:
+        validate_password(new_password, user)
+    except ValidationError as exc:
+        raise ValidationFailed({"new_password": list(exc.messages)}) from exc
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    Token.objects.filter(user=user).delete()
+    event_append(
+        event_type="mechanic.password_changed",
+        payload={"username": user.get_username(), "actor": f"user:{user.get_username()}"},
+    )

@@ -1,0 +1,147 @@
+"""Orders: creation, status, assignment and comments."""
+
+from collections.abc import Mapping
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import transaction
+from django.utils import timezone
+
+from conclave.exceptions import Conflict, NotFound, ValidationFailed
+from events.services import event_append
+from flags.selectors import flags_snapshot
+from orders.models import TRANSITIONS, Comment, MechanicProfile, Order, OrderStatus, PartOrigin
+from orders.services.common import actor_of
+from orders.validators import normalise_car_number, normalise_vin
+
+
+@transaction.atomic
+def order_create(
+    *,
+    mechanic_name: str,
+    vin: str,
+    part_type: str,
+    category: str,
+    original_or_analog: str,
+    car_number: str = "",
+    created_by: User | AnonymousUser | None = None,
+    flags: Mapping[str, bool] | None = None,
+) -> Order:
+    """Creates an order; `car_number` is kept only while ENABLE_CAR_NUMBER is on. An order
+    made by an authenticated mechanic is assigned to them."""
+    flags = dict(flags if flags is not None else flags_snapshot())
+    errors: dict[str, list[str]] = {}
+    for field, value, limit in (
+        ("mechanic_name", mechanic_name, 100),
+        ("part_type", part_type, 100),
+        ("category", category, 100),
+    ):
+        if not (value or "").strip() or len(value) > limit:
+            errors[field] = [f"1 to {limit} characters."]
+    if original_or_analog not in PartOrigin.values:
+        errors["original_or_analog"] = [f"One of {', '.join(PartOrigin.values)}."]
+    if errors:
+        raise ValidationFailed(errors)
+    normalised_vin = normalise_vin(vin)
+    stored_car_number = normalise_car_number(car_number) if flags["ENABLE_CAR_NUMBER"] else ""
+    user = created_by if created_by is not None and created_by.is_authenticated else None
+    mechanic = MechanicProfile.objects.filter(user=user, is_active=True).first() if user else None
+    order = Order.objects.create(
+        mechanic_name=mechanic_name.strip(),
+        vin=normalised_vin,
+        car_number=stored_car_number,
+        part_type=part_type.strip(),
+        category=category.strip(),
+        original_or_analog=original_or_analog,
+        created_by=user,
+        mechanic=mechanic,
+    )
+    event_append(
+        event_type="order.created",
+        payload={
+            "order_id": order.pk,
+            "vin": order.vin,
+            "car_number": order.car_number or None,
+            "part_type": order.part_type,
+            "category": order.category,
+            "original_or_analog": order.original_or_analog,
+            "mechanic_id": mechanic.pk if mechanic else None,
+            "actor": actor_of(created_by),
+        },
+    )
+    return order
+
+
+@transaction.atomic
+def order_status_change(*, order_id: int, status: str, mechanic: MechanicProfile) -> Order:
+    """Moves the mechanic's own order to `status`; another mechanic's order does not exist
+    for them (404). Illegal moves are 409 naming the allowed ones."""
+    order = Order.objects.select_for_update().filter(pk=order_id, mechanic=mechanic).first()
+    if order is None:
+        raise NotFound(f"No order {order_id} of yours.")
+    allowed = TRANSITIONS[order.status]
+    if status not in allowed:
+        raise Conflict(
+            f"An order that is {order.status} cannot become {status}.",
+            allowed=list(allowed),
+        )
+    old = order.status
+    order.status = status
+    order.updated_at = timezone.now()
+    if status == OrderStatus.COMPLETED:
+        order.completed_at = order.updated_at
+    order.save(update_fields=["status", "updated_at", "completed_at"])
+    event_append(
+        event_type="order.status_changed",
+        payload={
+            "order_id": order.pk,
+            "old": old,
+            "new": status,
+            "actor": f"mechanic:{mechanic.pk}",
+        },
+    )
+    return order
+
+
+@transaction.atomic
+def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: User) -> Order:
+    """Staff assign (or reassign) an order to an active mechanic."""
+    if len(notes) > 500:
+        raise ValidationFailed({"notes": ["At most 500 characters."]})
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(f"No order {order_id}.")
+    mechanic = MechanicProfile.objects.filter(pk=mechanic_id).first()
+    if mechanic is None:
+        raise ValidationFailed({"mechanic_id": [f"No mechanic {mechanic_id}."]})
+    if not mechanic.is_active:
+        raise Conflict(f"Mechanic {mechanic.display_name} is inactive; orders cannot go to them.")
+    previous = order.mechanic_id
+    if previous == mechanic.pk:
+        return order
+    order.mechanic = mechanic
+    order.updated_at = timezone.now()
+    order.save(update_fields=["mechanic", "updated_at"])
+    event_append(
+        event_type="order.assigned",
+        payload={
+            "order_id": order.pk,
+            "mechanic_id": mechanic.pk,
+            "previous_mechanic_id": previous,
+            "notes": notes,
+            "actor": actor_of(actor),
+        },
+    )
+    return order
+
+
+@transaction.atomic
+def comment_add(*, order: Order, author: User, text: str) -> Comment:
+    text = (text or "").strip()
+    if not text or len(text) > 2000:
+        raise ValidationFailed({"text": ["1 to 2000 characters, not only spaces."]})
+    comment = Comment.objects.create(order=order, author=author, text=text)
+    event_append(
+        event_type="order.comment_added",
+        payload={"order_id": order.pk, "comment_id": comment.pk, "actor": actor_of(author)},
+    )
+    return comment

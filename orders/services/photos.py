@@ -1,0 +1,85 @@
+"""Photos of an order: real JPEG, PNG or WebP images only, size-limited, stored through
+Django's storage API under a random name."""
+
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from PIL import Image, UnidentifiedImageError
+
+from conclave.exceptions import Conflict, ValidationFailed
+from events.services import event_append
+from orders.models import OrderPhoto
+from orders.services.common import actor_of, open_order_for_update
+
+PHOTO_FORMATS = {
+    "JPEG": ("image/jpeg", ".jpg"),
+    "PNG": ("image/png", ".png"),
+    "WEBP": ("image/webp", ".webp"),
+}
+MAX_PIXELS = 50_000_000  # well under Pillow's decompression-bomb limit
+
+
+def _inspect(upload: UploadedFile) -> tuple[str, int, int]:
+    """The image's format and size, read from its bytes (the name and the declared content
+    type are the client's claims, not evidence)."""
+    try:
+        upload.seek(0)
+        with Image.open(upload) as image:
+            image_format, (width, height) = image.format or "", image.size
+            if image_format not in PHOTO_FORMATS:
+                raise ValidationFailed({"photo": ["A JPEG, PNG or WebP image."]})
+            if width * height > MAX_PIXELS:
+                raise ValidationFailed({"photo": [f"At most {MAX_PIXELS:,} pixels."]})
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise ValidationFailed({"photo": ["Not a readable JPEG, PNG or WebP image."]}) from None
+    finally:
+        upload.seek(0)
+    return image_format, width, height
+
+
+@transaction.atomic
+def photo_add(*, order_id: int, user: User, upload: UploadedFile) -> OrderPhoto:
+    """Attaches a photo to an open order the user may change."""
+    limit = settings.ORDER_PHOTO_MAX_BYTES
+    if not upload.size or upload.size > limit:
+        raise ValidationFailed({"photo": [f"1 byte to {limit // (1024 * 1024)} MiB."]})
+    image_format, width, height = _inspect(upload)
+    order = open_order_for_update(order_id, user)
+    if order.photos.count() >= settings.ORDER_PHOTO_MAX_COUNT:
+        raise Conflict(f"Order {order_id} has {settings.ORDER_PHOTO_MAX_COUNT} photos already.")
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    content_type, suffix = PHOTO_FORMATS[image_format]
+    photo = OrderPhoto(
+        order=order,
+        content_type=content_type,
+        size=upload.size,
+        width=width,
+        height=height,
+        sha256=digest.hexdigest(),
+        uploaded_by=user,
+    )
+    photo.file.save(f"photo{suffix}", upload, save=False)
+    try:
+        photo.save()
+        event_append(
+            event_type="order.photo_added",
+            payload={
+                "order_id": order.pk,
+                "photo_id": photo.pk,
+                "content_type": content_type,
+                "size": photo.size,
+                "sha256": photo.sha256,
+                "actor": actor_of(user),
+            },
+        )
+    except BaseException:
+        photo.file.delete(save=False)  # no row, no file
+        raise
+    return photo

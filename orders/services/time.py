@@ -1,0 +1,94 @@
+"""Time tracking: a mechanic's timer and manual entries."""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from conclave.exceptions import Conflict, ValidationFailed
+from events.services import event_append
+from orders.models import MechanicProfile, TimeEntry
+from orders.services.common import own_order
+
+MAX_MANUAL_ENTRY = timedelta(hours=24)
+
+
+@transaction.atomic
+def timer_start(*, order_id: int, mechanic: MechanicProfile) -> TimeEntry:
+    """Starts the mechanic's timer on their order; one timer runs per mechanic at a time."""
+    order = own_order(order_id, mechanic)
+    MechanicProfile.objects.select_for_update().get(pk=mechanic.pk)  # serialises their timers
+    running = TimeEntry.objects.filter(mechanic=mechanic, ended_at__isnull=True).first()
+    if running is not None:
+        raise Conflict(
+            f"A timer is already running on order {running.order_id}; stop it first.",
+            running_order_id=running.order_id,
+        )
+    entry = TimeEntry.objects.create(order=order, mechanic=mechanic, started_at=timezone.now())
+    event_append(
+        event_type="time.started",
+        payload={"order_id": order.pk, "entry_id": entry.pk, "actor": f"mechanic:{mechanic.pk}"},
+    )
+    return entry
+
+
+@transaction.atomic
+def timer_stop(*, mechanic: MechanicProfile) -> TimeEntry:
+    entry = (
+        TimeEntry.objects.select_for_update()
+        .filter(mechanic=mechanic, ended_at__isnull=True)
+        .first()
+    )
+    if entry is None:
+        raise Conflict("No timer of yours is running.")
+    entry.ended_at = max(timezone.now(), entry.started_at + timedelta(seconds=1))
+    entry.save(update_fields=["ended_at"])
+    event_append(
+        event_type="time.stopped",
+        payload={
+            "order_id": entry.order_id,
+            "entry_id": entry.pk,
+            "seconds": entry.seconds,
+            "actor": f"mechanic:{mechanic.pk}",
+        },
+    )
+    return entry
+
+
+@transaction.atomic
+def time_entry_add(
+    *,
+    order_id: int,
+    mechanic: MechanicProfile,
+    started_at: datetime,
+    ended_at: datetime,
+    notes: str = "",
+) -> TimeEntry:
+    """A manual entry: it ends after it starts, not in the future, at most 24 hours long."""
+    order = own_order(order_id, mechanic)
+    if ended_at <= started_at:
+        raise ValidationFailed({"ended_at": ["Must be after started_at."]})
+    if ended_at > timezone.now():
+        raise ValidationFailed({"ended_at": ["Cannot be in the future."]})
+    if ended_at - started_at > MAX_MANUAL_ENTRY:
+        raise ValidationFailed({"ended_at": ["A manual entry covers at most 24 hours."]})
+    if len(notes) > 500:
+        raise ValidationFailed({"notes": ["At most 500 characters."]})
+    entry = TimeEntry.objects.create(
+        order=order,
+        mechanic=mechanic,
+        started_at=started_at,
+        ended_at=ended_at,
+        manual=True,
+        notes=notes.strip(),
+    )
+    event_append(
+        event_type="time.added",
+        payload={
+            "order_id": order.pk,
+            "entry_id": entry.pk,
+            "seconds": entry.seconds,
+            "actor": f"mechanic:{mechanic.pk}",
+        },
+    )
+    return entry

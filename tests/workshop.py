@@ -1,0 +1,31 @@
+"""Helpers for the workshop's tests: the runbook's order, a mechanic's client, a flag switch."""
+
+from rest_framework.test import APIClient
+
+from flags.services import flag_set
+
+RUNBOOK_ORDER = {
+    "mechanic_name": "Test Mechanic",
+    "vin": "TEST123456789",
+    "car_number": "12-345-67",
+    "part_type": "brake_pads",
+    "category": "brakes",
+    "original_or_analog": "original",
+}
+MECHANIC_PASSWORD = "a-long-enough-password-1"
+OTHER_MECHANIC_PASSWORD = "a-long-enough-password-2"
+
+
+def flag_on(name: str, django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        flag_set(name=name, enabled=True, actor="test")
+
+
+def client_for(username: str, password: str) -> APIClient:
+    """A client holding the mechanic's token from `POST /api/mechanic/login`."""
+    client = APIClient()
+    token = client.post(
+        "/api/mechanic/login", {"username": username, "password": password}, format="json"
+    ).json()["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
