@@ -1,6 +1,7 @@
 """`make bench`: runs every registered benchmark, prints a table, writes bench/results/latest.json.
 
-A benchmark is a function returning `Result`s; register it in BENCHMARKS. Each Result carries
+A benchmark is a function returning `Result`s; register it in BENCHMARKS. `BENCH_ONLY=a,b` runs
+only the benchmarks of those function names. Each Result carries
 its figure and the baseline measured in the same run, so the ratio is what to compare.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import bench.events  # noqa: F401 - registers its benchmarks
 import bench.http  # noqa: F401
+import bench.load  # noqa: F401
 from bench.harness import BENCHMARKS, Result
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -49,8 +51,10 @@ def main() -> int:
     scratch_database()
     call_command("migrate", verbosity=0)
     results: list[Result] = []
+    only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
     for benchmark in BENCHMARKS:
-        results.extend(benchmark())
+        if not only or benchmark.__name__ in only:
+            results.extend(benchmark())
 
     print(f"{'benchmark':<28} {'value':>14} {'baseline':>14} {'ratio':>8}  unit")
     for result in results:
@@ -67,7 +71,8 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "results": [result.as_dict() for result in results],
     }
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    name = "partial.json" if only else "latest.json"  # a partial run never replaces the full one
+    (RESULTS / name).write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

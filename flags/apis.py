@@ -35,6 +35,8 @@ class FeatureFlagsApi(APIView):
 
     Public and read by every page, it costs no query (the process's snapshot); like the
     health probes it is not throttled, since a throttle would cost more than the answer.
+    Under gunicorn the plain request is answered in front of Django by flags.fastpath with
+    the same body and headers; this view defines the endpoint and answers everything else.
     """
 
     authentication_classes = ()

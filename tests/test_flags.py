@@ -1,5 +1,6 @@
 """The six feature flags (SPEC 5) and the rollout runbook's flag steps."""
 
+import json
 import subprocess
 import time
 from io import StringIO
@@ -223,3 +224,114 @@ def test_flag_change__reaches_every_gunicorn_worker_within_a_second(scratch_data
         after = seen(base)
 
     assert (before, after) == ({False}, {True})
+
+
+# --- The WSGI fast path of GET /api/config/feature-flags -----------------------------------------
+
+
+def wsgi_get(app, path: str = "/api/config/feature-flags", **extra: str):
+    from wsgiref.util import setup_testing_defaults
+
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "HTTP_HOST": "127.0.0.1", **extra}
+    if "?" in path:
+        environ["PATH_INFO"], environ["QUERY_STRING"] = path.split("?", 1)
+    setup_testing_defaults(environ)
+    answered: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        answered["status"], answered["headers"] = status, dict(headers)
+
+    body = b"".join(app(environ, start_response))
+    return int(answered["status"].split()[0]), answered["headers"], body
+
+
+@pytest.fixture
+def fast_path():
+    """The product's WSGI application, with a record of what reached Django behind it."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from flags.fastpath import with_feature_flags_fast_path
+
+    reached_django: list[str] = []
+    handler: list[WSGIHandler] = []
+
+    def django(environ, start_response):
+        reached_django.append(environ["PATH_INFO"])
+        if not handler:  # made on first use: its middleware reads the test's settings
+            handler.append(WSGIHandler())
+        return handler[0](environ, start_response)
+
+    # As Django's test client does: the test's transaction outlives each request.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield with_feature_flags_fast_path(django), reached_django
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.mark.django_db
+def test_fast_path__same_body_and_security_headers_as_the_view_without_django(
+    fast_path, system_keys, django_capture_on_commit_callbacks
+):
+    from conclave.metrics import HTTP_REQUESTS
+
+    app, reached_django = fast_path
+    with django_capture_on_commit_callbacks(execute=True):
+        flag_set(name="ENABLE_CAR_NUMBER", enabled=True, actor="test")
+    counted = HTTP_REQUESTS.labels("feature-flags", "GET", "200")._value.get()
+
+    status, headers, body = wsgi_get(app)
+    view_status, view_headers, view_body = wsgi_get(app, "/api/config/feature-flags?via=django")
+
+    assert reached_django == ["/api/config/feature-flags"]  # only the one with a query string
+    assert status == view_status == 200
+    assert body == view_body
+    assert json.loads(body)["ENABLE_CAR_NUMBER"] is True
+    for name in (
+        "Content-Type",
+        "X-Content-Type-Options",
+        "X-Frame-Options",
+        "Referrer-Policy",
+        "Cross-Origin-Opener-Policy",
+    ):
+        assert headers[name] == view_headers[name], name
+    assert len(headers["X-Request-ID"]) == 36
+    assert HTTP_REQUESTS.labels("feature-flags", "GET", "200")._value.get() == counted + 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ({"HTTP_HOST": "evil.example"}, 400),
+        ({"REQUEST_METHOD": "POST"}, 405),
+    ],
+)
+def test_fast_path__anything_else_goes_to_django(fast_path, extra, status):
+    app, reached_django = fast_path
+
+    answered, _headers, _body = wsgi_get(app, **extra)
+
+    assert answered == status
+    assert reached_django == ["/api/config/feature-flags"]
+
+
+@pytest.mark.django_db
+def test_fast_path__https_redirect_and_hsts_as_django_would(fast_path, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    app, reached_django = fast_path
+
+    plain_status, plain_headers, _ = wsgi_get(app)
+    secure_status, secure_headers, _ = wsgi_get(app, HTTP_X_FORWARDED_PROTO="https")
+
+    assert plain_status == 301  # Django's SecurityMiddleware redirected it
+    assert plain_headers["Location"].startswith("https://")
+    assert secure_status == 200
+    assert secure_headers["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
+    assert reached_django == ["/api/config/feature-flags"]
