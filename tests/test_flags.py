@@ -249,9 +249,8 @@ def wsgi_get(app, path: str = "/api/config/feature-flags", **extra: str):
 def fast_path():
     """The product's WSGI application, with a record of what reached Django behind it."""
     from django.core import signals
-    from django.db import close_old_connections
-
     from django.core.handlers.wsgi import WSGIHandler
+    from django.db import close_old_connections
 
     from flags.fastpath import with_feature_flags_fast_path
 

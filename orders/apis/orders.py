@@ -11,11 +11,11 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from conclave.exceptions import NotFound
 from conclave.serializers import StrictInputSerializer
+from conclave.throttling import SignedInUserThrottle
 from flags.selectors import request_flags
 from orders.apis.common import (
     AnonymousOrderThrottle,
@@ -75,7 +75,7 @@ class OrdersApi(APIView):
 
     def get_throttles(self) -> list[Any]:
         if self.request.method == "POST":
-            return [AnonymousOrderThrottle(), UserRateThrottle()]
+            return [AnonymousOrderThrottle(), SignedInUserThrottle()]
         return super().get_throttles()
 
     @extend_schema(
