@@ -82,3 +82,26 @@ VERIFICATION_RUNS = Counter(
     "Chain verification runs, by kind and result.",
     ["kind", "result"],
 )
+
+# --- Notifications -----------------------------------------------------------------------------
+NOTIFICATIONS_SENT = Counter(
+    "conclave_notifications_sent_total", "Telegram messages Telegram accepted, by kind.", ["kind"]
+)
+NOTIFICATIONS_GIVEN_UP = Counter(
+    "conclave_notifications_given_up_total",
+    "Messages given up: failed (refused by Telegram) or dead (out of attempts).",
+    ["status"],
+)
+NOTIFICATION_RETRIES = Counter(
+    "conclave_notification_retries_total",
+    "Sends put off for later, by reason (transient, retry_after, rate_limit, circuit_open).",
+    ["reason"],
+)
+NOTIFICATION_LATENCY = Histogram(
+    "conclave_notification_delivery_seconds",
+    "From the order's commit (the outbox row) to Telegram accepting the message.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+OUTBOX_BACKLOG = Gauge(
+    "conclave_outbox_backlog", "Messages waiting in the outbox (pending or being sent)."
+)

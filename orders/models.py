@@ -314,3 +314,24 @@ class OrderPhoto(models.Model):
 
     def __str__(self) -> str:
         return f"photo {self.pk} of order {self.order_id}"
+
+
+class MechanicLoginLink(models.Model):
+    """A one-time, short-lived sign-in link sent to a mechanic with an assignment: it signs
+    them in and opens the order. The URL carries the signed `nonce`; using it stamps `used_at`
+    (once, by a conditional update)."""
+
+    nonce = models.CharField(max_length=32, primary_key=True)
+    mechanic = models.ForeignKey(
+        MechanicProfile, on_delete=models.PROTECT, related_name="login_links"
+    )
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="login_links")
+    created_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "mechanic_login_links"
+
+    def __str__(self) -> str:
+        return f"login link for {self.mechanic_id} to order {self.order_id}"

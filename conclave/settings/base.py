@@ -314,3 +314,25 @@ DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # logging.DEBUG: one line per requ
 # --- Order photos ------------------------------------------------------------------------------
 ORDER_PHOTO_MAX_BYTES = env.int("ORDER_PHOTO_MAX_BYTES", default=8 * 1024 * 1024)
 ORDER_PHOTO_MAX_COUNT = env.int("ORDER_PHOTO_MAX_COUNT", default=20)
+
+# --- Notifications -----------------------------------------------------------------------------
+# Where links in messages point (the admin, the mechanic UI).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# An identical message to the same chat within this many seconds is sent once.
+NOTIFY_DEDUPE_SECONDS = env.int("NOTIFY_DEDUPE_SECONDS", default=60)
+# Transient failures (5xx, timeouts) before a message is given up as dead.
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=8)
+# Exponential backoff between those attempts: first delay and cap, in seconds (with jitter).
+NOTIFY_BACKOFF_SECONDS = env.float("NOTIFY_BACKOFF_SECONDS", default=1.0)
+NOTIFY_BACKOFF_MAX_SECONDS = env.float("NOTIFY_BACKOFF_MAX_SECONDS", default=300.0)
+# Telegram's limits, kept by every worker together (Redis).
+TELEGRAM_RATE_GLOBAL = env.str("TELEGRAM_RATE_GLOBAL", default="30/second")
+TELEGRAM_RATE_PER_CHAT = env.str("TELEGRAM_RATE_PER_CHAT", default="1/second")
+TELEGRAM_TIMEOUT_SECONDS = env.float("TELEGRAM_TIMEOUT_SECONDS", default=5.0)
+# Consecutive failures that open the circuit, and how long it stays open before one probe.
+TELEGRAM_BREAKER_FAILURES = env.int("TELEGRAM_BREAKER_FAILURES", default=5)
+TELEGRAM_BREAKER_RESET_SECONDS = env.int("TELEGRAM_BREAKER_RESET_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE["dispatch-due-notifications"] = {
+    "task": "notifications.tasks.dispatch_due_notifications",
+    "schedule": env.float("NOTIFY_DISPATCH_SECONDS", default=2.0),
+}

@@ -9,6 +9,11 @@ from django.utils import timezone
 from conclave.exceptions import Conflict, NotFound, ValidationFailed
 from events.services import event_append
 from flags.selectors import flags_snapshot
+from notifications.services import (
+    notify_order_assigned,
+    notify_order_created,
+    notify_status_changed,
+)
 from orders.models import TRANSITIONS, Comment, MechanicProfile, Order, OrderStatus, PartOrigin
 from orders.services.common import actor_of
 from orders.validators import normalise_car_number, normalise_vin
@@ -55,7 +60,7 @@ def order_create(
         created_by=user,
         mechanic=mechanic,
     )
-    event_append(
+    event = event_append(
         event_type="order.created",
         payload={
             "order_id": order.pk,
@@ -68,6 +73,7 @@ def order_create(
             "actor": actor_of(created_by),
         },
     )
+    notify_order_created(order=order, event=event, flags=flags)
     return order
 
 
@@ -78,6 +84,7 @@ def order_status_change(*, order_id: int, status: str, mechanic: MechanicProfile
     order = Order.objects.select_for_update().filter(pk=order_id, mechanic=mechanic).first()
     if order is None:
         raise NotFound(f"No order {order_id} of yours.")
+    order.mechanic = mechanic  # the same row: spares the notification a query
     allowed = TRANSITIONS[order.status]
     if status not in allowed:
         raise Conflict(
@@ -90,7 +97,7 @@ def order_status_change(*, order_id: int, status: str, mechanic: MechanicProfile
     if status == OrderStatus.COMPLETED:
         order.completed_at = order.updated_at
     order.save(update_fields=["status", "updated_at", "completed_at"])
-    event_append(
+    event = event_append(
         event_type="order.status_changed",
         payload={
             "order_id": order.pk,
@@ -99,6 +106,7 @@ def order_status_change(*, order_id: int, status: str, mechanic: MechanicProfile
             "actor": f"mechanic:{mechanic.pk}",
         },
     )
+    notify_status_changed(order=order, old=old, new=status, event=event, flags=flags_snapshot())
     return order
 
 
@@ -121,7 +129,7 @@ def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: Use
     order.mechanic = mechanic
     order.updated_at = timezone.now()
     order.save(update_fields=["mechanic", "updated_at"])
-    event_append(
+    event = event_append(
         event_type="order.assigned",
         payload={
             "order_id": order.pk,
@@ -131,6 +139,7 @@ def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: Use
             "actor": actor_of(actor),
         },
     )
+    notify_order_assigned(order=order, event=event, flags=flags_snapshot())
     return order
 
 

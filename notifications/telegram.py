@@ -1,0 +1,105 @@
+"""The one module that talks to the Telegram Bot API (at TELEGRAM_API_BASE_URL).
+
+Outcomes are sorted for the outbox: `RetryAfter` (429: wait what Telegram says), `Transient`
+(5xx, timeouts, connection errors: back off and retry), `Permanent` (400/401/403/404: a bad
+chat, a blocked bot, a wrong token: never retried). The bot token is part of every URL and is
+scrubbed from every error message.
+"""
+
+import os
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+
+class TelegramError(Exception):
+    pass
+
+
+class RetryAfter(TelegramError):
+    def __init__(self, seconds: float, description: str) -> None:
+        self.seconds = seconds
+        super().__init__(description)
+
+
+class Transient(TelegramError):
+    pass
+
+
+class Permanent(TelegramError):
+    pass
+
+
+PERMANENT_CODES = frozenset({400, 401, 403, 404})
+_client: tuple[int, httpx.Client] | None = None
+
+
+def _http() -> httpx.Client:
+    """One client per process: made after a fork (Celery prefork, gunicorn), never shared."""
+    global _client
+    if _client is None or _client[0] != os.getpid():
+        timeout = settings.TELEGRAM_TIMEOUT_SECONDS
+        _client = (
+            os.getpid(),
+            httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0))),
+        )
+    return _client[1]
+
+
+def _scrub(text: str) -> str:
+    token = settings.TELEGRAM_BOT_TOKEN
+    return text.replace(token, "<bot-token>") if token else text
+
+
+def call(method: str, payload: dict[str, Any]) -> Any:
+    """Calls `method` with `payload`; returns Telegram's `result` or raises a TelegramError."""
+    url = f"{settings.TELEGRAM_API_BASE_URL}/bot{settings.TELEGRAM_BOT_TOKEN}/{method}"
+    try:
+        response = _http().post(url, json=payload)
+    except httpx.TimeoutException as exc:
+        raise Transient(f"timed out: {_scrub(str(exc)) or type(exc).__name__}") from None
+    except httpx.TransportError as exc:
+        raise Transient(f"unreachable: {_scrub(str(exc)) or type(exc).__name__}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    if response.status_code == 200 and body.get("ok"):
+        return body.get("result")
+    code = int(body.get("error_code") or response.status_code)
+    description = _scrub(str(body.get("description") or response.reason_phrase))[:300]
+    if code == 429:
+        retry_after = (body.get("parameters") or {}).get("retry_after", 1)
+        raise RetryAfter(float(retry_after), f"429 {description}")
+    if code in PERMANENT_CODES:
+        raise Permanent(f"{code} {description}")
+    raise Transient(f"{code} {description}")
+
+
+def send_message(chat_id: int, text: str) -> int:
+    """Sends `text` (HTML parse mode) to `chat_id`; returns Telegram's message id."""
+    result = call(
+        "sendMessage",
+        {
+            "chat_id": chat_id,
+            "text": text,
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": True},
+        },
+    )
+    return int(result["message_id"])
+
+
+def get_me() -> dict[str, Any]:
+    result: dict[str, Any] = call("getMe", {})
+    return result
+
+
+def set_webhook(url: str, secret_token: str) -> bool:
+    payload: dict[str, Any] = {"url": url, "allowed_updates": ["message", "callback_query"]}
+    if secret_token:
+        payload["secret_token"] = secret_token
+    return bool(call("setWebhook", payload))

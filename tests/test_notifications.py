@@ -1,0 +1,288 @@
+"""The outbox and its delivery, in process against the fake Bot API (a real HTTP server on
+loopback). Real Celery workers, brokers and gunicorn: test_notifications_processes.py."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from notifications.delivery import _limiter, breaker, deliver
+from notifications.models import Notification, NotificationStatus
+from orders.models import MechanicProfile
+from orders.services import order_assign, order_create, order_status_change
+from orders.services.login_links import LoginLinkInvalid, login_link_redeem
+from tests.fake_telegram import TOKEN, fake_telegram
+from tests.workshop import RUNBOOK_ORDER, flag_on
+
+pytestmark = pytest.mark.django_db
+ADMINS = [111, 222]
+
+
+def _forget_shared_state() -> None:
+    """The circuit and the rate windows live in Redis, shared by processes: start afresh."""
+    breaker.cache_clear()
+    _limiter.cache_clear()
+    redis = get_redis_connection("default")
+    for pattern in ("pybreaker:conclave:telegram*", "LIMITS*"):
+        for key in redis.scan_iter(pattern):
+            redis.delete(key)
+
+
+@pytest.fixture
+def telegram(settings):
+    with fake_telegram() as fake:
+        settings.TELEGRAM_API_BASE_URL = fake.url
+        settings.TELEGRAM_BOT_TOKEN = TOKEN
+        settings.ADMIN_CHAT_IDS = ADMINS
+        settings.TELEGRAM_TIMEOUT_SECONDS = 1.0
+        settings.NOTIFY_BACKOFF_SECONDS = 0.01
+        # Retries here follow each other at once; the per-chat limit has a test of its own.
+        settings.TELEGRAM_RATE_PER_CHAT = "1000/second"
+        _forget_shared_state()
+        yield fake
+        _forget_shared_state()
+
+
+@pytest.fixture
+def notifying(telegram, system_keys, django_capture_on_commit_callbacks):
+    for name in ("ENABLE_TG_ADMIN_NOTIFS", "ENABLE_TG_MECH_NOTIFS", "ENABLE_CAR_NUMBER"):
+        flag_on(name, django_capture_on_commit_callbacks)
+    return telegram
+
+
+def make_due(row: Notification) -> None:
+    Notification.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+
+
+def deliver_until_settled(row: Notification, rounds: int = 20) -> Notification:
+    for _ in range(rounds):
+        make_due(row)
+        deliver(row.pk)
+        row.refresh_from_db()
+        if row.status not in (NotificationStatus.PENDING, NotificationStatus.SENDING):
+            break
+    return row
+
+
+# --- What is written ---------------------------------------------------------------------------------
+
+
+def test_flags_off__nothing_queued(telegram, system_keys, mechanic):
+    order_create(**RUNBOOK_ORDER)
+
+    assert not Notification.objects.exists()
+
+
+def test_new_order__one_row_per_admin_chat_with_vin_car_number_part(notifying):
+    order = order_create(**RUNBOOK_ORDER)
+
+    rows = list(Notification.objects.order_by("chat_id"))
+    assert [r.chat_id for r in rows] == ADMINS
+    text = rows[0].text
+    assert all(part in text for part in ("TEST123456789", "12-345-67", "brake_pads", "brakes"))
+    assert f"/admin/orders/order/{order.pk}/change/" in text
+    assert {r.status for r in rows} == {NotificationStatus.PENDING}
+
+
+def test_rolled_back_order__no_rows(notifying):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        order_create(**RUNBOOK_ORDER)
+        raise RuntimeError("the caller fails after the order")
+
+    assert not Notification.objects.exists()
+
+
+def test_user_text_is_escaped_for_html(notifying):
+    order_create(**{**RUNBOOK_ORDER, "mechanic_name": "<b>Bob</b> & <i>co</i>"})
+
+    text = Notification.objects.first().text
+    assert "&lt;b&gt;Bob&lt;/b&gt; &amp; &lt;i&gt;co&lt;/i&gt;" in text
+
+
+def test_status_change__mechanics_chat_in_their_language(notifying, mechanic):
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(telegram_chat_id=555, language="ru")
+    mechanic.refresh_from_db()
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+
+    order_status_change(order_id=order.pk, status="in_progress", mechanic=mechanic)
+
+    row = Notification.objects.get(chat_id=555)
+    assert "Новый" in row.text and "В работе" in row.text
+    assert f"/mechanic/orders/{order.pk}" in row.text
+
+
+def test_assignment__one_time_login_link_that_opens_the_order(notifying, mechanic, staff_user):
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(telegram_chat_id=777)
+    order = order_create(**RUNBOOK_ORDER)
+
+    order_assign(order_id=order.pk, mechanic_id=mechanic.pk, actor=staff_user)
+
+    text = Notification.objects.get(chat_id=777).text
+    token = text.split("/mechanic/login/link/")[1].split('"')[0]
+    link = login_link_redeem(token)
+    assert (link.mechanic_id, link.order_id) == (mechanic.pk, order.pk)
+    with pytest.raises(LoginLinkInvalid):
+        login_link_redeem(token)  # once only
+    with pytest.raises(LoginLinkInvalid):
+        login_link_redeem(token[:-2] + "xx")
+
+
+def test_identical_message_to_the_same_chat_within_the_window__written_once(notifying, mechanic):
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(telegram_chat_id=555)
+    mechanic.refresh_from_db()
+    first = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    # The same words again: possible only by replaying the same order; stand one in.
+    from notifications.services import notify_status_changed
+
+    order_status_change(order_id=first.pk, status="in_progress", mechanic=mechanic)
+    first.refresh_from_db()
+    event = type("E", (), {"queue_id": 10**9})()
+    again = notify_status_changed(
+        order=first,
+        old="new",
+        new="in_progress",
+        event=event,
+        flags={"ENABLE_TG_MECH_NOTIFS": True},
+    )
+
+    assert again == 0
+    assert Notification.objects.filter(chat_id=555).count() == 1
+
+
+# --- Delivery ---------------------------------------------------------------------------------------------
+
+
+def test_deliver__sent_once_with_telegrams_message_id(notifying):
+    order_create(**RUNBOOK_ORDER)
+    row = Notification.objects.get(chat_id=111)
+
+    deliver(row.pk)
+    deliver(row.pk)  # a second task for the same row: nothing to do
+
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.SENT
+    assert row.telegram_message_id is not None and row.sent_at is not None
+    assert len(notifying.messages_to(111)) == 1
+    assert notifying.accepted[0]["parse_mode"] == "HTML"
+
+
+def test_deliver__500_three_times_then_429__arrives_once(notifying):
+    order_create(**RUNBOOK_ORDER)
+    row = Notification.objects.get(chat_id=111)
+    notifying.fail_next((500, {}), (500, {}), (500, {}), (429, {"parameters": {"retry_after": 2}}))
+
+    make_due(row)
+    deliver(row.pk)
+    row.refresh_from_db()
+    assert (row.status, row.last_error) == (NotificationStatus.PENDING, "500 scripted")
+    row = deliver_until_settled(row)
+
+    assert row.status == NotificationStatus.SENT
+    assert len(notifying.messages_to(111)) == 1
+    assert row.attempts == 4  # three failures and the send; the 429 does not count
+
+
+def test_deliver__429_waits_what_telegram_says(notifying):
+    order_create(**RUNBOOK_ORDER)
+    row = Notification.objects.get(chat_id=111)
+    notifying.fail_next((429, {"parameters": {"retry_after": 7}}))
+
+    retry_in = deliver(row.pk)
+
+    row.refresh_from_db()
+    assert retry_in == 7
+    assert row.next_attempt_at - timezone.now() > timedelta(seconds=6)
+    assert row.status == NotificationStatus.PENDING
+
+
+def test_deliver__bad_chat_fails_that_row_only_with_the_reason(notifying):
+    notifying.bad_chats.add(222)
+    order_create(**RUNBOOK_ORDER)
+
+    for row in Notification.objects.all():
+        deliver(row.pk)
+
+    bad, good = Notification.objects.get(chat_id=222), Notification.objects.get(chat_id=111)
+    assert bad.status == NotificationStatus.FAILED
+    assert bad.last_error == "400 Bad Request: chat not found"
+    assert good.status == NotificationStatus.SENT
+    assert deliver(bad.pk) is None and notifying.calls == 2  # never retried
+
+
+def test_deliver__out_of_attempts__dead(notifying, settings):
+    settings.NOTIFY_MAX_ATTEMPTS = 3
+    order_create(**RUNBOOK_ORDER)
+    row = Notification.objects.get(chat_id=111)
+    notifying.fail_next(*[(502, {})] * 5)
+
+    row = deliver_until_settled(row)
+
+    assert row.status == NotificationStatus.DEAD
+    assert "after 3 attempts" in row.last_error
+    assert notifying.accepted == []
+
+
+def test_deliver__circuit_opens_after_failures_in_a_row_and_stops_calling(notifying, settings):
+    settings.TELEGRAM_BREAKER_FAILURES = 2
+    breaker.cache_clear()
+    order_create(**RUNBOOK_ORDER)
+    first, second = Notification.objects.order_by("chat_id")
+    notifying.fail_next(*[(500, {})] * 10)
+
+    for _ in range(2):
+        make_due(first)
+        deliver(first.pk)
+    calls = notifying.calls
+    make_due(second)
+    retry_in = deliver(second.pk)
+
+    second.refresh_from_db()
+    assert notifying.calls == calls  # the open circuit did not call Telegram
+    assert retry_in == settings.TELEGRAM_BREAKER_RESET_SECONDS
+    assert (second.status, second.last_error, second.attempts) == (
+        NotificationStatus.PENDING,
+        "circuit open: Telegram is failing",
+        0,
+    )
+
+
+def test_deliver__second_message_to_a_chat_within_a_second_waits(notifying, mechanic, settings):
+    settings.TELEGRAM_RATE_PER_CHAT = "1/second"
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(telegram_chat_id=555)
+    mechanic.refresh_from_db()
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    order_status_change(order_id=order.pk, status="in_progress", mechanic=mechanic)
+    order_status_change(order_id=order.pk, status="ready", mechanic=mechanic)
+    first, second = Notification.objects.filter(chat_id=555).order_by("id")
+
+    deliver(first.pk)
+    waited = deliver(second.pk)
+
+    second.refresh_from_db()
+    assert 0 < waited <= 1.0
+    assert (second.status, second.last_error) == (NotificationStatus.PENDING, "rate_limit")
+    assert len(notifying.messages_to(555)) == 1
+
+
+def test_deliver__telegram_unreachable__transient_and_token_never_in_the_error(notifying, settings):
+    from tests.conftest import free_port
+
+    order_create(**RUNBOOK_ORDER)
+    settings.TELEGRAM_API_BASE_URL = f"http://127.0.0.1:{free_port()}"
+    row = Notification.objects.get(chat_id=111)
+
+    deliver(row.pk)
+
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.PENDING
+    assert row.last_error.startswith("unreachable")
+    assert TOKEN not in row.last_error and TOKEN.split(":")[1] not in row.last_error
+
+
+def test_telegram_check_command__reports_the_bot(telegram, capsys):
+    call_command("telegram", "check")
+
+    assert "@fake_bot" in capsys.readouterr().out
