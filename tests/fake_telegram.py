@@ -94,11 +94,17 @@ def _handler(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            if not fake.hold.is_set():
+            held = not fake.hold.is_set()
+            if held:
                 fake.held.set()
                 fake.hold.wait()
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b"{}"
+            if held and self._client_gone():
+                # Held "on the way to Telegram" and its sender died meanwhile: it never
+                # arrived. (A message Telegram had already taken stays taken.)
+                self.close_connection = True
+                return
             if not self.path.startswith(f"/bot{TOKEN}/"):
                 status, body = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
             else:
@@ -109,6 +115,14 @@ def _handler(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _client_gone(self) -> bool:
+            try:
+                return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             return

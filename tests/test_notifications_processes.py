@@ -1,0 +1,206 @@
+"""Notifications across real processes: gunicorn takes the orders, a Celery worker (with its
+beat) delivers through a Redis broker of the test's own, to the fake Bot API on loopback."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.conftest import PYTHON, REPO_ROOT, clean_env, free_port, gunicorn, run_manage
+from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
+from tests.http import call
+from tests.workshop import RUNBOOK_ORDER
+
+pytestmark = pytest.mark.django_db
+ADMINS = (111, 222)
+MECHANIC_CHAT = 555
+PASSWORD = "a-long-enough-password-9"
+
+
+@contextlib.contextmanager
+def redis_server(port: int) -> Iterator[subprocess.Popen]:
+    """A Redis of the test's own (the broker), which the test may stop and start."""
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def celery_worker(env: dict[str, str], tmp_path) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(
+        [PYTHON, "-m", "celery", "--app", "conclave", "worker", "--pool", "solo", "--beat",
+         "--schedule", str(tmp_path / f"beat-{uuid.uuid4().hex[:6]}"), "--loglevel", "WARNING"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+@pytest.fixture
+def telegram_world(scratch_database, tmp_path) -> Iterator[tuple[dict[str, str], FakeTelegram]]:
+    database = scratch_database("conclave_notify")
+    broker_port = free_port()
+    with fake_telegram() as fake:
+        env = clean_env(
+            DJANGO_SETTINGS_MODULE="conclave.settings.test",
+            DATABASE_URL=database.url,
+            REDIS_URL="redis://127.0.0.1:6379/15",
+            CELERY_BROKER_URL=f"redis://127.0.0.1:{broker_port}/0",
+            HALT_REDIS_PREFIX=f"notify-{uuid.uuid4().hex[:8]}",
+            SIGNING_KEY_DIR=str(tmp_path / "keys"),
+            CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+            EVENT_INTEGRATION="inline",
+            TELEGRAM_API_BASE_URL=fake.url,
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            ADMIN_CHAT_IDS=",".join(map(str, ADMINS)),
+            TELEGRAM_TIMEOUT_SECONDS="1",
+            TELEGRAM_RATE_PER_CHAT="100/second",
+            TELEGRAM_BREAKER_FAILURES="20",
+            NOTIFY_BACKOFF_SECONDS="0.2",
+            NOTIFY_DISPATCH_SECONDS="1",
+            LOG_LEVEL="WARNING",
+        )
+        steps = [
+            ["migrate", "-v0"],
+            ["keys", "bootstrap"],
+            ["flags", "on", "ENABLE_TG_ADMIN_NOTIFS"],
+            ["flags", "on", "ENABLE_TG_MECH_NOTIFS"],
+            ["flags", "on", "ENABLE_CAR_NUMBER"],
+            ["create_mechanic", "mika", "--password", PASSWORD,
+             "--telegram-chat-id", str(MECHANIC_CHAT), "--language", "he"],
+        ]  # fmt: skip
+        for step in steps:
+            result = run_manage(*step, env=env)
+            assert result.returncode == 0, result.stderr
+        shared = redis.Redis(port=6379, db=15)
+        for pattern in ("pybreaker:conclave:telegram*", "LIMITS*"):
+            for key in shared.scan_iter(pattern):
+                shared.delete(key)
+        with redis_server(broker_port) as broker:
+            env["_BROKER_PID"] = str(broker.pid)
+            env["_BROKER_PORT"] = str(broker_port)
+            yield env, fake
+
+
+def wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("not within the wait")
+        time.sleep(0.1)
+
+
+def post_order(base: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    status, body = call("POST", f"{base}/api/orders", body=RUNBOOK_ORDER, headers=headers)
+    assert status == 201, body
+    return body["id"]
+
+
+def outbox(env: dict[str, str]) -> list[tuple]:
+    import psycopg
+
+    dsn = env["DATABASE_URL"].replace("postgres://", "postgresql://")
+    with psycopg.connect(dsn) as connection:
+        return connection.execute(
+            "SELECT chat_id, status, attempts, last_error FROM notifications_outbox ORDER BY id"
+        ).fetchall()
+
+
+def test_order_and_status_change__each_chat_gets_exactly_one_message(telegram_world, tmp_path):
+    env, fake = telegram_world
+    with gunicorn(env) as base, celery_worker(env, tmp_path):
+        token = call("POST", f"{base}/api/mechanic/login",
+                     body={"username": "mika", "password": PASSWORD})[1]["token"]  # fmt: skip
+        order_id = post_order(base, token)
+        wait_for(lambda: all(fake.messages_to(chat) for chat in ADMINS))
+        status, _ = call(
+            "PATCH", f"{base}/api/mechanic/orders/{order_id}/status", body={"status": "in_progress"},
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+        assert status == 200
+        wait_for(lambda: fake.messages_to(MECHANIC_CHAT))
+        time.sleep(3)  # two beat rounds: nothing is sent again
+
+    for chat in ADMINS:
+        [text] = fake.messages_to(chat)
+        assert "TEST123456789" in text and "12-345-67" in text and "brake_pads" in text
+    [mechanic_text] = fake.messages_to(MECHANIC_CHAT)
+    assert "בטיפול" in mechanic_text  # in_progress, in the mechanic's Hebrew
+    assert {row[1] for row in outbox(env)} == {"sent"}
+
+
+def test_500_three_times_then_429__arrives_once(telegram_world, tmp_path):
+    env, fake = telegram_world
+    fake.fail_next((500, {}), (500, {}), (500, {}), (429, {"parameters": {"retry_after": 2}}))
+    with gunicorn(env) as base, celery_worker(env, tmp_path):
+        post_order(base)
+        wait_for(lambda: all(fake.messages_to(chat) for chat in ADMINS))
+        time.sleep(3)
+
+    assert [len(fake.messages_to(chat)) for chat in ADMINS] == [1, 1]
+    assert fake.calls == 2 + 4  # two sends and the four scripted refusals
+
+
+def test_broker_down__orders_succeed__messages_delivered_once_it_is_back(telegram_world, tmp_path):
+    env, fake = telegram_world
+    os.kill(int(env["_BROKER_PID"]), signal.SIGTERM)
+    time.sleep(0.5)
+    with gunicorn(env) as base:
+        post_order(base)
+        post_order(base)
+        assert [row[1] for row in outbox(env)] == ["pending"] * 4
+        with redis_server(int(env["_BROKER_PORT"])), celery_worker(env, tmp_path):
+            wait_for(lambda: len(fake.accepted) == 4)
+            time.sleep(3)
+
+    assert [len(fake.messages_to(chat)) for chat in ADMINS] == [2, 2]
+
+
+def test_telegram_hanging__order_answers__worker_killed_mid_send__no_loss_no_duplicate(
+    telegram_world, tmp_path
+):
+    env, fake = telegram_world
+    fake.hold.clear()  # Telegram takes calls but does not answer
+    with gunicorn(env) as base:
+        with celery_worker(env, tmp_path) as worker:
+            post_order(base)  # answers 201 while the worker's call hangs
+            wait_for(fake.held.is_set)
+            assert fake.accepted == []
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=10)
+        fake.hold.set()
+        with celery_worker(env, tmp_path):
+            # The claim's lease (4 x TELEGRAM_TIMEOUT_SECONDS + 2) runs out, then the beat
+            # hands the row to the new worker.
+            wait_for(lambda: all(fake.messages_to(chat) for chat in ADMINS), seconds=60)
+            time.sleep(3)
+
+    assert [len(fake.messages_to(chat)) for chat in ADMINS] == [1, 1]
+    assert {row[1] for row in outbox(env)} == {"sent"}
