@@ -78,6 +78,15 @@ class ReadyApi(ProbeApi):
         redis = serializers.ChoiceField(choices=COMPONENT_STATUSES)
         broker = serializers.ChoiceField(choices=COMPONENT_STATUSES)
         down = serializers.ListField(child=serializers.CharField(), required=False)
+        outbox = inline_serializer(
+            "OutboxBacklog",
+            {
+                "backlog": serializers.IntegerField(),
+                "oldest_age_seconds": serializers.FloatField(),
+            },
+            required=False,
+            help_text="Telegram messages waiting; reported, never a reason to be unready.",
+        )
 
     @extend_schema(
         operation_id="ready",

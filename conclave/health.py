@@ -60,6 +60,22 @@ def broker_status() -> Status:
     return "connected"
 
 
+def outbox_backlog() -> dict[str, object]:
+    """Telegram messages waiting (pending or being sent) and the age of the oldest: reported,
+    not a reason to be unready (orders go on while Telegram is away)."""
+    from django.db.models import Count, Min
+    from django.utils import timezone
+
+    from notifications.models import Notification, NotificationStatus
+
+    waiting = Notification.objects.filter(
+        status__in=[NotificationStatus.PENDING, NotificationStatus.SENDING]
+    ).aggregate(backlog=Count("id"), oldest=Min("created_at"))
+    oldest = waiting["oldest"]
+    age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    return {"backlog": waiting["backlog"], "oldest_age_seconds": round(max(age, 0.0), 3)}
+
+
 def readiness() -> tuple[bool, dict[str, object]]:
     """Checks every dependency a request may need. Ready when none is unavailable."""
     components: dict[str, Status] = {
@@ -71,4 +87,9 @@ def readiness() -> tuple[bool, dict[str, object]]:
     body: dict[str, object] = {"status": "not_ready" if down else "ready", **components}
     if down:
         body["down"] = down
+    if components["database"] == "connected":
+        try:
+            body["outbox"] = outbox_backlog()
+        except DatabaseError as exc:  # before migrations, or lost since the check above
+            logger.warning("readiness_outbox_unknown", error=str(exc))
     return not down, body

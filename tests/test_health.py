@@ -45,6 +45,7 @@ def test_ready__postgres_and_redis_up__200_connected(api_client):
         "database": "connected",
         "redis": "connected",
         "broker": "connected",
+        "outbox": {"backlog": 0, "oldest_age_seconds": 0.0},
     }
 
 
@@ -110,6 +111,7 @@ def test_ready__redis_stopped__503_naming_redis_and_broker(private_redis):
         "redis": "unavailable",
         "broker": "unavailable",
         "down": ["redis", "broker"],
+        "outbox": {"backlog": 0, "oldest_age_seconds": 0.0},
     }
 
 

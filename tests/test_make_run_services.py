@@ -28,6 +28,7 @@ def test_make_run__database_and_redis_urls__served_from_them(tmp_path, scratch_d
         "database": "connected",
         "redis": "connected",
         "broker": "connected",
+        "outbox": {"backlog": 0, "oldest_age_seconds": 0.0},
     }
     assert not (tmp_path / "var" / "db.sqlite3").exists()
     with psycopg.connect(database.dsn) as connection:

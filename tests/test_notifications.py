@@ -286,3 +286,13 @@ def test_telegram_check_command__reports_the_bot(telegram, capsys):
     call_command("telegram", "check")
 
     assert "@fake_bot" in capsys.readouterr().out
+
+
+def test_ready__reports_the_outbox_backlog_and_stays_ready(notifying, api_client):
+    order_create(**RUNBOOK_ORDER)
+
+    response = api_client.get("/v1/ready")
+
+    assert response.status_code == 200
+    assert response.json()["outbox"]["backlog"] == len(ADMINS)
+    assert response.json()["outbox"]["oldest_age_seconds"] >= 0

@@ -145,6 +145,7 @@ def test_make_run__fresh_checkout__serves_health_ready_metrics_schema(quickstart
         "database": "connected",
         "redis": "not_configured",
         "broker": "connected",
+        "outbox": {"backlog": 0, "oldest_age_seconds": 0.0},
     }
     assert metrics_status == 200
     # Samples of both gunicorn workers are summed: all 11 health requests are counted.
@@ -258,4 +259,5 @@ def test_ready__sqlite_no_redis__connected_and_not_configured(client):
         "database": "connected",
         "redis": "not_configured",
         "broker": "connected",
+        "outbox": {"backlog": 0, "oldest_age_seconds": 0.0},
     }
