@@ -11,6 +11,7 @@ documented and tested definition of the endpoint.
 """
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -25,6 +26,8 @@ from flags.selectors import flags_snapshot
 
 PATH = "/api/config/feature-flags"
 VIEW_NAME = "feature-flags"  # the URL name, as RequestMetricsMiddleware labels it
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a client's own id is echoed only if plain
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -55,13 +58,14 @@ def _host_allowed(environ: dict[str, Any]) -> bool:
 
 
 def _headers(environ: dict[str, Any], secure: bool, length: int) -> list[tuple[str, str]]:
-    request_id = environ.get("HTTP_X_REQUEST_ID") or str(uuid.uuid4())
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    request_id = given if REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
     headers = [
         ("Content-Type", "application/json"),
         ("Content-Length", str(length)),
         ("Vary", "Accept"),
         ("X-Frame-Options", settings.X_FRAME_OPTIONS),
-        ("X-Request-ID", request_id[:64]),
+        ("X-Request-ID", request_id),
     ]
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:
         headers.append(("X-Content-Type-Options", "nosniff"))

@@ -334,3 +334,15 @@ def test_fast_path__https_redirect_and_hsts_as_django_would(fast_path, settings)
     assert secure_status == 200
     assert secure_headers["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
     assert reached_django == ["/api/config/feature-flags"]
+
+
+@pytest.mark.django_db
+def test_fast_path__request_id_echoed_only_when_plain(fast_path):
+    app, _reached = fast_path
+
+    _, plain, _ = wsgi_get(app, HTTP_X_REQUEST_ID="abc-123")
+    _, odd, _ = wsgi_get(app, HTTP_X_REQUEST_ID="x" * 65)
+    _, injected, _ = wsgi_get(app, HTTP_X_REQUEST_ID="a\r\nSet-Cookie: x=1")
+
+    assert plain["X-Request-ID"] == "abc-123"
+    assert len(odd["X-Request-ID"]) == len(injected["X-Request-ID"]) == 36
