@@ -62,6 +62,16 @@ def _telegram_configured() -> bool:
     return True
 
 
+def _mechanic_chat(order: Order, flags: Mapping[str, bool]) -> tuple[int, str] | None:
+    """The order's mechanic's chat and language, if they are to hear of it."""
+    mechanic = order.mechanic
+    if not flags["ENABLE_TG_MECH_NOTIFS"] or mechanic is None or mechanic.telegram_chat_id is None:
+        return None
+    if not _telegram_configured():
+        return None
+    return mechanic.telegram_chat_id, mechanic.language
+
+
 def notify_order_created(*, order: Order, event: PendingEvent, flags: Mapping[str, bool]) -> int:
     """A message to every ADMIN_CHAT_IDS chat while ENABLE_TG_ADMIN_NOTIFS is on."""
     if not flags["ENABLE_TG_ADMIN_NOTIFS"] or not settings.ADMIN_CHAT_IDS:
@@ -86,21 +96,20 @@ def notify_status_changed(
     *, order: Order, old: str, new: str, event: PendingEvent, flags: Mapping[str, bool]
 ) -> int:
     """The order's mechanic hears of it, in their language, while ENABLE_TG_MECH_NOTIFS is on."""
-    mechanic = order.mechanic
-    if not flags["ENABLE_TG_MECH_NOTIFS"] or mechanic is None or mechanic.telegram_chat_id is None:
+    chat = _mechanic_chat(order, flags)
+    if chat is None:
         return 0
-    if not _telegram_configured():
-        return 0
+    chat_id, language = chat
     text = messages.status_changed(
         order,
         old=old,
         new=new,
-        language=mechanic.language,
+        language=language,
         url=_url(f"/mechanic/orders/{order.pk}"),
     )
     row = _queue(
         kind=NotificationKind.STATUS_CHANGED,
-        chat_id=mechanic.telegram_chat_id,
+        chat_id=chat_id,
         text=text,
         order=order,
         event=event,
@@ -110,18 +119,17 @@ def notify_status_changed(
 
 def notify_order_assigned(*, order: Order, event: PendingEvent, flags: Mapping[str, bool]) -> int:
     """The newly assigned mechanic gets the order with a one-time sign-in link to it."""
-    mechanic = order.mechanic
-    if not flags["ENABLE_TG_MECH_NOTIFS"] or mechanic is None or mechanic.telegram_chat_id is None:
+    chat = _mechanic_chat(order, flags)
+    if chat is None or order.mechanic is None:
         return 0
-    if not _telegram_configured():
-        return 0
-    token = login_link_issue(mechanic=mechanic, order=order)
+    chat_id, language = chat
+    token = login_link_issue(mechanic=order.mechanic, order=order)
     text = messages.assigned(
-        order, language=mechanic.language, login_url=_url(f"/mechanic/login/link/{token}")
+        order, language=language, login_url=_url(f"/mechanic/login/link/{token}")
     )
     row = _queue(
         kind=NotificationKind.ORDER_ASSIGNED,
-        chat_id=mechanic.telegram_chat_id,
+        chat_id=chat_id,
         text=text,
         order=order,
         event=event,

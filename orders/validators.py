@@ -1,6 +1,8 @@
 """The workshop's field rules, shared by the API, the bot and the admin (through services)."""
 
 import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from conclave.exceptions import ValidationFailed
 
@@ -26,3 +28,29 @@ def normalise_car_number(car_number: str) -> str:
             {"car_number": ["Up to 20 characters: digits, letters and hyphens."]}
         )
     return value
+
+
+MAX_PRICE = Decimal("99999999.99")
+
+
+def clean_text(value: Any, field: str, limit: int, *, required: bool) -> str:
+    """Stripped text of at most `limit` characters; not empty when `required`."""
+    text = (value or "").strip()
+    if required and not text:
+        raise ValidationFailed({field: [f"1 to {limit} characters."]})
+    if len(text) > limit:
+        raise ValidationFailed({field: [f"At most {limit} characters."]})
+    return text
+
+
+def money(value: Any, field: str) -> Decimal:
+    """A price: a non-negative amount with at most two decimal places (never a float's guess)."""
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed({field: ["An amount such as 12.50."]}) from None
+    if not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
+        raise ValidationFailed({field: [f"An amount from 0 to {MAX_PRICE}."]})
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed({field: ["At most two decimal places."]})
+    return amount.quantize(Decimal("0.01"))

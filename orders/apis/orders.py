@@ -13,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conclave.exceptions import NotFound
 from conclave.serializers import StrictInputSerializer
 from conclave.throttling import SignedInUserThrottle
 from flags.selectors import request_flags
@@ -28,7 +27,7 @@ from orders.apis.common import (
     visible_order,
 )
 from orders.apis.items import OrderItemSerializer, OrderPhotoSerializer, OrderWorkSerializer
-from orders.models import Order, OrderStatus, PartOrigin
+from orders.models import OrderStatus, PartOrigin
 from orders.selectors import order_contents, order_stats, orders_filtered, orders_visible_to
 from orders.services import (
     comment_add,
@@ -207,19 +206,13 @@ class OrderCommentsApi(APIView):
     class InputSerializer(StrictInputSerializer):
         text = serializers.CharField(max_length=2000)
 
-    def _order(self, request: Request, order_id: int) -> Order:
-        order = orders_visible_to(request.user).filter(pk=order_id).first()
-        if order is None:
-            raise NotFound(f"No order {order_id}.")
-        return order
-
     @extend_schema(
         operation_id="order_comments",
         responses={200: CommentSerializer(many=True)},
         tags=["orders"],
     )
     def get(self, request: Request, order_id: int) -> Response:
-        order = self._order(request, order_id)
+        order = visible_order(request, order_id)
         comments = order.comments.select_related("author").order_by("id")
         return Response(CommentSerializer(comments, many=True).data)
 
@@ -230,7 +223,7 @@ class OrderCommentsApi(APIView):
         tags=["orders"],
     )
     def post(self, request: Request, order_id: int) -> Response:
-        order = self._order(request, order_id)
+        order = visible_order(request, order_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         comment = comment_add(order=order, author=signed_in(request), **serializer.validated_data)

@@ -11,14 +11,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conclave.exceptions import NotFound
 from conclave.serializers import StrictInputSerializer
 from orders.apis.common import (
     IsMechanic,
     mechanic_from,
+    visible_order,
 )
 from orders.models import TimeEntry
-from orders.selectors import PERIODS, orders_visible_to, time_history, time_period
+from orders.selectors import PERIODS, time_history, time_period
 from orders.services import (
     time_entry_add,
     timer_start,
@@ -107,9 +107,7 @@ class OrderTimeApi(APIView):
         tags=["time"],
     )
     def get(self, request: Request, order_id: int) -> Response:
-        order = orders_visible_to(request.user).filter(pk=order_id).first()
-        if order is None:
-            raise NotFound(f"No order {order_id}.")
+        order = visible_order(request, order_id)
         entries = list(order.time_entries.order_by("started_at", "id"))
         return Response(
             {

@@ -11,7 +11,7 @@ from conclave.exceptions import Conflict, NotFound, ValidationFailed
 from events.services import event_append
 from orders.models import Category, Order, OrderItem, Part
 from orders.services.common import actor_of
-from orders.services.items import money
+from orders.validators import clean_text, money
 
 NAME_FIELDS = ("name_en", "name_he", "name_ru")
 
@@ -24,11 +24,7 @@ def _names(fields: dict[str, Any], limit: int, *, partial: bool) -> dict[str, st
             if field == "name_en" and not partial:
                 raise ValidationFailed({field: [f"1 to {limit} characters."]})
             continue
-        value = (fields[field] or "").strip()
-        if len(value) > limit or (field == "name_en" and not value):
-            low = 1 if field == "name_en" else 0
-            raise ValidationFailed({field: [f"{low} to {limit} characters."]})
-        names[field] = value
+        names[field] = clean_text(fields[field], field, limit, required=field == "name_en")
     return names
 
 
@@ -42,7 +38,7 @@ def _category_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]
     _refuse_unknown(fields, {*NAME_FIELDS, "icon", "sort_order"})
     clean: dict[str, Any] = _names(fields, 100, partial=partial)
     if "icon" in fields:
-        clean["icon"] = _short_text(fields["icon"], "icon", 32)
+        clean["icon"] = clean_text(fields["icon"], "icon", 32, required=False)
     if "sort_order" in fields:
         clean["sort_order"] = _sort_order(fields["sort_order"])
     return clean
@@ -136,13 +132,6 @@ def _refuse_unknown(fields: dict[str, Any], known: set[str]) -> None:
         raise ValidationFailed({name: ["Unknown field."] for name in sorted(unknown)})
 
 
-def _short_text(value: Any, field: str, limit: int) -> str:
-    text = (value or "").strip()
-    if len(text) > limit:
-        raise ValidationFailed({field: [f"At most {limit} characters."]})
-    return text
-
-
 def _category_id(value: Any) -> int:
     if not isinstance(value, int) or not Category.objects.filter(pk=value).exists():
         raise ValidationFailed({"category_id": [f"No category {value}."]})
@@ -162,7 +151,7 @@ def _part_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     if "price" in fields:
         clean["price"] = money(fields["price"], "price")
     if "part_number" in fields:
-        clean["part_number"] = _short_text(fields["part_number"], "part_number", 64)
+        clean["part_number"] = clean_text(fields["part_number"], "part_number", 64, required=False)
     if "is_common" in fields:
         if not isinstance(fields["is_common"], bool):
             raise ValidationFailed({"is_common": ["true or false."]})

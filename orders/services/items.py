@@ -2,7 +2,7 @@
 Decimal."""
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -13,31 +13,10 @@ from events.services import event_append
 from flags.selectors import flags_snapshot
 from orders.models import OrderItem, OrderWork, Part
 from orders.services.common import actor_of, open_order_for_update
+from orders.validators import clean_text, money
 
-MAX_PRICE = Decimal("99999999.99")
 MAX_QUANTITY = 999
 MAX_ESTIMATED_MINUTES = 60 * 24 * 30
-
-
-def money(value: Any, field: str) -> Decimal:
-    """A price: a non-negative amount with at most two decimal places (never a float's guess)."""
-    try:
-        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ValidationFailed({field: ["An amount such as 12.50."]}) from None
-    if not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
-        raise ValidationFailed({field: [f"An amount from 0 to {MAX_PRICE}."]})
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValidationFailed({field: ["At most two decimal places."]})
-    return amount.quantize(Decimal("0.01"))
-
-
-def _text(value: str, field: str, limit: int, *, required: bool) -> str:
-    text = (value or "").strip()
-    if (required and not text) or len(text) > limit:
-        low = 1 if required else 0
-        raise ValidationFailed({field: [f"{low} to {limit} characters."]})
-    return text
 
 
 @transaction.atomic
@@ -77,8 +56,8 @@ def item_add(
         if unit_price is None:
             raise ValidationFailed({"unit_price": ["A custom part needs its unit price."]})
         fields = {
-            "name": _text(name, "name", 200, required=True),
-            "part_number": _text(part_number, "part_number", 64, required=False),
+            "name": clean_text(name, "name", 200, required=True),
+            "part_number": clean_text(part_number, "part_number", 64, required=False),
             "unit_price": money(unit_price, "unit_price"),
         }
     order = open_order_for_update(order_id, user)
@@ -131,8 +110,8 @@ def work_add(
             {"estimated_minutes": [f"A whole number from 1 to {MAX_ESTIMATED_MINUTES}."]}
         )
     fields = {
-        "name": _text(name, "name", 200, required=True),
-        "description": _text(description, "description", 2000, required=False),
+        "name": clean_text(name, "name", 200, required=True),
+        "description": clean_text(description, "description", 2000, required=False),
         "price": money(price, "price"),
     }
     order = open_order_for_update(order_id, user)
