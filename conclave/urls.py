@@ -31,6 +31,7 @@ urlpatterns = [
     path("api/me", apis.MeApi.as_view(), name="me"),
     path("api/", include("flags.urls")),
     path("api/", include("orders.urls")),
+    path("api/", include("bot.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

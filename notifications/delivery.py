@@ -134,7 +134,7 @@ def deliver(notification_id: int) -> float | None:
     if wait:
         return later(wait, "rate_limit")
     try:
-        message_id = breaker().call(telegram.send_message, row.chat_id, row.text)
+        message_id = breaker().call(telegram.send_message, row.chat_id, row.text, row.reply_markup)
     except pybreaker.CircuitBreakerError:
         return later(
             settings.TELEGRAM_BREAKER_RESET_SECONDS,

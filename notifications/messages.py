@@ -33,18 +33,21 @@ PHRASES = {
     "en": {
         "status_changed": "Order #{id} ({vin}): {old} → <b>{new}</b>",
         "assigned": "Order #{id} is now yours: {part} for {vin}.",
+        "ready": "Your order #{id} is ready: {part} for {vin}.",
         "open": "Open the order",
         "sign_in": "Sign in and open it (link valid for 24 hours, once)",
     },
     "he": {
         "status_changed": "הזמנה #{id} ({vin}): {old} ← <b>{new}</b>",
         "assigned": "הזמנה #{id} שלך עכשיו: {part} עבור {vin}.",
+        "ready": "ההזמנה שלך #{id} מוכנה: {part} עבור {vin}.",
         "open": "פתח את ההזמנה",
         "sign_in": "התחבר ופתח אותה (הקישור תקף 24 שעות, פעם אחת)",
     },
     "ru": {
         "status_changed": "Заказ #{id} ({vin}): {old} → <b>{new}</b>",
         "assigned": "Заказ #{id} теперь ваш: {part} для {vin}.",
+        "ready": "Ваш заказ #{id} готов: {part} для {vin}.",
         "open": "Открыть заказ",
         "sign_in": "Войти и открыть (ссылка действует 24 часа, один раз)",
     },
@@ -87,3 +90,10 @@ def assigned(order: Order, *, language: str, login_url: str) -> str:
         id=order.pk, part=escape(order.part_type), vin=escape(order.vin)
     )
     return f"{headline}\n{_link(login_url, words['sign_in'])}"
+
+
+def ready(order: Order, *, language: str) -> str:
+    """To the bot chat that made the order."""
+    return PHRASES[language]["ready"].format(
+        id=order.pk, part=escape(order.part_type), vin=escape(order.vin)
+    )

@@ -17,6 +17,8 @@ class NotificationKind(models.TextChoices):
     ORDER_CREATED = "order_created"
     STATUS_CHANGED = "status_changed"
     ORDER_ASSIGNED = "order_assigned"
+    ORDER_READY = "order_ready"  # to the bot chat that made the order
+    BOT_REPLY = "bot_reply"  # the ordering bot answering a chat
 
 
 class Notification(models.Model):
@@ -27,6 +29,8 @@ class Notification(models.Model):
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
     chat_id = models.BigIntegerField()
     text = models.TextField(max_length=4096)
+    # Telegram's `reply_markup` (the bot's buttons), sent as given.
+    reply_markup = models.JSONField(null=True, blank=True)
     order = models.ForeignKey(
         "orders.Order",
         null=True,

@@ -4,6 +4,7 @@ exists without its notifications, and a rolled-back order leaves none."""
 import hashlib
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.utils import timezone
 from events.services import PendingEvent
 from notifications import messages
 from notifications.models import Notification, NotificationKind, NotificationStatus
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from orders.services.login_links import login_link_issue
 
 logger = structlog.get_logger(__name__)
@@ -37,22 +38,36 @@ def _enqueue(notification_id: int) -> None:
 
 
 def _queue(
-    *, kind: str, chat_id: int, text: str, order: Order, event: PendingEvent
+    *,
+    kind: str,
+    chat_id: int,
+    text: str,
+    idempotency_key: str,
+    order: Order | None = None,
+    reply_markup: dict[str, Any] | None = None,
+    dedupe: bool = True,
 ) -> Notification | None:
     dedupe_key = hashlib.sha256(f"{chat_id}\n{text}".encode()).hexdigest()
-    window_start = timezone.now() - timedelta(seconds=settings.NOTIFY_DEDUPE_SECONDS)
-    if Notification.objects.filter(dedupe_key=dedupe_key, created_at__gte=window_start).exists():
-        return None  # the same words went to this chat a moment ago
+    if dedupe:
+        window_start = timezone.now() - timedelta(seconds=settings.NOTIFY_DEDUPE_SECONDS)
+        recent = Notification.objects.filter(dedupe_key=dedupe_key, created_at__gte=window_start)
+        if recent.exists():
+            return None  # the same words went to this chat a moment ago
     notification = Notification.objects.create(
         kind=kind,
         chat_id=chat_id,
         text=text,
+        reply_markup=reply_markup,
         order=order,
-        idempotency_key=f"event-queue:{event.queue_id}:chat:{chat_id}",
+        idempotency_key=idempotency_key,
         dedupe_key=dedupe_key,
     )
     transaction.on_commit(lambda: _enqueue(notification.pk))
     return notification
+
+
+def _event_key(event: PendingEvent, chat_id: int) -> str:
+    return f"event-queue:{event.queue_id}:chat:{chat_id}"
 
 
 def _telegram_configured() -> bool:
@@ -85,7 +100,11 @@ def notify_order_created(*, order: Order, event: PendingEvent, flags: Mapping[st
     )
     queued = [
         _queue(
-            kind=NotificationKind.ORDER_CREATED, chat_id=chat, text=text, order=order, event=event
+            kind=NotificationKind.ORDER_CREATED,
+            chat_id=chat,
+            text=text,
+            order=order,
+            idempotency_key=_event_key(event, chat),
         )
         for chat in settings.ADMIN_CHAT_IDS
     ]
@@ -95,26 +114,36 @@ def notify_order_created(*, order: Order, event: PendingEvent, flags: Mapping[st
 def notify_status_changed(
     *, order: Order, old: str, new: str, event: PendingEvent, flags: Mapping[str, bool]
 ) -> int:
-    """The order's mechanic hears of it, in their language, while ENABLE_TG_MECH_NOTIFS is on."""
+    """While ENABLE_TG_MECH_NOTIFS is on: the order's mechanic hears of it in their language,
+    and when it becomes ready the bot chat that made it is told in the language it chose (one
+    message, not two, when that is the mechanic's own chat)."""
+    messages_by_chat: dict[int, tuple[str, str]] = {}
     chat = _mechanic_chat(order, flags)
-    if chat is None:
-        return 0
-    chat_id, language = chat
-    text = messages.status_changed(
-        order,
-        old=old,
-        new=new,
-        language=language,
-        url=_url(f"/mechanic/orders/{order.pk}"),
-    )
-    row = _queue(
-        kind=NotificationKind.STATUS_CHANGED,
-        chat_id=chat_id,
-        text=text,
-        order=order,
-        event=event,
-    )
-    return int(row is not None)
+    if chat is not None:
+        chat_id, language = chat
+        text = messages.status_changed(
+            order, old=old, new=new, language=language, url=_url(f"/mechanic/orders/{order.pk}")
+        )
+        messages_by_chat[chat_id] = (NotificationKind.STATUS_CHANGED, text)
+    if (
+        new == OrderStatus.READY
+        and order.telegram_chat_id is not None
+        and flags["ENABLE_TG_MECH_NOTIFS"]
+        and _telegram_configured()
+    ):
+        text = messages.ready(order, language=order.telegram_language or "en")
+        messages_by_chat[order.telegram_chat_id] = (NotificationKind.ORDER_READY, text)
+    queued = [
+        _queue(
+            kind=kind,
+            chat_id=chat_id,
+            text=text,
+            order=order,
+            idempotency_key=_event_key(event, chat_id),
+        )
+        for chat_id, (kind, text) in messages_by_chat.items()
+    ]
+    return sum(1 for row in queued if row is not None)
 
 
 def notify_order_assigned(*, order: Order, event: PendingEvent, flags: Mapping[str, bool]) -> int:
@@ -132,9 +161,34 @@ def notify_order_assigned(*, order: Order, event: PendingEvent, flags: Mapping[s
         chat_id=chat_id,
         text=text,
         order=order,
-        event=event,
+        idempotency_key=_event_key(event, chat_id),
     )
     return int(row is not None)
+
+
+def bot_reply_queue(
+    *,
+    chat_id: int,
+    text: str,
+    update_id: int,
+    index: int,
+    reply_markup: dict[str, Any] | None = None,
+    dedupe: bool = False,
+) -> Notification | None:
+    """The ordering bot's answer to a chat: through the outbox like every message (Telegram's
+    limits, retries, exactly once). The update that caused it is in the key, so an update is
+    answered once however often it is delivered. A conversation repeats itself on purpose
+    (Back asks again), so only `dedupe=True` answers are subject to the window."""
+    if not _telegram_configured():
+        return None
+    return _queue(
+        kind=NotificationKind.BOT_REPLY,
+        chat_id=chat_id,
+        text=text,
+        reply_markup=reply_markup,
+        idempotency_key=f"telegram-update:{update_id}:{index}",
+        dedupe=dedupe,
+    )
 
 
 def notification_retry(*, notification_id: int) -> Notification:

@@ -79,18 +79,45 @@ def call(method: str, payload: dict[str, Any]) -> Any:
     raise Transient(f"{code} {description}")
 
 
-def send_message(chat_id: int, text: str) -> int:
-    """Sends `text` (HTML parse mode) to `chat_id`; returns Telegram's message id."""
-    result = call(
-        "sendMessage",
-        {
-            "chat_id": chat_id,
-            "text": text,
-            "parse_mode": "HTML",
-            "link_preview_options": {"is_disabled": True},
-        },
-    )
+def send_message(chat_id: int, text: str, reply_markup: dict[str, Any] | None = None) -> int:
+    """Sends `text` (HTML parse mode, with the bot's buttons if any) to `chat_id`; returns
+    Telegram's message id."""
+    payload: dict[str, Any] = {
+        "chat_id": chat_id,
+        "text": text,
+        "parse_mode": "HTML",
+        "link_preview_options": {"is_disabled": True},
+    }
+    if reply_markup:
+        payload["reply_markup"] = reply_markup
+    result = call("sendMessage", payload)
     return int(result["message_id"])
+
+
+def download_file(file_id: str, *, max_bytes: int) -> bytes:
+    """The bytes of a file a user sent the bot (`getFile`, then the file URL), refusing more
+    than `max_bytes` before and while reading."""
+    result = call("getFile", {"file_id": file_id})
+    if not isinstance(result, dict) or not result.get("file_path"):
+        raise Permanent("getFile gave no file_path")
+    if int(result.get("file_size") or 0) > max_bytes:
+        raise Permanent(f"the file is larger than {max_bytes} bytes")
+    url = f"{settings.TELEGRAM_API_BASE_URL}/file/bot{settings.TELEGRAM_BOT_TOKEN}/{result['file_path']}"
+    try:
+        with _http().stream("GET", url) as response:
+            if response.status_code != 200:
+                error = Permanent if response.status_code in PERMANENT_CODES else Transient
+                raise error(f"file download: {response.status_code}")
+            content = bytearray()
+            for chunk in response.iter_bytes():
+                content += chunk
+                if len(content) > max_bytes:
+                    raise Permanent(f"the file is larger than {max_bytes} bytes")
+    except httpx.TimeoutException:
+        raise Transient("file download timed out") from None
+    except httpx.TransportError as exc:
+        raise Transient(f"file download failed: {_scrub(str(exc)) or type(exc).__name__}") from None
+    return bytes(content)
 
 
 def get_me() -> dict[str, Any]:

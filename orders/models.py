@@ -93,6 +93,12 @@ class Order(models.Model):
     created_at = models.DateTimeField(db_default=Now(), db_index=True)
     updated_at = models.DateTimeField(db_default=Now())
     completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Orders made through the Telegram bot: the chat that made it and the language it chose,
+    # told when the order is ready.
+    telegram_chat_id = models.BigIntegerField(null=True, blank=True)
+    telegram_language = models.CharField(
+        max_length=2, choices=Language.choices, blank=True, default=""
+    )
 
     class Meta:
         db_table = "orders"

@@ -221,3 +221,38 @@ def staff_client(api_client, staff_user):
     token = Token.objects.create(user=staff_user)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
     return api_client
+
+
+# --- Telegram -------------------------------------------------------------------------------------
+
+
+def _forget_telegram_state() -> None:
+    """The circuit and the rate windows live in Redis, shared by processes: start afresh."""
+    from django_redis import get_redis_connection
+
+    from notifications.delivery import _limiter, breaker
+
+    breaker.cache_clear()
+    _limiter.cache_clear()
+    redis = get_redis_connection("default")
+    for pattern in ("pybreaker:conclave:telegram*", "LIMITS*"):
+        for key in redis.scan_iter(pattern):
+            redis.delete(key)
+
+
+@pytest.fixture
+def telegram(settings):
+    """The fake Bot API, with the product pointed at it; admin chats 111 and 222."""
+    from tests.fake_telegram import TOKEN, fake_telegram
+
+    with fake_telegram() as fake:
+        settings.TELEGRAM_API_BASE_URL = fake.url
+        settings.TELEGRAM_BOT_TOKEN = TOKEN
+        settings.ADMIN_CHAT_IDS = [111, 222]
+        settings.TELEGRAM_TIMEOUT_SECONDS = 1.0
+        settings.NOTIFY_BACKOFF_SECONDS = 0.01
+        # Retries here follow each other at once; the per-chat limit has a test of its own.
+        settings.TELEGRAM_RATE_PER_CHAT = "1000/second"
+        _forget_telegram_state()
+        yield fake
+        _forget_telegram_state()

@@ -1,10 +1,11 @@
 """A fake Telegram Bot API: a real HTTP server on loopback that the product reaches through
 TELEGRAM_API_BASE_URL, in this process or in a Celery worker's.
 
-It accepts `sendMessage`, `getMe` and `setWebhook`, records every message it accepted, and can
-be told to answer the next calls with given statuses (500, or 429 with `retry_after`), to
-refuse given chats (400 "chat not found"), or to hold calls before reading them until
-released.
+It accepts `sendMessage`, `getMe`, `setWebhook` and `getFile` (with the file's download at
+`/file/bot<token>/<path>`: the bytes put in `files`), records every message it accepted (with
+its buttons), and can be told to answer the next calls with given statuses (500, or 429 with
+`retry_after`), to refuse given chats (400 "chat not found"), or to hold calls before reading
+them until released.
 """
 
 import json
@@ -26,6 +27,7 @@ class FakeTelegram:
     calls: int = 0
     script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     bad_chats: set[int] = field(default_factory=set)
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content
     hold: threading.Event = field(default_factory=threading.Event)
     held: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -36,6 +38,16 @@ class FakeTelegram:
     def messages_to(self, chat_id: int) -> list[str]:
         with self.lock:
             return [m["text"] for m in self.accepted if m["chat_id"] == chat_id]
+
+    def last_to(self, chat_id: int) -> dict[str, Any]:
+        with self.lock:
+            return [m for m in self.accepted if m["chat_id"] == chat_id][-1]
+
+    def download(self, path: str) -> bytes | None:
+        prefix = f"/file/bot{TOKEN}/photos/"
+        if not path.startswith(prefix):
+            return None
+        return self.files.get(path[len(prefix) :].removesuffix(".jpg"))
 
     def fail_next(self, *answers: tuple[int, dict[str, Any]]) -> None:
         with self.lock:
@@ -64,6 +76,22 @@ class FakeTelegram:
                 }
             if method == "setWebhook":
                 return 200, {"ok": True, "result": True}
+            if method == "getFile":
+                file_id = str(payload.get("file_id"))
+                if file_id not in self.files:
+                    return 400, {
+                        "ok": False,
+                        "error_code": 400,
+                        "description": "Bad Request: invalid file_id",
+                    }
+                return 200, {
+                    "ok": True,
+                    "result": {
+                        "file_id": file_id,
+                        "file_size": len(self.files[file_id]),
+                        "file_path": f"photos/{file_id}.jpg",
+                    },
+                }
             if method != "sendMessage":
                 return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
             chat_id = int(payload["chat_id"])
@@ -79,19 +107,27 @@ class FakeTelegram:
                     "chat_id": chat_id,
                     "text": payload["text"],
                     "parse_mode": payload.get("parse_mode"),
+                    "reply_markup": payload.get("reply_markup"),
                     "message_id": message_id,
                 }
             )
             return 200, {"ok": True, "result": {"message_id": message_id, "chat": {"id": chat_id}}}
 
 
-def _handler(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
+def _handler(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - one server
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def setup(self) -> None:
             super().setup()
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            content = fake.download(self.path)
+            self.send_response(200 if content is not None else 404)
+            self.send_header("Content-Length", str(len(content or b"")))
+            self.end_headers()
+            self.wfile.write(content or b"")
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             held = not fake.hold.is_set()

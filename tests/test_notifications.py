@@ -7,43 +7,17 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
-from django_redis import get_redis_connection
 
-from notifications.delivery import _limiter, breaker, deliver
+from notifications.delivery import breaker, deliver
 from notifications.models import Notification, NotificationStatus
 from orders.models import MechanicProfile
 from orders.services import order_assign, order_create, order_status_change
 from orders.services.login_links import LoginLinkInvalid, login_link_redeem
-from tests.fake_telegram import TOKEN, fake_telegram
+from tests.fake_telegram import TOKEN
 from tests.workshop import RUNBOOK_ORDER, flag_on
 
 pytestmark = pytest.mark.django_db
-ADMINS = [111, 222]
-
-
-def _forget_shared_state() -> None:
-    """The circuit and the rate windows live in Redis, shared by processes: start afresh."""
-    breaker.cache_clear()
-    _limiter.cache_clear()
-    redis = get_redis_connection("default")
-    for pattern in ("pybreaker:conclave:telegram*", "LIMITS*"):
-        for key in redis.scan_iter(pattern):
-            redis.delete(key)
-
-
-@pytest.fixture
-def telegram(settings):
-    with fake_telegram() as fake:
-        settings.TELEGRAM_API_BASE_URL = fake.url
-        settings.TELEGRAM_BOT_TOKEN = TOKEN
-        settings.ADMIN_CHAT_IDS = ADMINS
-        settings.TELEGRAM_TIMEOUT_SECONDS = 1.0
-        settings.NOTIFY_BACKOFF_SECONDS = 0.01
-        # Retries here follow each other at once; the per-chat limit has a test of its own.
-        settings.TELEGRAM_RATE_PER_CHAT = "1000/second"
-        _forget_shared_state()
-        yield fake
-        _forget_shared_state()
+ADMINS = [111, 222]  # the `telegram` fixture's ADMIN_CHAT_IDS
 
 
 @pytest.fixture

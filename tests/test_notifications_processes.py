@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 ADMINS = (111, 222)
 MECHANIC_CHAT = 555
 PASSWORD = "a-long-enough-password-9"
+WEBHOOK_SECRET = "process-test-webhook-secret"
 
 
 @contextlib.contextmanager
@@ -84,6 +85,7 @@ def telegram_world(scratch_database, tmp_path) -> Iterator[tuple[dict[str, str],
             TELEGRAM_BREAKER_FAILURES="20",
             NOTIFY_BACKOFF_SECONDS="0.2",
             NOTIFY_DISPATCH_SECONDS="1",
+            TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
             LOG_LEVEL="WARNING",
         )
         steps = [
@@ -204,3 +206,63 @@ def test_telegram_hanging__order_answers__worker_killed_mid_send__no_loss_no_dup
 
     assert [len(fake.messages_to(chat)) for chat in ADMINS] == [1, 1]
     assert {row[1] for row in outbox(env)} == {"sent"}
+
+
+def test_bot_conversation__order_made_end_to_end__replay_ignored__wrong_secret_403(
+    telegram_world, tmp_path
+):
+    env, fake = telegram_world
+    chat = {"id": MECHANIC_CHAT, "type": "private"}
+    sender = {"id": MECHANIC_CHAT, "is_bot": False, "first_name": "Mika"}
+    updates = iter(range(1, 100))
+
+    def webhook(update: dict, secret: str = WEBHOOK_SECRET) -> tuple[int, dict]:
+        return call("POST", f"{base}/api/telegram/webhook", body=update,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": secret})  # fmt: skip
+
+    def say(text: str) -> dict:
+        update = {"update_id": next(updates), "message": {"message_id": 1, "date": 0,
+                  "chat": chat, "from": sender, "text": text}}  # fmt: skip
+        return update
+
+    def press(data: str) -> dict:
+        return {"update_id": next(updates), "callback_query": {
+            "id": str(uuid.uuid4()), "from": sender, "data": data,
+            "message": {"message_id": 1, "date": 0, "chat": chat}}}  # fmt: skip
+
+    def answered(update: dict) -> str:
+        """Sends the update like Telegram and waits, like a person, for the bot's answer."""
+        seen = len(fake.messages_to(MECHANIC_CHAT))
+        status, _ = webhook(update)
+        assert status == 200
+        wait_for(lambda: len(fake.messages_to(MECHANIC_CHAT)) > seen)
+        return fake.messages_to(MECHANIC_CHAT)[-1]
+
+    with gunicorn(env) as base, celery_worker(env, tmp_path):
+        assert webhook(say("/order"), secret="wrong")[0] == 403
+        assert answered(say("/start")) == "בחר שפה:"
+        assert answered(press("lang:en")).startswith("Hello, mika!")
+        assert answered(say("/order")).startswith("Type the part you need")
+        assert answered(say("Alternator")).startswith("Send the car's VIN")
+        assert answered(say("TEST123456789")).startswith("Send the car number")
+        assert answered(say("12-345-67")) == "Original part or analog?"
+        assert answered(press("origin:original")).startswith("Send a photo")
+        assert "Alternator" in answered(press("skip"))
+        confirm = press("confirm")
+        created = answered(confirm)
+        assert created.startswith("Order #") and created.endswith("when it is ready.")
+        # The admins heard of the new order as of any other.
+        wait_for(lambda: all("Alternator" in " ".join(fake.messages_to(c)) for c in ADMINS))
+        before = len(fake.accepted)
+        assert webhook(confirm) == (200, {})  # Telegram delivering it again
+        time.sleep(3)  # two beat rounds
+        assert len(fake.accepted) == before
+
+    import psycopg
+
+    dsn = env["DATABASE_URL"].replace("postgres://", "postgresql://")
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT part_type, vin, car_number, telegram_chat_id, telegram_language FROM orders"
+        ).fetchall()
+    assert rows == [("Alternator", "TEST123456789", "12-345-67", MECHANIC_CHAT, "en")]

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "flags.apps.FlagsConfig",
     "orders.apps.OrdersConfig",
     "notifications.apps.NotificationsConfig",
+    "bot.apps.BotConfig",
 ]
 
 MIDDLEWARE = [
@@ -332,6 +333,12 @@ TELEGRAM_TIMEOUT_SECONDS = env.float("TELEGRAM_TIMEOUT_SECONDS", default=5.0)
 # Consecutive failures that open the circuit, and how long it stays open before one probe.
 TELEGRAM_BREAKER_FAILURES = env.int("TELEGRAM_BREAKER_FAILURES", default=5)
 TELEGRAM_BREAKER_RESET_SECONDS = env.int("TELEGRAM_BREAKER_RESET_SECONDS", default=30)
+# An order left unfinished in the Telegram bot for this long is dropped.
+BOT_CONVERSATION_SECONDS = env.int("BOT_CONVERSATION_SECONDS", default=30 * 60)
+CELERY_BEAT_SCHEDULE["prune-telegram-updates"] = {
+    "task": "bot.tasks.prune_telegram_updates",
+    "schedule": 3600.0,
+}
 CELERY_BEAT_SCHEDULE["dispatch-due-notifications"] = {
     "task": "notifications.tasks.dispatch_due_notifications",
     "schedule": env.float("NOTIFY_DISPATCH_SECONDS", default=2.0),

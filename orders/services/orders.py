@@ -14,7 +14,15 @@ from notifications.services import (
     notify_order_created,
     notify_status_changed,
 )
-from orders.models import TRANSITIONS, Comment, MechanicProfile, Order, OrderStatus, PartOrigin
+from orders.models import (
+    TRANSITIONS,
+    Comment,
+    MechanicProfile,
+    Order,
+    OrderStatus,
+    Part,
+    PartOrigin,
+)
 from orders.services.common import actor_of
 from orders.validators import normalise_car_number, normalise_vin
 
@@ -30,9 +38,13 @@ def order_create(
     car_number: str = "",
     created_by: User | AnonymousUser | None = None,
     flags: Mapping[str, bool] | None = None,
+    part: Part | None = None,
+    telegram_chat_id: int | None = None,
+    telegram_language: str = "",
 ) -> Order:
     """Creates an order; `car_number` is kept only while ENABLE_CAR_NUMBER is on. An order
-    made by an authenticated mechanic is assigned to them."""
+    made by an authenticated mechanic is assigned to them. Orders from the Telegram bot carry
+    their chat and its language (told when the order is ready) and may name a catalog part."""
     flags = dict(flags if flags is not None else flags_snapshot())
     errors: dict[str, list[str]] = {}
     for field, value, limit in (
@@ -59,20 +71,25 @@ def order_create(
         original_or_analog=original_or_analog,
         created_by=user,
         mechanic=mechanic,
+        part=part,
+        telegram_chat_id=telegram_chat_id,
+        telegram_language=telegram_language,
     )
-    event = event_append(
-        event_type="order.created",
-        payload={
-            "order_id": order.pk,
-            "vin": order.vin,
-            "car_number": order.car_number or None,
-            "part_type": order.part_type,
-            "category": order.category,
-            "original_or_analog": order.original_or_analog,
-            "mechanic_id": mechanic.pk if mechanic else None,
-            "actor": actor_of(created_by),
-        },
-    )
+    payload = {
+        "order_id": order.pk,
+        "vin": order.vin,
+        "car_number": order.car_number or None,
+        "part_type": order.part_type,
+        "category": order.category,
+        "original_or_analog": order.original_or_analog,
+        "mechanic_id": mechanic.pk if mechanic else None,
+        "actor": actor_of(created_by),
+    }
+    if part is not None:
+        payload["part_id"] = part.pk
+    if telegram_chat_id is not None:
+        payload["channel"] = "telegram"
+    event = event_append(event_type="order.created", payload=payload)
     notify_order_created(order=order, event=event, flags=flags)
     return order
 
