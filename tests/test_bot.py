@@ -513,7 +513,9 @@ def test_order_ready__the_chat_that_made_it_is_told_in_its_language(
     # The mechanic's own chat made it: one message for the move to ready, not two (the move
     # to in progress went to the mechanic in their profile's Hebrew).
     status_changes = Notification.objects.filter(kind=NotificationKind.STATUS_CHANGED)
-    assert [r.text.split("\n")[0].split(": ")[1] for r in status_changes] == ["חדשה ← <b>בטיפול</b>"]
+    assert [r.text.split("\n")[0].split(": ")[1] for r in status_changes] == [
+        "חדשה ← <b>בטיפול</b>"
+    ]
 
 
 def test_prune__forgets_only_old_update_ids(bot, linked):
