@@ -52,10 +52,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _gunicorn(settings_module: str, probe: str) -> Iterator[str]:
+def _gunicorn(
+    settings_module: str, probe: str, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     port = _free_port()
     env = {
         **os.environ,
+        **(extra_env or {}),
         "DJANGO_SETTINGS_MODULE": settings_module,
         "EVENT_INTEGRATION": "integrator",
         # Every wrk client shares one address, which the throttles exist to stop: they are

@@ -11,6 +11,7 @@ them until released.
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -109,6 +110,7 @@ class FakeTelegram:
                     "parse_mode": payload.get("parse_mode"),
                     "reply_markup": payload.get("reply_markup"),
                     "message_id": message_id,
+                    "received_at": time.time(),
                 }
             )
             return 200, {"ok": True, "result": {"message_id": message_id, "chat": {"id": chat_id}}}
