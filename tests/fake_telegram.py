@@ -29,6 +29,7 @@ class FakeTelegram:
     script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     bad_chats: set[int] = field(default_factory=set)
     files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content
+    webhook: dict[str, Any] = field(default_factory=dict)  # the last setWebhook's payload
     hold: threading.Event = field(default_factory=threading.Event)
     held: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,6 +77,7 @@ class FakeTelegram:
                     },
                 }
             if method == "setWebhook":
+                self.webhook = payload
                 return 200, {"ok": True, "result": True}
             if method == "getFile":
                 file_id = str(payload.get("file_id"))

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -527,3 +528,34 @@ def test_prune__forgets_only_old_update_ids(bot, linked):
 
     assert prune_telegram_updates() == 1
     assert TelegramUpdate.objects.count() == 1
+
+
+# --- Setting the webhook ----------------------------------------------------------------------------
+
+
+def test_set_webhook__registers_the_url_with_the_secret(bot, telegram):
+    call_command("telegram", "set_webhook", "https://hub.example/api/telegram/webhook")
+
+    assert telegram.webhook == {
+        "url": "https://hub.example/api/telegram/webhook",
+        "allowed_updates": ["message", "callback_query"],
+        "secret_token": SECRET,
+    }
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [("", "Set TELEGRAM_WEBHOOK_SECRET first"), ("has spaces", "1 to 256 of A-Z")],
+)
+def test_set_webhook__refused_without_a_usable_secret(bot, telegram, settings, secret, message):
+    settings.TELEGRAM_WEBHOOK_SECRET = secret
+
+    with pytest.raises(CommandError, match=message):
+        call_command("telegram", "set_webhook", "https://hub.example/api/telegram/webhook")
+
+    assert telegram.webhook == {}
+
+
+def test_set_webhook__plain_http_refused_outside_debug(bot, telegram):
+    with pytest.raises(CommandError, match="https://"):
+        call_command("telegram", "set_webhook", "http://hub.example/api/telegram/webhook")

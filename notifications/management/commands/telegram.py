@@ -1,6 +1,7 @@
 """`manage.py telegram check` (getMe: the runbook's step 4.1) and `manage.py telegram
 set_webhook URL` (with TELEGRAM_WEBHOOK_SECRET as the secret token)."""
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,11 @@ class Command(BaseCommand):
             if not settings.TELEGRAM_WEBHOOK_SECRET:
                 raise CommandError(
                     "Set TELEGRAM_WEBHOOK_SECRET first: the webhook refuses updates without it."
+                )
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", settings.TELEGRAM_WEBHOOK_SECRET):
+                raise CommandError(
+                    "TELEGRAM_WEBHOOK_SECRET must be 1 to 256 of A-Z, a-z, 0-9, _ and - "
+                    "(Telegram's rule for a webhook's secret token)."
                 )
             telegram.set_webhook(url, settings.TELEGRAM_WEBHOOK_SECRET)
             self.stdout.write(self.style.SUCCESS(f"Webhook set to {url}."))
