@@ -409,8 +409,9 @@ def test_conversation_expires__told_and_started_over(bot, linked, settings):
     assert BotChat.objects.get().step == "idle"
 
 
-def test_photo_too_big__refused_before_download(bot, linked, settings):
-    settings.ORDER_PHOTO_MAX_BYTES = 1000
+@pytest.mark.parametrize(("limit", "taken"), [(1000, "huge-small"), (50, None)])
+def test_photo__the_largest_size_within_the_limit_or_refused(bot, linked, settings, limit, taken):
+    settings.ORDER_PHOTO_MAX_BYTES = limit
     bot.send("/start")
     bot.press("lang:en")
     bot.send("/order")
@@ -418,10 +419,13 @@ def test_photo_too_big__refused_before_download(bot, linked, settings):
     bot.send("TEST123456789")
     bot.press("origin:original")
 
-    bot.send_photo("huge", size=5000)
+    bot.send_photo("huge", size=5000)  # Telegram's sizes: 100 bytes and 5000 bytes
 
-    # The small size fits: the largest size that fits is taken.
-    assert BotChat.objects.get().draft["photo"] == "huge-small"
+    assert BotChat.objects.get().draft.get("photo") == taken
+    if taken is None:
+        assert (
+            bot.last().text == "That photo is too big (at most 0 MiB). Send a smaller one, or Skip."
+        )
 
 
 def test_photo_that_cannot_be_fetched__asked_again_and_no_order(bot, linked, telegram):

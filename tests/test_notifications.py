@@ -8,8 +8,10 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
+from conclave.exceptions import Conflict, NotFound
 from notifications.delivery import breaker, deliver
 from notifications.models import Notification, NotificationStatus
+from notifications.services import notification_retry
 from orders.models import MechanicProfile
 from orders.services import order_assign, order_create, order_status_change
 from orders.services.login_links import LoginLinkInvalid, login_link_redeem
@@ -197,6 +199,31 @@ def test_deliver__out_of_attempts__dead(notifying, settings):
     assert row.status == NotificationStatus.DEAD
     assert "after 3 attempts" in row.last_error
     assert notifying.accepted == []
+
+
+def test_retry_now__a_dead_row_is_sent_again_once(notifying, settings):
+    settings.NOTIFY_MAX_ATTEMPTS = 1
+    order_create(**RUNBOOK_ORDER)
+    row = Notification.objects.get(chat_id=111)
+    notifying.fail_next((502, {}))
+    row = deliver_until_settled(row)
+    assert row.status == NotificationStatus.DEAD
+
+    notification_retry(notification_id=row.pk)
+    row = deliver_until_settled(row)
+
+    assert (row.status, row.attempts) == (NotificationStatus.SENT, 1)
+    assert len(notifying.messages_to(111)) == 1
+
+
+def test_retry_now__only_failed_or_dead_rows(notifying):
+    order_create(**RUNBOOK_ORDER)
+    row = Notification.objects.get(chat_id=111)
+
+    with pytest.raises(Conflict, match="is pending"):
+        notification_retry(notification_id=row.pk)
+    with pytest.raises(NotFound):
+        notification_retry(notification_id=row.pk + 1000)
 
 
 def test_deliver__circuit_opens_after_failures_in_a_row_and_stops_calling(notifying, settings):
