@@ -170,6 +170,21 @@ def test_500_three_times_then_429__arrives_once(telegram_world, tmp_path):
     assert fake.calls == 2 + 4  # two sends and the four scripted refusals
 
 
+def test_bad_chat__that_row_fails_with_the_reason__the_other_is_sent(telegram_world, tmp_path):
+    env, fake = telegram_world
+    fake.bad_chats.add(ADMINS[1])
+    with gunicorn(env) as base, celery_worker(env, tmp_path):
+        post_order(base)
+        wait_for(lambda: {row[1] for row in outbox(env)} == {"sent", "failed"})
+        time.sleep(3)  # two beat rounds: the failed row is never tried again
+
+    assert outbox(env) == [
+        (ADMINS[0], "sent", 1, ""),
+        (ADMINS[1], "failed", 1, "400 Bad Request: chat not found"),
+    ]
+    assert len(fake.messages_to(ADMINS[0])) == 1
+
+
 def test_broker_down__orders_succeed__messages_delivered_once_it_is_back(telegram_world, tmp_path):
     env, fake = telegram_world
     os.kill(int(env["_BROKER_PID"]), signal.SIGTERM)
