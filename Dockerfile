@@ -11,6 +11,8 @@ COPY events ./events
 COPY flags ./flags
 COPY orders ./orders
 COPY notifications ./notifications
+COPY bot ./bot
+COPY mechanic_ui ./mechanic_ui
 # Installing the project pulls in exactly its dependencies; the project itself is then
 # removed so the code has one home, /app, in the runtime stage.
 RUN python -m venv /opt/venv \
@@ -42,6 +44,8 @@ COPY --chown=root:root events ./events
 COPY --chown=root:root flags ./flags
 COPY --chown=root:root orders ./orders
 COPY --chown=root:root notifications ./notifications
+COPY --chown=root:root bot ./bot
+COPY --chown=root:root mechanic_ui ./mechanic_ui
 COPY --chown=root:root templates ./templates
 COPY --chown=root:root deploy/entrypoint.sh /usr/local/bin/conclave-entrypoint
 # Static files are collected at build time with throwaway settings values; nothing secret

@@ -56,6 +56,8 @@ ALLOWED_WHILE_HALTED = (
     "halt-clear",
     "admin:login",
     "admin:logout",
+    "mechanic:login",
+    "mechanic:logout",
 )
 
 

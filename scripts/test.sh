@@ -16,10 +16,16 @@ DATABASE_URL="sqlite:///$PWD/var/test-quickstart.sqlite3" REDIS_URL="" \
   pytest -m quickstart --junitxml=var/test-reports/quickstart.xml "$@"
 smoke=$?
 
+echo "== JavaScript: node's test runner =="
+node --test --test-reporter=junit --test-reporter-destination=var/test-reports/js.xml \
+  --test-reporter=spec --test-reporter-destination=stdout tests/js/
+js=$?
+
 echo "== lint: ruff and mypy =="
 ruff check . && ruff format --check . && mypy
 lint=$?
 
-python scripts/test_summary.py var/test-reports/postgres.xml var/test-reports/quickstart.xml
+python scripts/test_summary.py var/test-reports/postgres.xml var/test-reports/quickstart.xml \
+  var/test-reports/js.xml
 # pytest exits 5 when it collected nothing: a broken selection, not a pass.
-[ "$suite" -eq 0 ] && [ "$smoke" -eq 0 ] && [ "$lint" -eq 0 ]
+[ "$suite" -eq 0 ] && [ "$smoke" -eq 0 ] && [ "$js" -eq 0 ] && [ "$lint" -eq 0 ]

@@ -213,11 +213,31 @@ def test_dockerfile__build_stage_keeps_dependencies_not_a_second_copy_of_the_cod
     assert "PYTHONPATH=/app" in env  # so `celery --app conclave` finds the code in /app
 
 
-def test_dockerfile__copies_every_app_package(dockerfile):
-    copied = " ".join(instructions(dockerfile, "COPY"))
+def _project_packages() -> list[str]:
+    """The project's own apps (from INSTALLED_APPS) and the templates folder."""
+    from django.conf import settings
 
-    for package in ("conclave", "events", "flags", "orders", "notifications", "templates"):
-        assert re.search(rf"\b{package} \./{package}\b", copied), package
+    apps = {name.split(".")[0] for name in settings.INSTALLED_APPS}
+    return sorted(app for app in apps if (REPO_ROOT / app / "__init__.py").exists()) + ["templates"]
+
+
+def test_dockerfile__copies_every_app_package(dockerfile):
+    runtime_from = [i for i, item in enumerate(dockerfile) if item["instruction"] == "FROM"][1]
+    build = " ".join(instructions(dockerfile[:runtime_from], "COPY"))
+    runtime = " ".join(instructions(dockerfile[runtime_from:], "COPY"))
+
+    assert {"bot", "mechanic_ui", "orders"} <= set(_project_packages())
+    for package in _project_packages():
+        assert re.search(rf"\b{package} \./{package}\b", runtime), package
+        if package != "templates":
+            assert re.search(rf"\b{package} \./{package}\b", build), f"build stage: {package}"
+
+
+def test_pyproject__packages_and_type_checking_cover_every_app():
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    for package in _project_packages()[:-1]:
+        assert f'"{package}*"' in pyproject, package
+        assert f'"{package}"' in pyproject, package
 
 
 # --- docker-compose.yml -------------------------------------------------------------------------

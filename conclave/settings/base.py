@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "orders.apps.OrdersConfig",
     "notifications.apps.NotificationsConfig",
     "bot.apps.BotConfig",
+    "mechanic_ui.apps.MechanicUiConfig",
 ]
 
 MIDDLEWARE = [
@@ -104,6 +105,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "mechanic_ui.context.mechanic_ui",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MechanicUiConfig(AppConfig):
+    name = "mechanic_ui"
+    verbose_name = "Mechanic UI"

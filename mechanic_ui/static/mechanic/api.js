@@ -1,0 +1,159 @@
+/*
+ * The mechanic UI's API client (the rules of the front-end API client design):
+ * - every call has a timeout (aborted: a network error);
+ * - network errors, 5xx, 408 and 429 are retried up to 3 times after 1 s, 2 s and 4 s;
+ *   no other 4xx is ever retried, and neither is a 503 "halted" (retrying cannot help);
+ * - identical requests in flight at once share one network call;
+ * - failures come back as errors with a friendly `userMessage`; 401 sends the browser to the
+ *   login page; a 503 "halted" raises the halted banner with the reason.
+ * Session cookie and CSRF token only: nothing is kept in localStorage.
+ */
+(function (root) {
+  "use strict";
+
+  const RETRY_DELAYS_MS = [1000, 2000, 4000];
+  const DEFAULT_TIMEOUT_MS = 15000;
+
+  const MESSAGES = {
+    network: "Network error. Please check your internet connection.",
+    401: "Your session has expired. Please log in again.",
+    403: "You do not have permission to do this.",
+    404: "The requested item was not found.",
+    429: "Too many requests. Please wait a moment and try again.",
+    server: "Server error. Please try again later.",
+    halted: "The system is halted; changes are refused until it is cleared.",
+    other: "An error occurred. Please try again.",
+  };
+
+  function isRetryable(status) {
+    // status 0: the request never got an answer (network error or timeout)
+    return status === 0 || status === 408 || status === 429 || status >= 500;
+  }
+
+  function userMessage(status, body, messages) {
+    const words = Object.assign({}, MESSAGES, messages || {});
+    if (status === 0) return words.network;
+    if (body && body.error === "halted") return words.halted;
+    if (status === 400 && body && body.detail) return describe(body.detail);
+    if (status === 409 && body && body.detail) return String(body.detail);
+    if (words[status]) return words[status];
+    if (status >= 500) return words.server;
+    return words.other;
+  }
+
+  function describe(detail) {
+    if (typeof detail === "string") return detail;
+    return Object.entries(detail)
+      .map(([field, problems]) => `${field}: ${[].concat(problems).join(" ")}`)
+      .join("; ");
+  }
+
+  function csrfToken(doc) {
+    const input = doc && doc.querySelector && doc.querySelector("[name=csrfmiddlewaretoken]");
+    if (input && input.value) return input.value;
+    const match = doc && /(?:^|;\s*)(?:__Host-)?csrftoken=([^;]+)/.exec(doc.cookie || "");
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  class ApiError extends Error {
+    constructor(status, body, message) {
+      super(message);
+      this.status = status;
+      this.body = body;
+      this.userMessage = message;
+    }
+  }
+
+  /*
+   * options: fetch (the fetch function), sleep (ms => Promise), document, timeoutMs,
+   * onUnauthorized(), onHalted(reason), messages (translated MESSAGES).
+   */
+  function createClient(options) {
+    const opts = Object.assign(
+      {
+        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        timeoutMs: DEFAULT_TIMEOUT_MS,
+        onUnauthorized: () => {},
+        onHalted: () => {},
+      },
+      options,
+    );
+    const inFlight = new Map();
+
+    async function attempt(method, url, body, extraHeaders) {
+      const controller = typeof AbortController === "function" ? new AbortController() : null;
+      const timer = controller ? setTimeout(() => controller.abort(), opts.timeoutMs) : null;
+      const headers = Object.assign({ Accept: "application/json" }, extraHeaders || {});
+      let payload;
+      if (body instanceof Object && typeof FormData === "function" && body instanceof FormData) {
+        payload = body;
+      } else if (body !== undefined) {
+        headers["Content-Type"] = "application/json";
+        payload = JSON.stringify(body);
+      }
+      if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = csrfToken(opts.document);
+      try {
+        const response = await opts.fetch(url, {
+          method,
+          headers,
+          body: payload,
+          credentials: "same-origin",
+          signal: controller ? controller.signal : undefined,
+        });
+        const text = await response.text();
+        let data = null;
+        try {
+          data = text ? JSON.parse(text) : null;
+        } catch (error) {
+          data = null; // not JSON: an HTML fragment, or an error page
+        }
+        return { status: response.status, data, text };
+      } catch (error) {
+        return { status: 0, data: null };
+      } finally {
+        if (timer) clearTimeout(timer);
+      }
+    }
+
+    async function send(method, url, body, extraHeaders, asText) {
+      let result;
+      for (let retry = 0; ; retry += 1) {
+        result = await attempt(method, url, body, extraHeaders);
+        const halted = result.data && result.data.error === "halted";
+        if (result.status >= 200 && result.status < 300) return asText ? result.text : result.data;
+        if (halted || !isRetryable(result.status) || retry >= RETRY_DELAYS_MS.length) break;
+        await opts.sleep(RETRY_DELAYS_MS[retry]);
+      }
+      const message = userMessage(result.status, result.data, opts.messages);
+      if (result.data && result.data.error === "halted") opts.onHalted(result.data.reason || "");
+      else if (result.status === 401) opts.onUnauthorized();
+      throw new ApiError(result.status, result.data, message);
+    }
+
+    function request(method, url, body, extraHeaders, asText) {
+      const key = [method, url, body === undefined ? "" : JSON.stringify(body),
+        JSON.stringify(extraHeaders || {}), Boolean(asText)].join(" ");
+      if (body instanceof Object && typeof FormData === "function" && body instanceof FormData) {
+        return send(method, url, body, extraHeaders, asText); // an upload is never merged
+      }
+      if (inFlight.has(key)) return inFlight.get(key);
+      const pending = send(method, url, body, extraHeaders, asText).finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+      return pending;
+    }
+
+    return {
+      request,
+      get: (url) => request("GET", url),
+      getText: (url, headers) => request("GET", url, undefined, headers, true),
+      post: (url, body) => request("POST", url, body),
+      patch: (url, body) => request("PATCH", url, body),
+      delete: (url) => request("DELETE", url),
+      inFlightCount: () => inFlight.size,
+    };
+  }
+
+  const api = { createClient, isRetryable, userMessage, ApiError, RETRY_DELAYS_MS, MESSAGES };
+  if (typeof module !== "undefined" && module.exports) module.exports = api;
+  else root.ConclaveApi = api;
+})(typeof window !== "undefined" ? window : globalThis);

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from mechanic_ui import views
+
+app_name = "mechanic"
+
+urlpatterns = [
+    path("", views.dashboard_view, name="dashboard"),
+    path("login", views.login_view, name="login"),
+    path("login/link/<str:token>", views.login_link_view, name="login-link"),
+    path("logout", views.logout_view, name="logout"),
+    path("orders/<int:order_id>", views.order_view, name="order"),
+]

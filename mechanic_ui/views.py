@@ -1,0 +1,158 @@
+"""The mechanic's browser UI: server-rendered pages over the same selectors and services as the
+API. Signed in with Django's session (HttpOnly cookie, CSRF); the pages' JavaScript calls the
+REST API with that session (mechanic_ui/static/mechanic/api.js).
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth import authenticate, login, logout
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.throttling import SimpleRateThrottle
+
+from flags.selectors import request_flags
+from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, TimeEntry
+from orders.selectors import mechanic_of, mechanic_stats, order_contents, orders_filtered
+from orders.services.login_links import LoginLinkInvalid, login_link_redeem
+
+PAGE_SIZE = 20
+# The dashboard's filters: the URL's `status` and what it shows.
+FILTERS = {
+    "all": None,
+    "new": OrderStatus.NEW,
+    "in_progress": OrderStatus.IN_PROGRESS,
+    "completed": OrderStatus.COMPLETED,
+}
+
+
+class LoginFormThrottle(SimpleRateThrottle):
+    """Failed sign-ins by client address, with the API login's rate (`THROTTLE_RATE_LOGIN`)."""
+
+    scope = "login"
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": "login-form", "ident": self.get_ident(request)}
+
+
+def mechanic_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed-in, active mechanics only; anyone else goes to the login page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        mechanic = mechanic_of(request.user) if request.user.is_authenticated else None
+        if mechanic is None:
+            return redirect(f"{reverse('mechanic:login')}?next={request.get_full_path()}")
+        request.mechanic = mechanic  # type: ignore[attr-defined]
+        return view(request, *args, **kwargs)
+
+    return never_cache(wrapper)
+
+
+def _mechanic(request: HttpRequest) -> MechanicProfile:
+    return request.mechanic  # type: ignore[attr-defined]
+
+
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = ""
+    context: dict[str, Any] = {"next": next_url, "username": ""}
+    if request.method == "POST":
+        throttle = LoginFormThrottle()
+        username = request.POST.get("username", "")[:150]
+        context["username"] = username
+        if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            context["error"] = "throttled"
+            context["wait"] = int(throttle.wait() or 60)
+            return render(request, "mechanic/login.html", context, status=429)
+        user = authenticate(request, username=username, password=request.POST.get("password", ""))
+        if user is not None and mechanic_of(user) is not None:
+            login(request, user)
+            throttle.cache.delete(throttle.key)  # a success clears the failures
+            return HttpResponseRedirect(next_url or reverse("mechanic:dashboard"))
+        context["error"] = "credentials"
+        return render(request, "mechanic/login.html", context, status=401)
+    if mechanic_of(request.user) is not None:
+        return HttpResponseRedirect(next_url or reverse("mechanic:dashboard"))
+    return render(request, "mechanic/login.html", context)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("mechanic:login")
+
+
+@never_cache
+def login_link_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The one-time link of a Telegram assignment: signs the mechanic in, opens the order."""
+    try:
+        link = login_link_redeem(token)
+    except LoginLinkInvalid:
+        return render(request, "mechanic/login.html", {"error": "link", "next": ""}, status=403)
+    login(request, link.mechanic.user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("mechanic:order", order_id=link.order_id)
+
+
+@mechanic_required
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    mechanic = _mechanic(request)
+    flags = request_flags(request)
+    chosen = request.GET.get("status", "all")
+    if chosen not in FILTERS:
+        chosen = "all"
+    search = request.GET.get("q", "").strip()[:20]
+    orders = orders_filtered(
+        mechanic.orders.order_by("-id"), flags=flags, status=FILTERS[chosen], search=search
+    )
+    page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "filters": list(FILTERS),
+        "chosen": chosen,
+        "search": search,
+        "page": page,
+        "stats": mechanic_stats(mechanic),
+    }
+    template = (
+        "mechanic/_orders.html"
+        if request.headers.get("X-Fragment") == "orders"
+        else "mechanic/dashboard.html"
+    )
+    return render(request, template, context)
+
+
+@mechanic_required
+def order_view(request: HttpRequest, order_id: int) -> HttpResponse:
+    mechanic = _mechanic(request)
+    order = mechanic.orders.filter(pk=order_id).first()
+    if order is None:
+        raise Http404("No such order of yours.")
+    contents = order_contents(order)
+    entries = list(order.time_entries.order_by("started_at", "id"))
+    running = TimeEntry.objects.filter(mechanic=mechanic, ended_at__isnull=True).first()
+    context = {
+        "order": order,
+        "contents": contents,
+        "transitions": TRANSITIONS[order.status],
+        "comments": list(order.comments.select_related("author").order_by("id")),
+        "entries": entries,
+        "time_total": sum(entry.seconds for entry in entries),
+        "running": running,
+    }
+    template = (
+        "mechanic/_order.html"
+        if request.headers.get("X-Fragment") == "order"
+        else "mechanic/order.html"
+    )
+    return render(request, template, context)

@@ -1,0 +1,254 @@
+"""The mechanic's pages, server side: sign-in (password, throttle, one-time link), who sees
+what, filters and fragments, and the queries a page costs. In a real browser:
+test_mechanic_browser.py."""
+
+import pytest
+from django.test import Client
+
+from conclave.halt import forget_halt_status
+from conclave.services import halt_raise
+from orders.models import Order
+from orders.services import order_create
+from orders.services.login_links import login_link_issue
+from tests.workshop import MECHANIC_PASSWORD, RUNBOOK_ORDER, flag_on
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(mechanic) -> Client:
+    client = Client()
+    client.force_login(mechanic.user)
+    return client
+
+
+def orders_of(mechanic, count: int = 1, **fields) -> list[Order]:
+    return [
+        order_create(**{**RUNBOOK_ORDER, **fields}, created_by=mechanic.user) for _ in range(count)
+    ]
+
+
+# --- Signing in -------------------------------------------------------------------------------------
+
+
+def test_login__right_password__dashboard(mechanic):
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/mechanic/login")
+    token = page.cookies["csrftoken"].value
+
+    response = client.post(
+        "/mechanic/login",
+        {"username": "mika", "password": MECHANIC_PASSWORD, "csrfmiddlewaretoken": token},
+    )
+
+    assert response.status_code == 302 and response["Location"] == "/mechanic/"
+    assert client.get("/mechanic/").status_code == 200
+    assert response.cookies["sessionid"]["httponly"]
+
+
+def test_login__without_the_csrf_token__refused(mechanic):
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post("/mechanic/login", {"username": "mika", "password": MECHANIC_PASSWORD})
+
+    assert response.status_code == 403
+    assert "_auth_user_id" not in client.session
+
+
+def test_login__wrong_password__clear_message_and_no_session(mechanic):
+    client = Client()
+
+    response = client.post("/mechanic/login", {"username": "mika", "password": "nope"})
+
+    assert response.status_code == 401
+    assert "Wrong username or password." in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_login__staff_without_a_mechanic_profile__refused(staff_user):
+    staff_user.set_password("staff-password-long-1")
+    staff_user.save()
+
+    response = Client().post(
+        "/mechanic/login", {"username": "stella", "password": "staff-password-long-1"}
+    )
+
+    assert response.status_code == 401
+
+
+def test_login__repeated_failures_throttled_like_the_api_login(mechanic, monkeypatch):
+    from mechanic_ui.views import LoginFormThrottle
+
+    monkeypatch.setattr(LoginFormThrottle, "THROTTLE_RATES", {"login": "3/min"})
+    client = Client()
+    statuses = [
+        client.post("/mechanic/login", {"username": "mika", "password": "nope"}).status_code
+        for _ in range(4)
+    ]
+    right = client.post("/mechanic/login", {"username": "mika", "password": MECHANIC_PASSWORD})
+
+    assert statuses == [401, 401, 401, 429]
+    assert right.status_code == 429 and "Too many attempts" in right.content.decode()
+
+
+def test_login__next_on_another_site_ignored(mechanic):
+    response = Client().post(
+        "/mechanic/login?next=https://evil.example/",
+        {"username": "mika", "password": MECHANIC_PASSWORD},
+    )
+
+    assert response["Location"] == "/mechanic/"
+
+
+def test_pages_need_a_signed_in_mechanic(mechanic, staff_user):
+    order = orders_of(mechanic)[0]
+    anonymous = Client().get(f"/mechanic/orders/{order.pk}")
+    staff = Client()
+    staff.force_login(staff_user)
+
+    assert anonymous.status_code == 302
+    assert anonymous["Location"] == f"/mechanic/login?next=/mechanic/orders/{order.pk}"
+    assert staff.get("/mechanic/").status_code == 302
+
+
+def test_logout__post_only(mechanic):
+    client = signed_in(mechanic)
+
+    assert client.get("/mechanic/logout").status_code == 405
+    assert client.post("/mechanic/logout").status_code == 302
+    assert client.get("/mechanic/").status_code == 302
+
+
+def test_one_time_link__signs_in_and_opens_the_order__once(mechanic):
+    order = orders_of(mechanic)[0]
+    token = login_link_issue(mechanic=mechanic, order=order)
+    client = Client()
+
+    first = client.get(f"/mechanic/login/link/{token}")
+    second = Client().get(f"/mechanic/login/link/{token}")
+
+    assert first.status_code == 302 and first["Location"] == f"/mechanic/orders/{order.pk}"
+    assert client.get(first["Location"]).status_code == 200
+    assert second.status_code == 403 and "not valid" in second.content.decode()
+
+
+def test_one_time_link__altered__refused(mechanic):
+    order = orders_of(mechanic)[0]
+    token = login_link_issue(mechanic=mechanic, order=order)
+
+    assert Client().get(f"/mechanic/login/link/{token}x").status_code == 403
+
+
+# --- The dashboard ----------------------------------------------------------------------------------
+
+
+def test_dashboard__only_the_mechanics_own_orders(mechanic, other_mechanic):
+    mine = orders_of(mechanic)[0]
+    theirs = orders_of(other_mechanic)[0]
+
+    html = signed_in(mechanic).get("/mechanic/").content.decode()
+
+    assert f'data-order="{mine.pk}"' in html
+    assert f'data-order="{theirs.pk}"' not in html
+
+
+def test_dashboard__filter_in_the_url(mechanic):
+    new, started = orders_of(mechanic, 2)
+    Order.objects.filter(pk=started.pk).update(status="in_progress")
+    client = signed_in(mechanic)
+
+    in_progress = client.get("/mechanic/?status=in_progress").content.decode()
+    unknown = client.get("/mechanic/?status=bogus").content.decode()
+
+    assert f'data-order="{started.pk}"' in in_progress
+    assert f'data-order="{new.pk}"' not in in_progress
+    assert 'data-filter="in_progress" aria-current="page"' in in_progress
+    assert f'data-order="{new.pk}"' in unknown  # an unknown filter shows all
+
+
+def test_dashboard__car_numbers_only_while_the_flag_is_on(
+    mechanic, django_capture_on_commit_callbacks
+):
+    orders_of(mechanic)
+    client = signed_in(mechanic)
+    before = client.get("/mechanic/").content.decode()
+    flag_on("ENABLE_CAR_NUMBER", django_capture_on_commit_callbacks)
+    orders_of(mechanic, car_number="77-777-77")
+
+    after = client.get("/mechanic/").content.decode()
+
+    assert "order-car-number" not in before
+    assert '<span class="order-car-number">77-777-77</span>' in after
+
+
+def test_dashboard__search_and_pagination(mechanic):
+    orders_of(mechanic, 21)
+    special = orders_of(mechanic, vin="WBA1234567")[0]
+    client = signed_in(mechanic)
+
+    found = client.get("/mechanic/?q=wba12").content.decode()
+    second_page = client.get("/mechanic/?page=2").content.decode()
+
+    assert found.count("data-order=") == 1 and f'data-order="{special.pk}"' in found
+    assert second_page.count("data-order=") == 2 and "Page 2 of 2" in second_page
+
+
+def test_dashboard__fragment_for_the_refresh(mechanic):
+    orders_of(mechanic)
+
+    fragment = signed_in(mechanic).get("/mechanic/", HTTP_X_FRAGMENT="orders")
+
+    html = fragment.content.decode()
+    assert "order-list" in html and "<html" not in html
+    assert fragment["Cache-Control"].startswith("max-age=0")
+
+
+def test_dashboard__queries_do_not_grow_with_the_orders(mechanic, django_assert_num_queries):
+    orders_of(mechanic, 20)
+    client = signed_in(mechanic)
+
+    with django_assert_num_queries(11):
+        client.get("/mechanic/")
+
+
+# --- An order ---------------------------------------------------------------------------------------
+
+
+def test_order__another_mechanics_order_does_not_exist(mechanic, other_mechanic):
+    theirs = orders_of(other_mechanic)[0]
+
+    assert signed_in(mechanic).get(f"/mechanic/orders/{theirs.pk}").status_code == 404
+
+
+def test_order__buttons_only_for_the_moves_allowed_now(mechanic):
+    order = orders_of(mechanic)[0]
+    client = signed_in(mechanic)
+
+    new = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+    Order.objects.filter(pk=order.pk).update(status="ready")
+    ready = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+
+    assert 'data-status="in_progress"' in new and 'data-status="cancelled"' in new
+    assert 'data-status="ready"' not in new
+    assert 'data-status="completed"' in ready and 'data-status="cancelled"' not in ready
+
+
+def test_order__queries_do_not_grow_with_comments_and_entries(mechanic, django_assert_num_queries):
+    from orders.services import comment_add
+
+    order = orders_of(mechanic)[0]
+    for n in range(10):
+        comment_add(order=order, author=mechanic.user, text=f"note {n}")
+    client = signed_in(mechanic)
+
+    with django_assert_num_queries(10):
+        client.get(f"/mechanic/orders/{order.pk}")
+
+
+def test_halted__banner_with_the_reason_on_every_page(mechanic):
+    halt_raise(reason="chain check failed at 42", actor="test", channel="command")
+    forget_halt_status()
+
+    html = signed_in(mechanic).get("/mechanic/").content.decode()
+
+    assert '<div id="halted-banner" class="banner banner-halted" role="alert">' in html
+    assert "chain check failed at 42" in html
