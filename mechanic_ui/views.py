@@ -79,10 +79,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
         user = authenticate(request, username=username, password=request.POST.get("password", ""))
         if user is not None and mechanic_of(user) is not None:
             login(request, user)
-            throttle.cache.delete(throttle.key)  # a success clears the failures
+            if getattr(throttle, "key", None):  # (no key while the throttle is switched off)
+                throttle.cache.delete(throttle.key)  # a success clears the failures
             return HttpResponseRedirect(next_url or reverse("mechanic:dashboard"))
         context["error"] = "credentials"
-        return render(request, "mechanic/login.html", context, status=401)
+        # The form again, with the message (a 4xx document would be a console error).
+        return render(request, "mechanic/login.html", context)
     if mechanic_of(request.user) is not None:
         return HttpResponseRedirect(next_url or reverse("mechanic:dashboard"))
     return render(request, "mechanic/login.html", context)

@@ -1,0 +1,245 @@
+"""The mechanic UI in a real browser: Debian's headless Chromium driven by Playwright against
+gunicorn serving a database of the module's own, with no console error allowed on any page."""
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import clean_env, gunicorn, run_manage
+from tests.http import call
+from tests.workshop import MECHANIC_PASSWORD, RUNBOOK_ORDER
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="chromium: make test installs it"
+)
+
+
+@dataclass
+class Workshop:
+    """The product running for the browser: gunicorn's URL, its environment and the signed-in
+    mechanic's API token (to set the scene through the API, as a client would)."""
+
+    base: str
+    env: dict[str, str]
+    token: str
+
+    def manage(self, *args: str) -> str:
+        result = run_manage(*args, env=self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        status, data = call(
+            method, f"{self.base}{path}", body=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )  # fmt: skip
+        assert 200 <= status < 300, (status, data)
+        return data
+
+    def order(self, **fields) -> int:
+        return self.api("POST", "/api/orders", {**RUNBOOK_ORDER, **fields})["id"]
+
+    def flag(self, name: str, on: bool) -> None:
+        self.manage("flags", "on" if on else "off", name)
+
+    def login_link(self, order_id: int) -> str:
+        code = (
+            "from orders.models import MechanicProfile, Order;"
+            "from orders.services.login_links import login_link_issue;"
+            f"print(login_link_issue(mechanic=MechanicProfile.objects.get(user__username='mika'),"
+            f" order=Order.objects.get(pk={order_id})))"
+        )
+        return self.manage("shell", "--no-imports", "-c", code).strip().splitlines()[-1]
+
+
+def _workshop(tmp_path, name: str) -> Iterator[Workshop]:
+    from django.conf import settings
+
+    server = settings.DATABASES["default"]
+    host, port, user = server["HOST"], server["PORT"] or 5432, server["USER"]
+    admin = f"host={host} port={port} user={user} dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="conclave.settings.test",
+        DATABASE_URL=f"postgres://{user}@{host}:{port}/{name}",
+        REDIS_URL="redis://127.0.0.1:6379/15",
+        HALT_REDIS_PREFIX=f"ui-{uuid.uuid4().hex[:8]}",
+        SIGNING_KEY_DIR=str(tmp_path / "keys"),
+        CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+        EVENT_INTEGRATION="inline",
+        THROTTLE_RATE_LOGIN="",
+        LOG_LEVEL="WARNING",
+    )
+    try:
+        for step in (["migrate", "-v0"], ["keys", "bootstrap"],
+                     ["create_mechanic", "mika", "--password", MECHANIC_PASSWORD]):  # fmt: skip
+            result = run_manage(*step, env=env, timeout=120)
+            assert result.returncode == 0, result.stderr
+        with gunicorn(env) as base:
+            status, body = call("POST", f"{base}/api/mechanic/login",
+                                body={"username": "mika", "password": MECHANIC_PASSWORD})  # fmt: skip
+            assert status == 200, body
+            yield Workshop(base=base, env=env, token=body["token"])
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def workshop(tmp_path_factory) -> Iterator[Workshop]:
+    yield from _workshop(tmp_path_factory.mktemp("ui"), "conclave_ui")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _page(browser: Browser, base: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=base)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"{m.text} {m.location.get('url')}") if m.type == "error" else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    yield page
+    context.close()
+    # A refused request shows in the console as a failed resource: only the expected ones.
+    assert [p for p in problems if "status of 503" not in p] == [], "console errors"
+
+
+@pytest.fixture
+def page(browser, workshop) -> Iterator[Page]:
+    yield from _page(browser, workshop.base)
+
+
+def sign_in(page: Page, password: str = MECHANIC_PASSWORD) -> None:
+    page.goto("/mechanic/login")
+    page.get_by_label("Username").fill("mika")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_login__wrong_then_right_password(page, workshop):
+    order = workshop.order()
+
+    sign_in(page, password="wrong-password")
+    expect(page.locator("#login-error")).to_have_text("Wrong username or password.")
+    sign_in(page)
+
+    expect(page).to_have_url(re.compile(r"/mechanic/$"))
+    expect(page.locator(f'[data-order="{order}"]')).to_contain_text("brake_pads")
+    assert page.evaluate("() => window.localStorage.length") == 0
+
+
+def test_one_time_link__opens_the_order(page, workshop):
+    order = workshop.order()
+    token = workshop.login_link(order)
+
+    page.goto(f"/mechanic/login/link/{token}")
+
+    expect(page).to_have_url(re.compile(rf"/mechanic/orders/{order}$"))
+    expect(page.locator("#order-vin")).to_have_text("TEST123456789")
+
+
+def test_dashboard__filters_kept_in_the_url_and_car_numbers(page, workshop):
+    workshop.flag("ENABLE_CAR_NUMBER", True)
+    try:
+        new = workshop.order()
+        started = workshop.order(car_number="55-555-55")
+        workshop.api("PATCH", f"/api/mechanic/orders/{started}/status", {"status": "in_progress"})
+        sign_in(page)
+        assert int(page.locator("#stat-in-progress").inner_text()) >= 1
+
+        page.locator("[data-filter=in_progress]").click()
+        expect(page).to_have_url(re.compile(r"\?status=in_progress$"))
+        page.reload()
+
+        card = page.locator(f'[data-order="{started}"]')
+        expect(card.locator(".order-car-number")).to_have_text("55-555-55")
+        expect(page.locator(f'[data-order="{new}"]')).to_have_count(0)
+    finally:
+        workshop.flag("ENABLE_CAR_NUMBER", False)
+
+
+def test_order__status_comment_and_timer(page, workshop):
+    order = workshop.order()
+    sign_in(page)
+    page.locator(f'[data-order="{order}"] a').click()
+
+    page.get_by_role("button", name="Start work").click()
+    expect(page.locator("#order-status")).to_have_text("In Progress")
+    expect(page.get_by_role("button", name="Mark ready")).to_be_visible()
+
+    page.get_by_label("New comment").fill("   ")
+    page.get_by_role("button", name="Add the comment").click()
+    expect(page.locator("#toast")).to_contain_text("cannot be empty")
+    page.get_by_label("New comment").fill("Pads are on the shelf")
+    page.get_by_role("button", name="Add the comment").click()
+    expect(page.locator("#comments")).to_contain_text("Pads are on the shelf")
+
+    page.get_by_role("button", name="Start the timer").click()
+    running = page.locator("#timer-running")
+    expect(running).to_have_text(re.compile(r"0:00:0\d"))
+    expect(running).not_to_have_text("0:00:00", timeout=3000)  # it ticks
+    page.get_by_role("button", name="Stop the timer").click()
+    expect(page.get_by_role("button", name="Start the timer")).to_be_visible()
+    entries = workshop.api("GET", f"/api/orders/{order}/time")["entries"]
+    assert len(entries) == 1 and entries[0]["ended_at"] is not None
+
+
+def test_halted__a_refused_change_raises_the_banner_with_the_reason(browser, tmp_path):
+    # A world of its own: only the keepers' ceremony clears a halt.
+    for workshop in _workshop(tmp_path, "conclave_ui_halt"):
+        for page in _page(browser, workshop.base):
+            order = workshop.order()
+            sign_in(page)
+            page.goto(f"/mechanic/orders/{order}")
+            expect(page.locator("#halted-banner")).to_be_hidden()
+            workshop.manage("halt", "raise", "--reason", "integrity check failed at 7")
+
+            page.get_by_role("button", name="Start work").click()
+
+            expect(page.locator("#halted-banner")).to_be_visible(timeout=10000)
+            expect(page.locator("#halted-reason")).to_have_text("integrity check failed at 7")
+            assert workshop.api("GET", f"/api/orders/{order}")["status"] == "new"
+            status = json.loads(workshop.manage("halt", "status"))
+            assert status["halted"] is True
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_both_looks__complete_and_fit_a_360_px_phone(page, workshop, refresh):
+    workshop.flag("ENABLE_UI_REFRESH", refresh)
+    order = workshop.order()
+    page.set_viewport_size({"width": 360, "height": 740})
+    sign_in(page)
+
+    for path in ("/mechanic/", f"/mechanic/orders/{order}"):
+        page.goto(path)
+        theme = "theme-refresh" if refresh else "theme-classic"
+        expect(page.locator("body")).to_have_class(theme)
+        stylesheets = page.evaluate("() => [...document.styleSheets].map(s => s.href)")
+        assert any(s.endswith("/refresh.css") for s in stylesheets) == refresh
+        assert all(s.endswith(("/classic.css", "/refresh.css")) for s in stylesheets)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 360, path
