@@ -10,4 +10,6 @@ urlpatterns = [
     path("login/link/<str:token>", views.login_link_view, name="login-link"),
     path("logout", views.logout_view, name="logout"),
     path("orders/<int:order_id>", views.order_view, name="order"),
+    path("time", views.time_view, name="time"),
+    path("profile", views.profile_view, name="profile"),
 ]

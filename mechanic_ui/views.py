@@ -4,10 +4,11 @@ REST API with that session (mechanic_ui/static/mechanic/api.js).
 """
 
 from collections.abc import Callable
+from datetime import date
 from functools import wraps
 from typing import Any
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -18,9 +19,19 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.throttling import SimpleRateThrottle
 
+from conclave.exceptions import ValidationFailed
 from flags.selectors import request_flags
 from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, TimeEntry
-from orders.selectors import mechanic_of, mechanic_stats, order_contents, orders_filtered
+from orders.selectors import (
+    PERIODS,
+    mechanic_of,
+    mechanic_stats,
+    order_contents,
+    orders_filtered,
+    time_history,
+    time_period,
+)
+from orders.services import mechanic_password_change, mechanic_update
 from orders.services.login_links import LoginLinkInvalid, login_link_redeem
 
 PAGE_SIZE = 20
@@ -158,3 +169,56 @@ def order_view(request: HttpRequest, order_id: int) -> HttpResponse:
         else "mechanic/order.html"
     )
     return render(request, template, context)
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@mechanic_required
+def time_view(request: HttpRequest) -> HttpResponse:
+    """The mechanic's time by period, grouped by day with each day's total."""
+    period = request.GET.get("period", "today")
+    if period not in PERIODS:
+        period = "today"
+    start, end = _day(request.GET.get("from", "")), _day(request.GET.get("to", ""))
+    context: dict[str, Any] = {"periods": PERIODS, "period": period, "start": start, "end": end}
+    try:
+        first, last = time_period(period, start, end)
+    except ValidationFailed as exc:
+        context.update(error=exc.detail, days=[], total=0)
+        return render(request, "mechanic/time.html", context, status=200)
+    days = time_history(_mechanic(request), first, last)
+    context.update(first=first, last=last, days=days, total=sum(d.total_seconds for d in days))
+    return render(request, "mechanic/time.html", context)
+
+
+@mechanic_required
+@require_http_methods(["GET", "POST"])
+def profile_view(request: HttpRequest) -> HttpResponse:
+    """Phone number and password (the session stays signed in after the change), and the
+    mechanic's figures of all time."""
+    mechanic = _mechanic(request)
+    context: dict[str, Any] = {"mechanic": mechanic}
+    if request.method == "POST":
+        try:
+            if request.POST.get("form") == "password":
+                mechanic_password_change(
+                    user=request.user,  # type: ignore[arg-type]
+                    current_password=request.POST.get("current_password", ""),
+                    new_password=request.POST.get("new_password", ""),
+                )
+                update_session_auth_hash(request, request.user)  # type: ignore[arg-type]
+                context["saved"] = "password"
+            else:
+                mechanic = mechanic_update(
+                    mechanic=mechanic, phone=request.POST.get("phone", "")[:32]
+                )
+                context.update(mechanic=mechanic, saved="phone")
+        except ValidationFailed as exc:
+            context["errors"] = exc.detail
+    context["stats"] = mechanic_stats(mechanic)
+    return render(request, "mechanic/profile.html", context)

@@ -243,3 +243,53 @@ def test_both_looks__complete_and_fit_a_360_px_phone(page, workshop, refresh):
         assert any(s.endswith("/refresh.css") for s in stylesheets) == refresh
         assert all(s.endswith(("/classic.css", "/refresh.css")) for s in stylesheets)
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 360, path
+
+
+def test_time_history__periods_and_totals(page, workshop):
+    from datetime import UTC, datetime, timedelta
+
+    order = workshop.order()
+    end = datetime.now(UTC).replace(microsecond=0)
+    workshop.api(
+        "POST",
+        f"/api/orders/{order}/time",
+        {"started_at": (end - timedelta(minutes=90)).isoformat(), "ended_at": end.isoformat(),
+         "notes": "gearbox"},
+    )  # fmt: skip
+    sign_in(page)
+
+    page.get_by_role("link", name="My time").click()
+    expect(page.locator(".day").first).to_contain_text("gearbox")
+    total_today = page.locator("#period-total").inner_text()
+    page.locator("[data-period=yesterday]").click()
+
+    expect(page).to_have_url(re.compile(r"period=yesterday"))
+    expect(page.locator("#period-total")).to_have_text("0:00:00")
+    hours, minutes, seconds = map(int, total_today.split(":"))
+    assert hours * 3600 + minutes * 60 + seconds >= 90 * 60
+
+
+def test_profile__password_change_then_sign_in_with_it(page, workshop):
+    new_password = "a-brand-new-password-4"
+    sign_in(page)
+    page.get_by_role("link", name="Profile").click()
+
+    page.get_by_label("Current password").fill(MECHANIC_PASSWORD)
+    page.get_by_label("New password").fill(new_password)
+    page.get_by_role("button", name="Change the password").click()
+    expect(page.locator("#saved")).to_have_text("Your password was changed.")
+    page.get_by_role("button", name="Log out").click()
+    sign_in(page, password=new_password)
+    expect(page).to_have_url(re.compile(r"/mechanic/$"))
+
+    # Back to the module's password, through the same form.
+    page.goto("/mechanic/profile")
+    page.get_by_label("Current password").fill(new_password)
+    page.get_by_label("New password").fill(MECHANIC_PASSWORD)
+    page.get_by_role("button", name="Change the password").click()
+    expect(page.locator("#saved")).to_be_visible()
+    # A password change revokes the user's API tokens: the scene-setting client signs in again.
+    status, body = call("POST", f"{workshop.base}/api/mechanic/login",
+                        body={"username": "mika", "password": MECHANIC_PASSWORD})  # fmt: skip
+    assert status == 200
+    workshop.token = body["token"]

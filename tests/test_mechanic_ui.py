@@ -254,3 +254,65 @@ def test_halted__banner_with_the_reason_on_every_page(mechanic):
 
     assert '<div id="halted-banner" class="banner banner-halted" role="alert">' in html
     assert "chain check failed at 42" in html
+
+
+# --- Time and profile -------------------------------------------------------------------------------
+
+
+def test_time__periods_grouped_by_day_with_totals(mechanic):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.services import time_entry_add
+
+    order = orders_of(mechanic)[0]
+    now = timezone.now().replace(microsecond=0)
+    time_entry_add(
+        order_id=order.pk, mechanic=mechanic, started_at=now - timedelta(hours=2),
+        ended_at=now - timedelta(hours=1), notes="brakes",
+    )  # fmt: skip
+    client = signed_in(mechanic)
+
+    today = client.get("/mechanic/time?period=today").content.decode()
+    yesterday = client.get("/mechanic/time?period=yesterday").content.decode()
+    bad = client.get("/mechanic/time?period=custom&from=2026-02-01&to=2026-01-01")
+
+    assert 'id="period-total">1:00:00<' in today and "brakes" in today
+    assert 'id="period-total">0:00:00<' in yesterday
+    assert bad.status_code == 200 and "Must not be before from." in bad.content.decode()
+
+
+def test_profile__phone_saved_and_bad_phone_refused(mechanic):
+    client = signed_in(mechanic)
+
+    saved = client.post("/mechanic/profile", {"form": "phone", "phone": "+972 50-123-4567"})
+    refused = client.post("/mechanic/profile", {"form": "phone", "phone": "call me"})
+
+    assert "Your phone number was saved." in saved.content.decode()
+    assert "Digits, spaces" in refused.content.decode()
+    mechanic.refresh_from_db()
+    assert mechanic.phone == "+972 50-123-4567"
+
+
+def test_profile__password_change_keeps_the_session_and_needs_the_current_one(mechanic):
+    client = signed_in(mechanic)
+
+    wrong = client.post(
+        "/mechanic/profile",
+        {"form": "password", "current_password": "nope", "new_password": "a-new-long-password-7"},
+    )
+    right = client.post(
+        "/mechanic/profile",
+        {
+            "form": "password",
+            "current_password": MECHANIC_PASSWORD,
+            "new_password": "a-new-long-password-7",
+        },
+    )
+
+    assert "This is not your current password." in wrong.content.decode()
+    assert "Your password was changed." in right.content.decode()
+    assert client.get("/mechanic/").status_code == 200  # still signed in
+    mechanic.user.refresh_from_db()
+    assert mechanic.user.check_password("a-new-long-password-7")
