@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,19 +20,27 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.throttling import SimpleRateThrottle
 
-from conclave.exceptions import ValidationFailed
+from conclave.exceptions import DomainError, Halted, ValidationFailed
 from flags.selectors import request_flags
-from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, TimeEntry
+from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, PartOrigin, TimeEntry
 from orders.selectors import (
     PERIODS,
+    categories,
     mechanic_of,
     mechanic_stats,
     order_contents,
     orders_filtered,
+    parts,
     time_history,
     time_period,
 )
-from orders.services import mechanic_password_change, mechanic_update
+from orders.services import (
+    item_add,
+    mechanic_password_change,
+    mechanic_update,
+    order_create,
+    photo_add,
+)
 from orders.services.login_links import LoginLinkInvalid, login_link_redeem
 
 PAGE_SIZE = 20
@@ -222,3 +231,86 @@ def profile_view(request: HttpRequest) -> HttpResponse:
             context["errors"] = exc.detail
     context["stats"] = mechanic_stats(mechanic)
     return render(request, "mechanic/profile.html", context)
+
+
+CUSTOM_PART_ROWS = 3
+NO_CATEGORY = "general"
+
+
+def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> int:
+    """The order, its catalog and custom parts and its photo in one transaction: all or
+    nothing, whatever step fails."""
+    data = request.POST
+    catalog = flags["ENABLE_PART_CATEGORIES"]
+    chosen = list(parts().filter(pk__in=data.getlist("part_ids"))) if catalog else []
+    custom = [
+        (data.get(f"custom_name_{n}", "").strip(), data.get(f"custom_price_{n}", "").strip(),
+         data.get(f"custom_quantity_{n}", "1").strip() or "1")
+        for n in range(CUSTOM_PART_ROWS)
+    ]  # fmt: skip
+    custom = [row for row in custom if row[0]]
+    names = [part.name_en for part in chosen] + [name for name, _, _ in custom]
+    typed = data.get("part_type", "").strip()
+    part_type = typed or ", ".join(names)
+    if len(part_type) > 100:
+        part_type = part_type[:99] + "…"
+    category_id = data.get("category_id", "")
+    category = (
+        categories().filter(pk=int(category_id)).first()
+        if catalog and category_id.isdigit()
+        else None
+    )
+    with transaction.atomic():
+        order = order_create(
+            mechanic_name=mechanic.display_name,
+            vin=data.get("vin", ""),
+            car_number=data.get("car_number", ""),
+            part_type=part_type,
+            category=category.name_en if category else NO_CATEGORY,
+            original_or_analog=data.get("original_or_analog", ""),
+            created_by=request.user,
+            flags=flags,
+            part=chosen[0] if chosen else None,
+        )
+        for part in chosen:
+            item_add(order_id=order.pk, user=request.user, part_id=part.pk, flags=flags)  # type: ignore[arg-type]
+        for name, price, quantity in custom:
+            if not quantity.isdigit():
+                raise ValidationFailed({"custom_quantity": ["A whole number from 1 to 999."]})
+            item_add(
+                order_id=order.pk, user=request.user, name=name,  # type: ignore[arg-type]
+                unit_price=price or "0", quantity=int(quantity),
+            )  # fmt: skip
+        if request.FILES.get("photo"):
+            photo_add(order_id=order.pk, user=request.user, upload=request.FILES["photo"])  # type: ignore[arg-type]
+    return order.pk
+
+
+@mechanic_required
+@require_http_methods(["GET", "POST"])
+def order_new_view(request: HttpRequest) -> HttpResponse:
+    """The step-by-step order form: part (from the catalog while ENABLE_PART_CATEGORIES is on,
+    plus custom parts), car number (while ENABLE_CAR_NUMBER is on) and VIN, original or
+    analog, an optional photo, and a review before it is sent."""
+    mechanic = _mechanic(request)
+    flags = request_flags(request)
+    context: dict[str, Any] = {
+        "catalog": flags["ENABLE_PART_CATEGORIES"],
+        "categories": list(categories()) if flags["ENABLE_PART_CATEGORIES"] else [],
+        "parts": list(parts()) if flags["ENABLE_PART_CATEGORIES"] else [],
+        "origins": PartOrigin.values,
+        "custom_rows": range(CUSTOM_PART_ROWS),
+        "form": request.POST,
+    }
+    if request.method == "POST":
+        try:
+            order_id = _new_order(request, mechanic, flags)
+        except Halted as exc:
+            context["errors"] = {"order": [f"The system is halted: {exc.extra.get('reason')}"]}
+            return render(request, "mechanic/order_new.html", context, status=503)
+        except DomainError as exc:
+            detail = exc.detail
+            context["errors"] = detail if isinstance(detail, dict) else {"order": [detail]}
+            return render(request, "mechanic/order_new.html", context)
+        return redirect("mechanic:order", order_id=order_id)
+    return render(request, "mechanic/order_new.html", context)

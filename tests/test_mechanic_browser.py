@@ -293,3 +293,30 @@ def test_profile__password_change_then_sign_in_with_it(page, workshop):
                         body={"username": "mika", "password": MECHANIC_PASSWORD})  # fmt: skip
     assert status == 200
     workshop.token = body["token"]
+
+
+def test_new_order__step_by_step_then_the_order_page(page, workshop):
+    sign_in(page)
+    page.get_by_role("link", name="New order").click()
+
+    expect(page.locator("[data-step='2']")).to_be_hidden()  # one step at a time
+    page.get_by_label("Part", exact=True).fill("Radiator hose")
+    page.get_by_text("Custom parts with a price").click()
+    page.locator("[name=custom_name_0]").fill("Clamp")
+    page.locator("[name=custom_quantity_0]").fill("2")
+    page.locator("[name=custom_price_0]").fill("3.40")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Next").click()  # an empty VIN is not accepted
+    expect(page.locator("[data-step='2']")).to_be_visible()
+    page.get_by_label("VIN").fill("RAD123456789")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Analog").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Next").click()  # no photo
+    expect(page.locator("#review")).to_contain_text("RAD123456789")
+    expect(page.locator("#review")).to_contain_text("Radiator hose")
+    page.get_by_role("button", name="Send the order").click()
+
+    expect(page).to_have_url(re.compile(r"/mechanic/orders/\d+$"))
+    expect(page.locator("#order-vin")).to_have_text("RAD123456789")
+    expect(page.locator("#order-total")).to_have_text("6.80")

@@ -316,3 +316,76 @@ def test_profile__password_change_keeps_the_session_and_needs_the_current_one(me
     assert client.get("/mechanic/").status_code == 200  # still signed in
     mechanic.user.refresh_from_db()
     assert mechanic.user.check_password("a-new-long-password-7")
+
+
+# --- The new-order form -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def brakes(django_capture_on_commit_callbacks):
+    from decimal import Decimal
+
+    from orders.models import Category, Part
+
+    flag_on("ENABLE_PART_CATEGORIES", django_capture_on_commit_callbacks)
+    category = Category.objects.create(name_en="Brakes", name_he="בלמים", name_ru="Тормоза")
+    pads = Part.objects.create(
+        category=category, name_en="Brake pads", name_he="רפידות", name_ru="Колодки",
+        price=Decimal("120.50"),
+    )  # fmt: skip
+    return category, pads
+
+
+def test_new_order__catalog_and_custom_parts_and_photo_in_one_go(mechanic, brakes):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    category, pads = brakes
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(buffer, "PNG")
+    client = signed_in(mechanic)
+    assert "Brake pads" in client.get("/mechanic/orders/new").content.decode()
+
+    response = client.post(
+        "/mechanic/orders/new",
+        {
+            "category_id": str(category.pk), "part_ids": [str(pads.pk)],
+            "custom_name_0": "Bolt set", "custom_quantity_0": "4", "custom_price_0": "2.25",
+            "vin": "test123456789", "original_or_analog": "analog",
+            "photo": SimpleUploadedFile("p.png", buffer.getvalue(), content_type="image/png"),
+        },
+    )  # fmt: skip
+
+    order = Order.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/mechanic/orders/{order.pk}"
+    assert (order.vin, order.part_type, order.category, order.mechanic) == (
+        "TEST123456789", "Brake pads, Bolt set", "Brakes", mechanic,
+    )  # fmt: skip
+    assert [(i.name, i.quantity, str(i.unit_price)) for i in order.items.order_by("id")] == [
+        ("Brake pads", 1, "120.50"),
+        ("Bolt set", 4, "2.25"),
+    ]
+    assert order.photos.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"vin": "bad"}, "6 to 17 letters and digits."),
+        ({"custom_price_0": "free"}, "An amount such as 12.50."),
+        ({"original_or_analog": "copy"}, "One of original, analog."),
+    ],
+)
+def test_new_order__any_bad_step__nothing_written_and_the_reason_shown(mechanic, fields, message):
+    client = signed_in(mechanic)
+    data = {
+        "part_type": "Mirror", "vin": "TEST123456789", "original_or_analog": "original",
+        "custom_name_0": "Clip", "custom_price_0": "1.00", **fields,
+    }  # fmt: skip
+
+    response = client.post("/mechanic/orders/new", data)
+
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not Order.objects.exists()

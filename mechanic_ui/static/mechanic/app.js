@@ -105,6 +105,66 @@
     }
   });
 
+  // The new-order form, one step at a time (without JavaScript every step shows at once).
+  const wizard = document.getElementById("order-form");
+  if (wizard) {
+    const steps = [...wizard.querySelectorAll(".step")];
+    const nav = wizard.querySelector(".wizard-nav");
+    let current = 0;
+    const showStep = (index) => {
+      current = Math.max(0, Math.min(index, steps.length - 1));
+      steps.forEach((step, n) => (step.hidden = n !== current));
+      nav.querySelector("[data-wizard=back]").hidden = current === 0;
+      nav.querySelector("[data-wizard=next]").hidden = current === steps.length - 1;
+      if (current === steps.length - 1) review();
+      const first = steps[current].querySelector("input, select");
+      if (first) first.focus();
+    };
+    const review = () => {
+      const list = document.getElementById("review");
+      list.replaceChildren();
+      steps.slice(0, -1).forEach((step) => {
+        step.querySelectorAll("input, select").forEach((field) => {
+          let value = field.value;
+          if (field.type === "checkbox" || field.type === "radio") {
+            if (!field.checked) return;
+            value = field.closest("label").textContent.trim();
+          } else if (field.type === "file") {
+            value = field.files.length ? field.files[0].name : "";
+          } else if (field.tagName === "SELECT") {
+            value = field.value ? field.selectedOptions[0].textContent.trim() : "";
+          }
+          if (!value || field.type === "number") return;
+          const label = step.querySelector(`label[for="${field.id}"]`) || step.querySelector("legend");
+          const term = document.createElement("dt");
+          term.textContent = label.textContent.trim();
+          const detail = document.createElement("dd");
+          detail.textContent = value;
+          list.append(term, detail);
+        });
+      });
+    };
+    const filterParts = () => {
+      const category = document.getElementById("category");
+      wizard.querySelectorAll("[data-category]").forEach((choice) => {
+        choice.hidden = Boolean(category && category.value) && choice.dataset.category !== category.value;
+      });
+    };
+    const category = document.getElementById("category");
+    if (category) category.addEventListener("change", filterParts);
+    filterParts();
+    nav.hidden = false;
+    nav.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-wizard]");
+      if (!button) return;
+      if (button.dataset.wizard === "back") return showStep(current - 1);
+      const invalid = [...steps[current].querySelectorAll("input, select")].find((f) => !f.checkValidity());
+      if (invalid) return invalid.reportValidity();
+      showStep(current + 1);
+    });
+    showStep(document.getElementById("order-errors") ? steps.length - 1 : 0);
+  }
+
   if (document.querySelector("[data-refresh]")) {
     setInterval(refreshAll, REFRESH_MS);
     window.addEventListener("focus", refreshAll);
