@@ -27,14 +27,13 @@ from notifications import telegram
 from notifications.messages import STATUS_NAMES
 from notifications.services import bot_reply_queue
 from orders.models import Category, MechanicProfile, Order, Part, PartOrigin
-from orders.services import item_add, order_create, photo_add
+from orders.services import order_place
 from orders.validators import normalise_car_number, normalise_vin
 
 logger = structlog.get_logger(__name__)
 
 MAX_PART_BUTTONS = 40
 RECENT_ORDERS = 10
-NO_CATEGORY = "general"  # an order whose part was typed rather than picked from the catalog
 Keyboard = list[list[tuple[str, str]]]  # rows of (label, callback data)
 
 
@@ -437,42 +436,31 @@ def _button(turn: Turn, data: str) -> None:
 
 
 def _confirm(turn: Turn) -> None:
-    """Makes the order, its catalog parts and its photo in one savepoint: all or nothing."""
+    """Makes the order, its catalog parts and its photo (order_place: all or nothing)."""
     chat, draft, mechanic = turn.chat, turn.chat.draft, turn.mechanic
     if draft.get("photo") and turn.photo is None:
         turn.say("photo_failed", [[(turn.word("skip"), "skip")]], reason=escape(turn.photo_error))
         chat.history, chat.step = chat.history[:-1], BotStep.PHOTO
         return
-    flags = flags_snapshot()
-    parts = {part.pk: part for part in Part.objects.filter(pk__in=draft.get("part_ids", []))}
-    chosen = [parts[pk] for pk in draft.get("part_ids", []) if pk in parts]
-    names = [part.name_en for part in chosen] + (
-        [draft["manual_part"]] if draft.get("manual_part") else []
+    photo = (
+        SimpleUploadedFile("photo.jpg", turn.photo, content_type="image/jpeg")
+        if turn.photo is not None
+        else None
     )
-    part_type = ", ".join(names)
-    if len(part_type) > 100:
-        part_type = part_type[:99] + "…"
-    category = Category.objects.filter(pk=draft.get("category_id")).first()
     try:
-        with transaction.atomic():
-            order = order_create(
-                mechanic_name=mechanic.display_name,
-                vin=draft.get("vin", ""),
-                car_number=draft.get("car_number", ""),
-                part_type=part_type,
-                category=category.name_en if category else NO_CATEGORY,
-                original_or_analog=draft.get("origin", ""),
-                created_by=mechanic.user,
-                flags=flags,
-                part=chosen[0] if chosen else None,
-                telegram_chat_id=chat.chat_id,
-                telegram_language=turn.language,
-            )
-            for part in chosen:
-                item_add(order_id=order.pk, user=mechanic.user, part_id=part.pk, flags=flags)
-            if turn.photo is not None:
-                upload = SimpleUploadedFile("photo.jpg", turn.photo, content_type="image/jpeg")
-                photo_add(order_id=order.pk, user=mechanic.user, upload=upload)
+        order = order_place(
+            mechanic=mechanic,
+            vin=draft.get("vin", ""),
+            car_number=draft.get("car_number", ""),
+            original_or_analog=draft.get("origin", ""),
+            flags=flags_snapshot(),
+            category_id=draft.get("category_id"),
+            part_ids=draft.get("part_ids", []),
+            typed_part=draft.get("manual_part", ""),
+            photo=photo,
+            telegram_chat_id=chat.chat_id,
+            telegram_language=turn.language,
+        )
     except Halted:
         raise  # the whole update is refused (503) and Telegram delivers it again later
     except DomainError as exc:

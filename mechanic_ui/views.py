@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -34,13 +33,7 @@ from orders.selectors import (
     time_history,
     time_period,
 )
-from orders.services import (
-    item_add,
-    mechanic_password_change,
-    mechanic_update,
-    order_create,
-    photo_add,
-)
+from orders.services import mechanic_password_change, mechanic_update, order_place
 from orders.services.login_links import LoginLinkInvalid, login_link_redeem
 
 PAGE_SIZE = 20
@@ -234,55 +227,34 @@ def profile_view(request: HttpRequest) -> HttpResponse:
 
 
 CUSTOM_PART_ROWS = 3
-NO_CATEGORY = "general"
 
 
 def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> int:
-    """The order, its catalog and custom parts and its photo in one transaction: all or
-    nothing, whatever step fails."""
+    """The form's fields, read; order_place makes all of it or none."""
     data = request.POST
     catalog = flags["ENABLE_PART_CATEGORIES"]
-    chosen = list(parts().filter(pk__in=data.getlist("part_ids"))) if catalog else []
-    custom = [
-        (data.get(f"custom_name_{n}", "").strip(), data.get(f"custom_price_{n}", "").strip(),
-         data.get(f"custom_quantity_{n}", "1").strip() or "1")
-        for n in range(CUSTOM_PART_ROWS)
-    ]  # fmt: skip
-    custom = [row for row in custom if row[0]]
-    names = [part.name_en for part in chosen] + [name for name, _, _ in custom]
-    typed = data.get("part_type", "").strip()
-    part_type = typed or ", ".join(names)
-    if len(part_type) > 100:
-        part_type = part_type[:99] + "…"
+    custom = []
+    for n in range(CUSTOM_PART_ROWS):
+        name = data.get(f"custom_name_{n}", "").strip()
+        quantity = data.get(f"custom_quantity_{n}", "1").strip() or "1"
+        if not name:
+            continue
+        if not quantity.isdigit():
+            raise ValidationFailed({"custom_quantity": ["A whole number from 1 to 999."]})
+        custom.append((name, data.get(f"custom_price_{n}", "").strip() or "0", int(quantity)))
     category_id = data.get("category_id", "")
-    category = (
-        categories().filter(pk=int(category_id)).first()
-        if catalog and category_id.isdigit()
-        else None
+    order = order_place(
+        mechanic=mechanic,
+        vin=data.get("vin", ""),
+        car_number=data.get("car_number", ""),
+        original_or_analog=data.get("original_or_analog", ""),
+        flags=flags,
+        category_id=int(category_id) if catalog and category_id.isdigit() else None,
+        part_ids=[int(pk) for pk in data.getlist("part_ids") if pk.isdigit()] if catalog else [],
+        typed_part=data.get("part_type", "").strip(),
+        custom_parts=custom,
+        photo=request.FILES.get("photo"),
     )
-    with transaction.atomic():
-        order = order_create(
-            mechanic_name=mechanic.display_name,
-            vin=data.get("vin", ""),
-            car_number=data.get("car_number", ""),
-            part_type=part_type,
-            category=category.name_en if category else NO_CATEGORY,
-            original_or_analog=data.get("original_or_analog", ""),
-            created_by=request.user,
-            flags=flags,
-            part=chosen[0] if chosen else None,
-        )
-        for part in chosen:
-            item_add(order_id=order.pk, user=request.user, part_id=part.pk, flags=flags)  # type: ignore[arg-type]
-        for name, price, quantity in custom:
-            if not quantity.isdigit():
-                raise ValidationFailed({"custom_quantity": ["A whole number from 1 to 999."]})
-            item_add(
-                order_id=order.pk, user=request.user, name=name,  # type: ignore[arg-type]
-                unit_price=price or "0", quantity=int(quantity),
-            )  # fmt: skip
-        if request.FILES.get("photo"):
-            photo_add(order_id=order.pk, user=request.user, upload=request.FILES["photo"])  # type: ignore[arg-type]
     return order.pk
 
 

@@ -4,7 +4,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,8 +117,8 @@ class ScratchDatabase:
     dsn: str  # for psycopg
 
 
-@pytest.fixture
-def scratch_database():
+@contextlib.contextmanager
+def scratch_databases() -> Iterator[Callable[[str], ScratchDatabase]]:
     """Makes PostgreSQL databases of a test's own on the suite's server, dropped afterwards:
     for tests whose data must be committed (other processes read it, or it must survive the
     suite's rollback) without touching the shared test database."""
@@ -139,10 +139,18 @@ def scratch_database():
             dsn=f"host={host} port={port} user={user} dbname={name}",
         )
 
-    yield make
-    with psycopg.connect(admin, autocommit=True) as connection:
-        for name in made:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield make
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            for name in made:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def scratch_database():
+    with scratch_databases() as make:
+        yield make
 
 
 def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:

@@ -8,11 +8,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import clean_env, gunicorn, run_manage
+from tests.conftest import clean_env, gunicorn, run_manage, scratch_databases
 from tests.http import call
 from tests.workshop import MECHANIC_PASSWORD, RUNBOOK_ORDER
 
@@ -65,26 +64,18 @@ class Workshop:
 
 
 def _workshop(tmp_path, name: str) -> Iterator[Workshop]:
-    from django.conf import settings
-
-    server = settings.DATABASES["default"]
-    host, port, user = server["HOST"], server["PORT"] or 5432, server["USER"]
-    admin = f"host={host} port={port} user={user} dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    env = clean_env(
-        DJANGO_SETTINGS_MODULE="conclave.settings.test",
-        DATABASE_URL=f"postgres://{user}@{host}:{port}/{name}",
-        REDIS_URL="redis://127.0.0.1:6379/15",
-        HALT_REDIS_PREFIX=f"ui-{uuid.uuid4().hex[:8]}",
-        SIGNING_KEY_DIR=str(tmp_path / "keys"),
-        CONCLAVE_VAR_DIR=str(tmp_path / "var"),
-        EVENT_INTEGRATION="inline",
-        THROTTLE_RATE_LOGIN="",
-        LOG_LEVEL="WARNING",
-    )
-    try:
+    with scratch_databases() as make:
+        env = clean_env(
+            DJANGO_SETTINGS_MODULE="conclave.settings.test",
+            DATABASE_URL=make(name).url,
+            REDIS_URL="redis://127.0.0.1:6379/15",
+            HALT_REDIS_PREFIX=f"ui-{uuid.uuid4().hex[:8]}",
+            SIGNING_KEY_DIR=str(tmp_path / "keys"),
+            CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+            EVENT_INTEGRATION="inline",
+            THROTTLE_RATE_LOGIN="",
+            LOG_LEVEL="WARNING",
+        )
         for step in (["migrate", "-v0"], ["keys", "bootstrap"],
                      ["create_mechanic", "mika", "--password", MECHANIC_PASSWORD]):  # fmt: skip
             result = run_manage(*step, env=env, timeout=120)
@@ -94,9 +85,6 @@ def _workshop(tmp_path, name: str) -> Iterator[Workshop]:
                                 body={"username": "mika", "password": MECHANIC_PASSWORD})  # fmt: skip
             assert status == 200, body
             yield Workshop(base=base, env=env, token=body["token"])
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from orders.services.items import item_add, item_remove, work_add, work_remove
 from orders.services.mechanics import mechanic_create, mechanic_password_change, mechanic_update
 from orders.services.orders import comment_add, order_assign, order_create, order_status_change
 from orders.services.photos import photo_add
+from orders.services.placing import order_place
 from orders.services.time import time_entry_add, timer_start, timer_stop
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "mechanic_update",
     "order_assign",
     "order_create",
+    "order_place",
     "order_status_change",
     "part_create",
     "part_delete",
