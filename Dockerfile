@@ -47,6 +47,7 @@ COPY --chown=root:root notifications ./notifications
 COPY --chown=root:root bot ./bot
 COPY --chown=root:root mechanic_ui ./mechanic_ui
 COPY --chown=root:root templates ./templates
+COPY --chown=root:root locale ./locale
 COPY --chown=root:root deploy/entrypoint.sh /usr/local/bin/conclave-entrypoint
 # Static files are collected at build time with throwaway settings values; nothing secret
 # is baked into the image.
@@ -54,6 +55,7 @@ RUN SECRET_KEY=collectstatic-only-build-time-placeholder-value-not-a-secret-0000
     ALLOWED_HOSTS=build DATABASE_URL=postgres://build@localhost/build \
     REDIS_URL=redis://localhost:6379/0 ENVIRONMENT=staging DEV_MODE=true \
     python manage.py collectstatic --noinput \
+ && pybabel -q compile --directory locale --domain django \
  && mkdir -p /app/media /app/keys \
  && chown conclave:conclave /app/media /app/keys && chmod 700 /app/keys
 USER 10001:10001

@@ -9,12 +9,13 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/conclave
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test lint format bench install install-dev system-deps services clean
+.PHONY: help run test lint format bench messages install install-dev system-deps services clean
 
 help:
 	@echo "make run    install, migrate, seed demo data, serve web + worker + beat on 127.0.0.1:\$${PORT:-8000}"
 	@echo "make test   install, start PostgreSQL/Redis if down, run the suite and the SQLite smoke tests"
 	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make messages  gather the mechanic pages' texts into locale/*.po for translation"
 	@echo "make bench  benchmarks, each with its same-run baseline (bench/results/latest.json)"
 
 $(BIN)/python:
@@ -56,6 +57,14 @@ format: install-dev
 
 bench: install-dev system-deps services
 	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m bench
+
+# The mechanic pages' texts into locale/{he,ru}/LC_MESSAGES/django.po (needs GNU gettext's
+# xgettext); translate the new msgstr lines, then `make test` checks that none is missing.
+messages: install-dev
+	DATABASE_URL=sqlite:///:memory: REDIS_URL= $(BIN)/python manage.py makemessages \
+	  --locale he --locale ru --no-location --no-obsolete --no-wrap \
+	  --ignore .venv --ignore tests --ignore bench --ignore staticfiles --ignore var \
+	  --ignore deploy --ignore scripts
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

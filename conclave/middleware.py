@@ -3,6 +3,7 @@ from collections.abc import Callable
 
 import structlog
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
 from conclave.exceptions import Halted
@@ -58,6 +59,8 @@ ALLOWED_WHILE_HALTED = (
     "admin:logout",
     "mechanic:login",
     "mechanic:logout",
+    # (the switcher: while halted it changes the cookie, never the profile)
+    "mechanic:language",
 )
 
 
@@ -81,12 +84,23 @@ class HaltMiddleware:
             self._allowed = frozenset(paths)
         return self._allowed
 
+    @staticmethod
+    def refusal_page(request: HttpRequest) -> HttpResponse | None:
+        """The mechanic pages' forms post to a page, not to the API: theirs is refused with a
+        page (the halted banner and its reason, a way back), not a JSON body."""
+        if not request.path_info.startswith("/mechanic/"):
+            return None
+        context = {"back": request.get_full_path()}
+        return render(request, "mechanic/halted.html", context, status=Halted.status_code)
+
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method not in SAFE_METHODS and request.path_info not in self.allowed_paths():
             status = halt_status()
             if status.halted:
                 refusal = Halted(status.reason or "halted")
-                response = JsonResponse(refusal.body(), status=refusal.status_code)
+                response = self.refusal_page(request) or JsonResponse(
+                    refusal.body(), status=refusal.status_code
+                )
                 response["Retry-After"] = "60"
                 return response
         return self.get_response(request)

@@ -1,11 +1,35 @@
-"""What every mechanic page shows: the flags' look and language switches, and the halt."""
+"""What every mechanic page shows: the flags' look and language switches, the halt, and the
+API client's messages in the page's language."""
 
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 
 from conclave.halt import halt_status
 from flags.selectors import request_flags
+
+
+def api_messages() -> dict[str, Any]:
+    """api.js's MESSAGES and field labels, translated (the client keeps no text of its own
+    besides its English defaults)."""
+    return {
+        "network": gettext("Network error. Please check your internet connection."),
+        "401": gettext("Your session has expired. Please log in again."),
+        "403": gettext("You do not have permission to do this."),
+        "404": gettext("The requested item was not found."),
+        "429": gettext("Too many requests. Please wait a moment and try again."),
+        "server": gettext("Server error. Please try again later."),
+        "halted": gettext("The system is halted; changes are refused until it is cleared."),
+        "other": gettext("An error occurred. Please try again."),
+        "fields": {
+            "text": gettext("Comment"),
+            "status": gettext("Status"),
+            "started_at": gettext("Start"),
+            "ended_at": gettext("End"),
+            "notes": gettext("Notes"),
+        },
+    }
 
 
 def mechanic_ui(request: HttpRequest) -> dict[str, Any]:
@@ -16,6 +40,8 @@ def mechanic_ui(request: HttpRequest) -> dict[str, Any]:
     return {
         "ui_refresh": flags["ENABLE_UI_REFRESH"],
         "car_numbers": flags["ENABLE_CAR_NUMBER"],
+        "language_switcher": flags["ENABLE_MECH_I18N"],
         "halted": status.halted,
         "halt_reason": status.reason or "",
+        "api_messages": api_messages,
     }

@@ -8,18 +8,20 @@ from datetime import date
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.throttling import SimpleRateThrottle
 
-from conclave.exceptions import DomainError, Halted, ValidationFailed
+from conclave.exceptions import DomainError, FeatureDisabled, Halted, ValidationFailed
 from flags.selectors import request_flags
 from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, PartOrigin, TimeEntry
 from orders.selectors import (
@@ -90,17 +92,64 @@ def login_view(request: HttpRequest) -> HttpResponse:
             context["wait"] = int(throttle.wait() or 60)
             return render(request, "mechanic/login.html", context, status=429)
         user = authenticate(request, username=username, password=request.POST.get("password", ""))
-        if user is not None and mechanic_of(user) is not None:
+        mechanic = mechanic_of(user) if user is not None else None
+        if user is not None and mechanic is not None:
             login(request, user)
             if getattr(throttle, "key", None):  # (no key while the throttle is switched off)
                 throttle.cache.delete(throttle.key)  # a success clears the failures
-            return HttpResponseRedirect(next_url or reverse("mechanic:dashboard"))
+            response = HttpResponseRedirect(next_url or reverse("mechanic:dashboard"))
+            if request_flags(request)["ENABLE_MECH_I18N"]:
+                # This device speaks the profile's language from now on, signed in or out.
+                _remember_language(response, str(mechanic.language))
+            return response
         context["error"] = "credentials"
         # The form again, with the message (a 4xx document would be a console error).
         return render(request, "mechanic/login.html", context)
     if mechanic_of(request.user) is not None:
         return HttpResponseRedirect(next_url or reverse("mechanic:dashboard"))
     return render(request, "mechanic/login.html", context)
+
+
+@require_POST
+@csrf_protect
+def language_view(request: HttpRequest) -> HttpResponse:
+    """The header's language switcher (ENABLE_MECH_I18N): the choice goes to the language
+    cookie and, for a signed-in mechanic, to their profile, then back to the page it came from.
+    While halted the profile cannot change; the cookie still does."""
+    if not request_flags(request)["ENABLE_MECH_I18N"]:
+        return _json_error(FeatureDisabled())
+    language = request.POST.get("language", "")
+    if language not in dict(settings.LANGUAGES):
+        choices = ", ".join(code for code, _ in settings.LANGUAGES)
+        return _json_error(ValidationFailed({"language": [f"One of {choices}."]}))
+    mechanic = mechanic_of(request.user)
+    if mechanic is not None and mechanic.language != language:
+        try:
+            mechanic_update(mechanic=mechanic, language=language)
+        except Halted:
+            pass
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = reverse("mechanic:dashboard")
+    response = HttpResponseRedirect(next_url)
+    _remember_language(response, language)
+    return response
+
+
+def _remember_language(response: HttpResponse, language: str) -> None:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,  # type: ignore[arg-type]
+    )
+
+
+def _json_error(error: DomainError) -> JsonResponse:
+    return JsonResponse(error.body(), status=error.status_code)
 
 
 @require_POST
@@ -240,7 +289,7 @@ def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> i
         if not name:
             continue
         if not quantity.isdigit():
-            raise ValidationFailed({"custom_quantity": ["A whole number from 1 to 999."]})
+            raise ValidationFailed({"custom_quantity": [gettext("A whole number from 1 to 999.")]})
         custom.append((name, data.get(f"custom_price_{n}", "").strip() or "0", int(quantity)))
     category_id = data.get("category_id", "")
     order = order_place(
@@ -273,12 +322,16 @@ def order_new_view(request: HttpRequest) -> HttpResponse:
         "origins": PartOrigin.values,
         "custom_rows": range(CUSTOM_PART_ROWS),
         "form": request.POST,
+        "chosen_parts": request.POST.getlist("part_ids"),
     }
     if request.method == "POST":
         try:
             order_id = _new_order(request, mechanic, flags)
         except Halted as exc:
-            context["errors"] = {"order": [f"The system is halted: {exc.extra.get('reason')}"]}
+            reason = exc.extra.get("reason", "")
+            context["errors"] = {
+                "order": [gettext("The system is halted: %(reason)s") % {"reason": reason}]
+            }
             return render(request, "mechanic/order_new.html", context, status=503)
         except DomainError as exc:
             detail = exc.detail

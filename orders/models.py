@@ -11,6 +11,7 @@ from pathlib import PurePath
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 
 class Language(models.TextChoices):
@@ -41,11 +42,11 @@ class MechanicProfile(models.Model):
 
 
 class OrderStatus(models.TextChoices):
-    NEW = "new"
-    IN_PROGRESS = "in_progress"
-    READY = "ready"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
+    NEW = "new", _("New")
+    IN_PROGRESS = "in_progress", _("In progress")
+    READY = "ready", _("Ready")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 # The only moves an order's status can make.
@@ -59,8 +60,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 
 
 class PartOrigin(models.TextChoices):
-    ORIGINAL = "original"
-    ANALOG = "analog"
+    ORIGINAL = "original", _("Original")
+    ANALOG = "analog", _("Analog")
 
 
 class Order(models.Model):

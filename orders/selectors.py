@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from conclave.exceptions import ValidationFailed
 from orders.models import (
@@ -94,11 +95,13 @@ def time_period(period: str, start: date | None, end: date | None) -> tuple[date
     if period != "custom":
         raise ValidationFailed({"period": [f"One of {', '.join(PERIODS)}."]})
     if start is None or end is None:
-        raise ValidationFailed({"from": ["A custom period needs both from and to."]})
+        raise ValidationFailed({"from": [gettext("A custom period needs both from and to.")]})
     if end < start:
-        raise ValidationFailed({"to": ["Must not be before from."]})
+        raise ValidationFailed({"to": [gettext("Must not be before from.")]})
     if (end - start).days >= MAX_CUSTOM_DAYS:
-        raise ValidationFailed({"to": [f"A period covers at most {MAX_CUSTOM_DAYS} days."]})
+        raise ValidationFailed(
+            {"to": [gettext("A period covers at most %(days)d days.") % {"days": MAX_CUSTOM_DAYS}]}
+        )
     return start, end
 
 

@@ -4,6 +4,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.utils.translation import gettext
+
 from conclave.exceptions import ValidationFailed
 
 VIN_PATTERN = re.compile(r"[A-Z0-9]{6,17}")
@@ -15,9 +17,11 @@ CAR_NUMBER_PATTERN = re.compile(r"[A-Za-z0-9-]{1,20}")
 def normalise_vin(vin: str) -> str:
     value = (vin or "").strip().upper()
     if not VIN_PATTERN.fullmatch(value):
-        raise ValidationFailed({"vin": ["6 to 17 letters and digits."]})
+        raise ValidationFailed({"vin": [gettext("6 to 17 letters and digits.")]})
     if len(value) == 17 and VIN_FORBIDDEN & set(value):
-        raise ValidationFailed({"vin": ["A 17-character VIN never contains I, O or Q (ISO 3779)."]})
+        raise ValidationFailed(
+            {"vin": [gettext("A 17-character VIN never contains I, O or Q (ISO 3779).")]}
+        )
     return value
 
 
@@ -25,7 +29,7 @@ def normalise_car_number(car_number: str) -> str:
     value = (car_number or "").strip().upper()
     if value and not CAR_NUMBER_PATTERN.fullmatch(value):
         raise ValidationFailed(
-            {"car_number": ["Up to 20 characters: digits, letters and hyphens."]}
+            {"car_number": [gettext("Up to 20 characters: digits, letters and hyphens.")]}
         )
     return value
 
@@ -37,9 +41,11 @@ def clean_text(value: Any, field: str, limit: int, *, required: bool) -> str:
     """Stripped text of at most `limit` characters; not empty when `required`."""
     text = (value or "").strip()
     if required and not text:
-        raise ValidationFailed({field: [f"1 to {limit} characters."]})
+        raise ValidationFailed({field: [gettext("1 to %(limit)d characters.") % {"limit": limit}]})
     if len(text) > limit:
-        raise ValidationFailed({field: [f"At most {limit} characters."]})
+        raise ValidationFailed(
+            {field: [gettext("At most %(limit)d characters.") % {"limit": limit}]}
+        )
     return text
 
 
@@ -48,9 +54,11 @@ def money(value: Any, field: str) -> Decimal:
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise ValidationFailed({field: ["An amount such as 12.50."]}) from None
+        raise ValidationFailed({field: [gettext("An amount such as 12.50.")]}) from None
     if not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
-        raise ValidationFailed({field: [f"An amount from 0 to {MAX_PRICE}."]})
+        raise ValidationFailed(
+            {field: [gettext("An amount from 0 to %(max)s.") % {"max": MAX_PRICE}]}
+        )
     if amount != amount.quantize(Decimal("0.01")):
-        raise ValidationFailed({field: ["At most two decimal places."]})
+        raise ValidationFailed({field: [gettext("At most two decimal places.")]})
     return amount.quantize(Decimal("0.01"))

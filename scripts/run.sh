@@ -17,6 +17,8 @@ unset PROMETHEUS_MULTIPROC_DIR
 echo "conclave: database ${DATABASE_URL:+from DATABASE_URL}${DATABASE_URL:-SQLite in var/}," \
      "${REDIS_URL:+Redis from REDIS_URL}${REDIS_URL:-no Redis (local-memory cache, filesystem broker)}"
 
+# The mechanic pages' translations (locale/*/LC_MESSAGES/django.po), compiled with Babel.
+pybabel -q compile --directory locale --domain django
 python manage.py check --fail-level ERROR  # named startup errors stop here (non-zero exit)
 python manage.py migrate --noinput
 python manage.py seed_demo

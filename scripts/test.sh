@@ -7,6 +7,8 @@ export DJANGO_SETTINGS_MODULE=conclave.settings.test
 mkdir -p var/test-reports
 rm -f var/test-reports/*.xml
 
+pybabel -q compile --directory locale --domain django  # the translations the pages use
+
 echo "== suite: PostgreSQL ${DATABASE_URL} and Redis ${REDIS_URL} =="
 pytest -m "not quickstart" --junitxml=var/test-reports/postgres.xml "$@"
 suite=$?

@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 from rest_framework.authtoken.models import Token
 
 from conclave.exceptions import Conflict, ValidationFailed
@@ -71,7 +72,9 @@ def mechanic_update(
     if phone is not None:
         phone = phone.strip()
         if phone and not PHONE_PATTERN.fullmatch(phone):
-            raise ValidationFailed({"phone": ["Digits, spaces, ( ) and -, optionally after +."]})
+            raise ValidationFailed(
+                {"phone": [gettext("Digits, spaces, ( ) and -, optionally after +.")]}
+            )
         changes["phone"] = phone
     if language is not None:
         if language not in Language.values:
@@ -104,9 +107,13 @@ def mechanic_password_change(*, user: User, current_password: str, new_password:
     """Needs the current password; the new one passes Django's validators. Every API token
     of the user is revoked, so a token taken before the change stops working."""
     if not user.check_password(current_password):
-        raise ValidationFailed({"current_password": ["This is not your current password."]})
+        raise ValidationFailed(
+            {"current_password": [gettext("This is not your current password.")]}
+        )
     if new_password == current_password:
-        raise ValidationFailed({"new_password": ["Choose a password you have not been using."]})
+        raise ValidationFailed(
+            {"new_password": [gettext("Choose a password you have not been using.")]}
+        )
     try:
         validate_password(new_password, user)
     except ValidationError as exc:

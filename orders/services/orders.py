@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from conclave.exceptions import Conflict, NotFound, ValidationFailed
 from events.services import event_append
@@ -131,7 +132,7 @@ def order_status_change(*, order_id: int, status: str, mechanic: MechanicProfile
 def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: User) -> Order:
     """Staff assign (or reassign) an order to an active mechanic."""
     if len(notes) > 500:
-        raise ValidationFailed({"notes": ["At most 500 characters."]})
+        raise ValidationFailed({"notes": [gettext("At most 500 characters.")]})
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
         raise NotFound(f"No order {order_id}.")
@@ -164,7 +165,7 @@ def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: Use
 def comment_add(*, order: Order, author: User, text: str) -> Comment:
     text = (text or "").strip()
     if not text or len(text) > 2000:
-        raise ValidationFailed({"text": ["1 to 2000 characters, not only spaces."]})
+        raise ValidationFailed({"text": [gettext("1 to 2000 characters, not only spaces.")]})
     comment = Comment.objects.create(order=order, author=author, text=text)
     event_append(
         event_type="order.comment_added",

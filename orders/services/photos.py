@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils.translation import gettext
 from PIL import Image, UnidentifiedImageError
 
 from conclave.exceptions import Conflict, ValidationFailed
@@ -30,12 +31,20 @@ def _inspect(upload: UploadedFile) -> tuple[str, int, int]:
         with Image.open(upload) as image:
             image_format, (width, height) = image.format or "", image.size
             if image_format not in PHOTO_FORMATS:
-                raise ValidationFailed({"photo": ["A JPEG, PNG or WebP image."]})
+                raise ValidationFailed({"photo": [gettext("A JPEG, PNG or WebP image.")]})
             if width * height > MAX_PIXELS:
-                raise ValidationFailed({"photo": [f"At most {MAX_PIXELS:,} pixels."]})
+                raise ValidationFailed(
+                    {
+                        "photo": [
+                            gettext("At most %(pixels)s pixels.") % {"pixels": f"{MAX_PIXELS:,}"}
+                        ]
+                    }
+                )
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise ValidationFailed({"photo": ["Not a readable JPEG, PNG or WebP image."]}) from None
+        raise ValidationFailed(
+            {"photo": [gettext("Not a readable JPEG, PNG or WebP image.")]}
+        ) from None
     finally:
         upload.seek(0)
     return image_format, width, height
@@ -46,7 +55,9 @@ def photo_add(*, order_id: int, user: User, upload: UploadedFile) -> OrderPhoto:
     """Attaches a photo to an open order the user may change."""
     limit = settings.ORDER_PHOTO_MAX_BYTES
     if not upload.size or upload.size > limit:
-        raise ValidationFailed({"photo": [f"1 byte to {limit // (1024 * 1024)} MiB."]})
+        raise ValidationFailed(
+            {"photo": [gettext("1 byte to %(mib)d MiB.") % {"mib": limit // (1024 * 1024)}]}
+        )
     image_format, width, height = _inspect(upload)
     order = open_order_for_update(order_id, user)
     if order.photos.count() >= settings.ORDER_PHOTO_MAX_COUNT:

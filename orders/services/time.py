@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from conclave.exceptions import Conflict, ValidationFailed
 from events.services import event_append
@@ -21,7 +22,8 @@ def timer_start(*, order_id: int, mechanic: MechanicProfile) -> TimeEntry:
     running = TimeEntry.objects.filter(mechanic=mechanic, ended_at__isnull=True).first()
     if running is not None:
         raise Conflict(
-            f"A timer is already running on order {running.order_id}; stop it first.",
+            gettext("A timer is already running on order %(order)d; stop it first.")
+            % {"order": running.order_id},
             running_order_id=running.order_id,
         )
     entry = TimeEntry.objects.create(order=order, mechanic=mechanic, started_at=timezone.now())
@@ -40,7 +42,7 @@ def timer_stop(*, mechanic: MechanicProfile) -> TimeEntry:
         .first()
     )
     if entry is None:
-        raise Conflict("No timer of yours is running.")
+        raise Conflict(gettext("No timer of yours is running."))
     entry.ended_at = max(timezone.now(), entry.started_at + timedelta(seconds=1))
     entry.save(update_fields=["ended_at"])
     event_append(
@@ -67,13 +69,13 @@ def time_entry_add(
     """A manual entry: it ends after it starts, not in the future, at most 24 hours long."""
     order = own_order(order_id, mechanic)
     if ended_at <= started_at:
-        raise ValidationFailed({"ended_at": ["Must be after started_at."]})
+        raise ValidationFailed({"ended_at": [gettext("Must be after the start.")]})
     if ended_at > timezone.now():
-        raise ValidationFailed({"ended_at": ["Cannot be in the future."]})
+        raise ValidationFailed({"ended_at": [gettext("Cannot be in the future.")]})
     if ended_at - started_at > MAX_MANUAL_ENTRY:
-        raise ValidationFailed({"ended_at": ["A manual entry covers at most 24 hours."]})
+        raise ValidationFailed({"ended_at": [gettext("A manual entry covers at most 24 hours.")]})
     if len(notes) > 500:
-        raise ValidationFailed({"notes": ["At most 500 characters."]})
+        raise ValidationFailed({"notes": [gettext("At most 500 characters.")]})
     entry = TimeEntry.objects.create(
         order=order,
         mechanic=mechanic,

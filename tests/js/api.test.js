@@ -143,8 +143,13 @@ test("writes carry the CSRF token and JSON; reads do not carry the token", async
   assert.equal(calls[1].init.headers["X-CSRFToken"], undefined);
 });
 
-test("friendly messages: field errors spelled out, conflicts told as the server says", () => {
-  assert.equal(userMessage(400, { detail: { text: ["1 to 2000 characters."] } }), "text: 1 to 2000 characters.");
+test("friendly messages: field errors under the page's labels, conflicts told as the server says", () => {
+  const detail = { detail: { text: ["1 to 2000 characters."], notes: ["Too long."] } };
+  assert.equal(userMessage(400, detail), "1 to 2000 characters.; Too long.");
+  assert.equal(
+    userMessage(400, detail, { fields: { text: "Комментарий" } }),
+    "Комментарий: 1 to 2000 characters.; Too long.",
+  );
   assert.equal(userMessage(409, { detail: "An order that is new cannot become ready." }), "An order that is new cannot become ready.");
   assert.equal(userMessage(404, {}), "The requested item was not found.");
   assert.equal(userMessage(0, null), "Network error. Please check your internet connection.");

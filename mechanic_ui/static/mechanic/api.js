@@ -34,17 +34,22 @@
     const words = Object.assign({}, MESSAGES, messages || {});
     if (status === 0) return words.network;
     if (body && body.error === "halted") return words.halted;
-    if (status === 400 && body && body.detail) return describe(body.detail);
+    if (status === 400 && body && body.detail) return describe(body.detail, words.fields || {});
     if (status === 409 && body && body.detail) return String(body.detail);
     if (words[status]) return words[status];
     if (status >= 500) return words.server;
     return words.other;
   }
 
-  function describe(detail) {
+  // A 400's detail: {field: [problems]} with the field's label where the page gave one (a
+  // field name is never shown raw), or a sentence.
+  function describe(detail, labels) {
     if (typeof detail === "string") return detail;
     return Object.entries(detail)
-      .map(([field, problems]) => `${field}: ${[].concat(problems).join(" ")}`)
+      .map(([field, problems]) => {
+        const text = [].concat(problems).join(" ");
+        return labels[field] ? `${labels[field]}: ${text}` : text;
+      })
       .join("; ");
   }
 
@@ -66,7 +71,8 @@
 
   /*
    * options: fetch (the fetch function), sleep (ms => Promise), document, timeoutMs,
-   * onUnauthorized(), onHalted(reason), messages (translated MESSAGES).
+   * onUnauthorized(), onHalted(reason), messages (translated MESSAGES, and `fields`: the
+   * labels of the fields a 400 may name).
    */
   function createClient(options) {
     const opts = Object.assign(
@@ -84,6 +90,8 @@
       const controller = typeof AbortController === "function" ? new AbortController() : null;
       const timer = controller ? setTimeout(() => controller.abort(), opts.timeoutMs) : null;
       const headers = Object.assign({ Accept: "application/json" }, extraHeaders || {});
+      const language = opts.document && opts.document.documentElement && opts.document.documentElement.lang;
+      if (language) headers["Accept-Language"] = language; // the server's messages in the page's language
       let payload;
       if (body instanceof Object && typeof FormData === "function" && body instanceof FormData) {
         payload = body;

@@ -13,6 +13,7 @@
   const api = window.ConclaveApi.createClient({
     fetch: window.fetch.bind(window),
     document,
+    messages: JSON.parse(document.getElementById("api-messages").textContent),
     onUnauthorized: () => {
       window.location.assign(`/mechanic/login?next=${encodeURIComponent(location.pathname + location.search)}`);
     },

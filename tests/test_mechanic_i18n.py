@@ -1,0 +1,270 @@
+"""The mechanic pages in English, Hebrew and Russian (ENABLE_MECH_I18N): the language chosen,
+kept on the profile and in a cookie, right-to-left Hebrew, the API's messages in the page's
+language, and catalogues with every text translated. In a real browser:
+test_mechanic_browser.py."""
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from django.conf import settings
+from django.test import Client
+from django.utils import translation
+from django.utils.translation.template import templatize
+
+from conclave.halt import forget_halt_status
+from conclave.services import halt_raise
+from events.models import Event
+from orders.models import MechanicProfile
+from tests.workshop import MECHANIC_PASSWORD, flag_on
+
+pytestmark = pytest.mark.django_db
+
+LANGUAGES = ("he", "ru")
+ROOT = Path(settings.BASE_DIR)
+SOURCES = [
+    *sorted((ROOT / "mechanic_ui").rglob("*.html")),
+    *sorted((ROOT / "mechanic_ui").rglob("*.py")),
+]
+SOURCES += [ROOT / "orders" / "validators.py", ROOT / "orders" / "selectors.py"]
+SOURCES += sorted((ROOT / "orders" / "services").glob("*.py")) + [ROOT / "orders" / "models.py"]
+GETTEXT_CALL = re.compile(
+    r"""\b(?:gettext|gettext_lazy|_)\(\s*u?(?P<q>['"])(?P<text>.+?)(?P=q)\s*\)"""
+)
+
+
+@pytest.fixture
+def i18n(django_capture_on_commit_callbacks):
+    flag_on("ENABLE_MECH_I18N", django_capture_on_commit_callbacks)
+
+
+def signed_in(mechanic) -> Client:
+    client = Client()
+    client.force_login(mechanic.user)
+    return client
+
+
+def html_tag(page) -> str:
+    return re.search(r"<html[^>]*>", page.content.decode())[0]
+
+
+# --- The catalogues -------------------------------------------------------------------------------
+
+
+def source_texts() -> set[str]:
+    """Every text the pages and the messages they show put through gettext, found the way
+    makemessages finds them (templates through Django's templatize)."""
+    texts = set()
+    for path in SOURCES:
+        source = path.read_text()
+        if path.suffix == ".html":
+            source = templatize(source, origin=str(path))
+        for match in GETTEXT_CALL.finditer(source):
+            texts.add(match["text"].encode().decode("unicode_escape").encode("latin-1").decode())
+    return texts
+
+
+def test_catalogues__every_text_translated_in_hebrew_and_russian():
+    texts = source_texts()
+    assert {"Dashboard", "Sign in", "In progress", "6 to 17 letters and digits."} <= texts
+    for language in LANGUAGES:
+        with open(ROOT / "locale" / language / "LC_MESSAGES" / "django.po", "rb") as f:
+            catalogue = {m.id: m for m in read_po(f) if m.id}
+        missing = sorted(texts - set(catalogue))
+        assert missing == [], f"{language}: not in the catalogue (make messages): {missing}"
+        untranslated = sorted(m.id for m in catalogue.values() if not m.string or m.fuzzy)
+        assert untranslated == [], f"{language}: untranslated or fuzzy: {untranslated}"
+        for message in catalogue.values():  # placeholders survive translation
+            assert re.findall(r"%\(\w+\)\w", message.id) == re.findall(
+                r"%\(\w+\)\w", message.string
+            ), message.id
+
+
+def test_catalogues__compiled_and_loaded():
+    mo = [ROOT / "locale" / lang / "LC_MESSAGES" / "django.mo" for lang in LANGUAGES]
+    assert all(path.exists() for path in mo), "compile them: pybabel compile -d locale -D django"
+    with translation.override("he"):
+        assert translation.gettext("Dashboard") == "לוח בקרה"
+    with translation.override("ru"):
+        assert translation.gettext("Dashboard") == "Панель"
+
+
+# --- Choosing the language --------------------------------------------------------------------------
+
+
+def test_flag_off__english_without_a_switcher_whatever_the_browser_asks(mechanic):
+    client = Client(HTTP_ACCEPT_LANGUAGE="he")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+
+    page = client.get("/mechanic/login")
+    refused = client.post("/mechanic/language", {"language": "he"})
+
+    assert html_tag(page) == '<html lang="en" dir="ltr">'
+    assert "language-switcher" not in page.content.decode()
+    assert "Sign in" in page.content.decode()
+    assert refused.status_code == 404
+    assert refused.json()["error"] == "feature_disabled"
+
+
+def test_flag_on__a_stranger_gets_the_cookie_then_the_browser_language(mechanic, i18n):
+    hebrew = Client(HTTP_ACCEPT_LANGUAGE="he-IL,he;q=0.9,en;q=0.5").get("/mechanic/login")
+    cookie = Client(HTTP_ACCEPT_LANGUAGE="he")
+    cookie.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    russian = cookie.get("/mechanic/login")
+    english = Client(HTTP_ACCEPT_LANGUAGE="fr").get("/mechanic/login")
+
+    assert html_tag(hebrew) == '<html lang="he" dir="rtl">'
+    assert "התחברות" in hebrew.content.decode()
+    assert html_tag(russian) == '<html lang="ru" dir="ltr">'
+    assert "Вход" in russian.content.decode()
+    assert html_tag(english) == '<html lang="en" dir="ltr">'
+    assert 'data-language="he" aria-pressed="false"' in english.content.decode()
+    assert "Accept-Language" in hebrew["Vary"] and "Cookie" in hebrew["Vary"]
+
+
+def test_switcher__kept_on_the_profile_and_in_the_cookie(mechanic, i18n):
+    client = signed_in(mechanic)
+    events_before = Event.objects.count()
+
+    switched = client.post("/mechanic/language", {"language": "he", "next": "/mechanic/time"})
+    page = client.get("/mechanic/time")
+    other_device = signed_in(mechanic).get("/mechanic/")
+
+    assert switched.status_code == 302 and switched["Location"] == "/mechanic/time"
+    cookie = switched.cookies[settings.LANGUAGE_COOKIE_NAME]
+    assert cookie.value == "he" and cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert MechanicProfile.objects.get(pk=mechanic.pk).language == "he"
+    assert Event.objects.count() > events_before  # the profile change is in the log
+    assert html_tag(page) == '<html lang="he" dir="rtl">'
+    assert "הזמן שלי" in page.content.decode()
+    assert html_tag(other_device) == '<html lang="he" dir="rtl">'
+    assert 'data-language="he" aria-pressed="true"' in other_device.content.decode()
+
+
+def test_switcher__bad_language_or_foreign_next_refused(mechanic, i18n):
+    client = signed_in(mechanic)
+
+    bad = client.post("/mechanic/language", {"language": "fr"})
+    missing = client.post("/mechanic/language", {})
+    foreign = client.post(
+        "/mechanic/language", {"language": "ru", "next": "https://evil.example/phish"}
+    )
+
+    assert bad.status_code == 400 and bad.json()["detail"] == {"language": ["One of en, he, ru."]}
+    assert missing.status_code == 400
+    assert foreign.status_code == 302 and foreign["Location"] == "/mechanic/"
+    assert MechanicProfile.objects.get(pk=mechanic.pk).language == "ru"
+
+
+def test_switcher__needs_the_csrf_token(mechanic, i18n):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(mechanic.user)
+
+    refused = client.post("/mechanic/language", {"language": "he"})
+
+    assert refused.status_code == 403
+    assert MechanicProfile.objects.get(pk=mechanic.pk).language == "en"
+
+
+def test_switcher__while_halted_the_cookie_changes_not_the_profile(mechanic, i18n):
+    client = signed_in(mechanic)
+    halt_raise(reason="integrity check failed", actor="test", channel="command")
+    forget_halt_status()
+
+    switched = client.post("/mechanic/language", {"language": "ru", "next": "/mechanic/"})
+
+    assert switched.status_code == 302
+    assert switched.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ru"
+    assert MechanicProfile.objects.get(pk=mechanic.pk).language == "en"
+
+
+def test_login__the_profile_language_goes_to_this_device(mechanic, i18n):
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(language="ru")
+    client = Client()
+
+    signed = client.post(
+        "/mechanic/login", {"username": mechanic.user.username, "password": MECHANIC_PASSWORD}
+    )
+    client.post("/mechanic/logout")
+    login_again = client.get("/mechanic/login")
+
+    assert signed.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ru"
+    assert html_tag(login_again) == '<html lang="ru" dir="ltr">'
+
+
+# --- What the pages and the API say ---------------------------------------------------------------
+
+
+def test_statuses_and_catalogue_names_in_the_pages_language(mechanic, i18n):
+    from orders.models import Category
+    from orders.services import order_create
+    from tests.workshop import RUNBOOK_ORDER
+
+    order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    Category.objects.create(name_en="Brakes", name_he="בלמים", name_ru="Тормоза")
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(language="ru")
+    client = signed_in(mechanic)
+
+    dashboard = client.get("/mechanic/").content.decode()
+    form_page = client.get("/mechanic/orders/new").content.decode()
+
+    assert 'class="badge status-new">Новые</span>' in dashboard
+    assert "Мои заказы" in dashboard
+    assert "Отправить заказ" in form_page
+
+
+def test_form_errors_in_the_pages_language(mechanic, i18n):
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(language="he")
+
+    page = signed_in(mechanic).post(
+        "/mechanic/orders/new",
+        {"vin": "BAD", "part_type": "Brake pads", "original_or_analog": "original"},
+    )
+
+    assert page.status_code == 200
+    assert "6 עד 17 אותיות וספרות." in page.content.decode()
+
+
+def test_api__messages_in_the_accept_language_english_without_one(mechanic, i18n):
+    client = signed_in(mechanic)
+
+    hebrew = client.post("/api/mechanic/time/stop", HTTP_ACCEPT_LANGUAGE="he-IL,he;q=0.9")
+    russian = client.post("/api/mechanic/time/stop", HTTP_ACCEPT_LANGUAGE="ru")
+    plain = client.post("/api/mechanic/time/stop")
+
+    assert hebrew.status_code == russian.status_code == plain.status_code == 409
+    assert hebrew.json()["detail"] == "אין לכם טיימר פועל."
+    assert russian.json()["detail"] == "У вас нет запущенного таймера."
+    assert plain.json()["detail"] == "No timer of yours is running."
+    assert hebrew.json()["error"] == plain.json()["error"] == "conflict"
+    assert hebrew["Content-Language"] == "he" and "Content-Language" not in plain
+
+
+def test_halted__a_form_post_gets_the_page_in_its_language(mechanic, i18n):
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(language="he", phone="")
+    client = signed_in(mechanic)
+    halt_raise(reason="chain check failed at 9", actor="test", channel="command")
+    forget_halt_status()
+
+    refused = client.post("/mechanic/profile", {"form": "phone", "phone": "+972 50 000 0000"})
+
+    assert refused.status_code == 503 and refused["Retry-After"] == "60"
+    assert refused["Content-Type"].startswith("text/html")
+    html = refused.content.decode()
+    assert "לא נשמר" in html and "chain check failed at 9" in html
+    assert 'href="/mechanic/profile"' in html
+    assert MechanicProfile.objects.get(pk=mechanic.pk).phone == ""
+
+
+def test_api_messages_for_the_script_translated(mechanic, i18n):
+    import json
+
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(language="ru")
+    html = signed_in(mechanic).get("/mechanic/").content.decode()
+
+    messages = json.loads(re.search(r'id="api-messages"[^>]*>(.*?)</script>', html, re.S)[1])
+
+    assert messages["network"] == "Ошибка сети. Проверьте подключение к интернету."
+    assert messages["fields"]["text"] == "Комментарий"
+    assert "undefined" not in html
