@@ -9,13 +9,14 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/conclave
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test lint format bench messages install install-dev system-deps services clean
+.PHONY: help run test lint format bench messages screenshots install install-dev system-deps services clean
 
 help:
 	@echo "make run    install, migrate, seed demo data, serve web + worker + beat on 127.0.0.1:\$${PORT:-8000}"
 	@echo "make test   install, start PostgreSQL/Redis if down, run the suite and the SQLite smoke tests"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make messages  gather the mechanic pages' texts into locale/*.po for translation"
+	@echo "make screenshots  the README's dashboard pictures, into docs/screenshots/"
 	@echo "make bench  benchmarks, each with its same-run baseline (bench/results/latest.json)"
 
 $(BIN)/python:
@@ -65,6 +66,11 @@ messages: install-dev
 	  --locale he --locale ru --no-location --no-obsolete --no-wrap \
 	  --ignore .venv --ignore tests --ignore bench --ignore staticfiles --ignore var \
 	  --ignore deploy --ignore scripts
+
+# The README's pictures of the dashboard (English and Hebrew, classic and refreshed looks).
+screenshots: install-dev system-deps services
+	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SCREENSHOT_DIR=docs/screenshots \
+	  $(BIN)/pytest -q -p no:cacheprovider tests/test_mechanic_browser.py -k screenshots
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

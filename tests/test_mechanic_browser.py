@@ -177,7 +177,7 @@ def test_order__status_comment_and_timer(page, workshop):
     page.locator(f'[data-order="{order}"] a').click()
 
     page.get_by_role("button", name="Start work").click()
-    expect(page.locator("#order-status")).to_have_text("In Progress")
+    expect(page.locator("#order-status")).to_have_text("In progress")
     expect(page.get_by_role("button", name="Mark ready")).to_be_visible()
 
     page.get_by_label("New comment").fill("   ")
@@ -308,3 +308,175 @@ def test_new_order__step_by_step_then_the_order_page(page, workshop):
     expect(page).to_have_url(re.compile(r"/mechanic/orders/\d+$"))
     expect(page.locator("#order-vin")).to_have_text("RAD123456789")
     expect(page.locator("#order-total")).to_have_text("6.80")
+
+
+def test_lists_refresh_on_focus_and_every_30_s_without_a_reload(page, workshop):
+    page.clock.install()
+    sign_in(page)
+    page.evaluate("() => { window.notReloaded = true; }")
+
+    by_focus = workshop.order(vin="FOCUS1234567")
+    page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    expect(page.locator(f'[data-order="{by_focus}"]')).to_be_visible()
+
+    by_timer = workshop.order(vin="TIMER1234567")
+    page.clock.run_for(29_000)
+    expect(page.locator(f'[data-order="{by_timer}"]')).to_have_count(0)
+    page.clock.run_for(2_000)
+    expect(page.locator(f'[data-order="{by_timer}"]')).to_be_visible()
+    assert page.evaluate("() => window.notReloaded") is True
+
+
+def _switch(page: Page, language: str) -> None:
+    page.locator(f".language-switcher [data-language={language}]").click()
+    expect(page.locator("html")).to_have_attribute("lang", language)
+
+
+def test_languages__hebrew_right_to_left_kept_after_reload_then_russian(page, workshop):
+    workshop.flag("ENABLE_MECH_I18N", True)
+    order = workshop.order()
+    try:
+        sign_in(page)
+        _switch(page, "he")
+        page.reload()
+
+        html = page.locator("html")
+        expect(html).to_have_attribute("dir", "rtl")
+        expect(page.get_by_role("heading", level=1)).to_have_text("ההזמנות שלי")
+        brand = page.locator(".brand").bounding_box()
+        assert brand["x"] > page.viewport_size["width"] / 2  # the header is mirrored
+        for path in ("/mechanic/", f"/mechanic/orders/{order}", "/mechanic/orders/new",
+                     "/mechanic/time", "/mechanic/profile"):  # fmt: skip
+            page.goto(path)
+            expect(html).to_have_attribute("dir", "rtl")
+            text = page.locator("body").inner_text()
+            assert "undefined" not in text and "Dashboard" not in text, path
+
+        _switch(page, "ru")
+        expect(html).to_have_attribute("dir", "ltr")
+        page.goto(f"/mechanic/orders/{order}")
+        page.get_by_role("button", name="Начать работу").click()
+        expect(page.locator("#order-status")).to_have_text("В работе")
+        page.get_by_role("button", name="Остановить таймер").or_(
+            page.get_by_role("button", name="Запустить таймер")
+        ).first.click()
+        page.get_by_role("button", name="Запустить таймер").or_(
+            page.get_by_role("button", name="Остановить таймер")
+        ).first.wait_for()
+
+        workshop.flag("ENABLE_MECH_I18N", False)  # off: English, and no switcher
+        page.reload()
+        expect(html).to_have_attribute("lang", "en")
+        expect(page.locator(".language-switcher")).to_have_count(0)
+    finally:
+        workshop.flag("ENABLE_MECH_I18N", True)
+        page.goto("/mechanic/")
+        _switch(page, "en")
+        workshop.flag("ENABLE_MECH_I18N", False)
+
+
+SCREENSHOTS = os.environ.get("SCREENSHOT_DIR", "")
+
+
+def test_screenshots__dashboard_in_english_and_hebrew_classic_and_refreshed(
+    page, workshop, tmp_path
+):
+    """The README's pictures (`make screenshots` writes them to docs/screenshots/); here they
+    are also told apart: each look and each language renders differently."""
+    from pathlib import Path
+
+    target = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    shots = {}
+    for flag in ("ENABLE_MECH_I18N", "ENABLE_CAR_NUMBER"):
+        workshop.flag(flag, True)
+    try:
+        for vin, car, part, status in (
+            ("SHOT12345678", "12-345-67", "Brake pads", None),
+            ("SHOT22345678", "45-678-90", "Oil filter", "in_progress"),
+            ("SHOT32345678", "78-901-23", "Timing belt", "in_progress"),
+        ):
+            order = workshop.order(vin=vin, car_number=car, part_type=part)
+            if status:
+                workshop.api("PATCH", f"/api/mechanic/orders/{order}/status", {"status": status})
+        page.set_viewport_size({"width": 1000, "height": 640})
+        sign_in(page)
+        for look in ("classic", "refresh"):
+            workshop.flag("ENABLE_UI_REFRESH", look == "refresh")
+            for language in ("en", "he"):
+                page.goto("/mechanic/")
+                if page.locator("html").get_attribute("lang") != language:
+                    _switch(page, language)
+                path = target / f"dashboard-{language}-{look}.png"
+                page.screenshot(path=str(path), full_page=False)
+                shots[(language, look)] = path.read_bytes()
+    finally:
+        page.goto("/mechanic/")
+        if page.locator("html").get_attribute("lang") != "en":
+            _switch(page, "en")
+        for flag in ("ENABLE_MECH_I18N", "ENABLE_CAR_NUMBER", "ENABLE_UI_REFRESH"):
+            workshop.flag(flag, False)
+    assert len(set(shots.values())) == 4
+    assert all(shot.startswith(b"\x89PNG") and len(shot) > 10_000 for shot in shots.values())
+
+
+# Every visible text's WCAG 2 contrast against the background it sits on (walking up to the
+# first opaque ancestor), and every form control's accessible label.
+AUDIT = """() => {
+  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const rgba = (value) => (value.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const [r, g, b, a = 1] = rgba(getComputedStyle(e).backgroundColor);
+      if (a > 0.5) return [r, g, b];
+    }
+    return [255, 255, 255]; // the canvas
+  };
+  const low = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const text = [...element.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join("");
+    if (!text || !element.getClientRects().length || element.closest("[hidden]")) continue;
+    const style = getComputedStyle(element);
+    if (style.visibility === "hidden" || style.opacity === "0") continue;
+    const [l1, l2] = [luminance(rgba(style.color)), luminance(background(element))].sort((a, b) => b - a);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) low.push(`${text.slice(0, 30)}: ${ratio.toFixed(2)}`);
+  }
+  const unlabelled = [...document.querySelectorAll("input, select, textarea")]
+    .filter((f) => f.type !== "hidden" && !(f.labels && f.labels.length) && !f.getAttribute("aria-label"))
+    .map((f) => f.name);
+  return { low, unlabelled };
+}"""
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_accessibility__labels_contrast_and_keyboard(page, workshop, refresh):
+    workshop.flag("ENABLE_UI_REFRESH", refresh)
+    workshop.flag("ENABLE_MECH_I18N", True)
+    order = workshop.order()
+    try:
+        sign_in(page)
+        for path in ("/mechanic/", f"/mechanic/orders/{order}", "/mechanic/orders/new",
+                     "/mechanic/time", "/mechanic/profile", "/mechanic/login"):  # fmt: skip
+            page.goto(path)
+            audit = page.evaluate(AUDIT)
+            assert audit == {"low": [], "unlabelled": []}, path
+
+        # Keyboard only: Tab reaches the order's buttons with a visible focus ring, Enter acts.
+        page.goto(f"/mechanic/orders/{order}")
+        start = page.get_by_role("button", name="Start work")
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if start.evaluate("(e) => e === document.activeElement"):
+                break
+        outline = start.evaluate(
+            "(e) => getComputedStyle(e).outlineStyle + ' ' + e.matches(':focus-visible')"
+        )
+        assert outline == "solid true"
+        page.keyboard.press("Enter")
+        expect(page.locator("#order-status")).to_have_text("In progress")
+    finally:
+        workshop.flag("ENABLE_MECH_I18N", False)
+        workshop.flag("ENABLE_UI_REFRESH", False)

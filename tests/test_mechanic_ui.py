@@ -179,7 +179,7 @@ def test_dashboard__car_numbers_only_while_the_flag_is_on(
     after = client.get("/mechanic/").content.decode()
 
     assert "order-car-number" not in before
-    assert '<span class="order-car-number">77-777-77</span>' in after
+    assert '<bdi class="order-car-number" dir="ltr">77-777-77</bdi>' in after
 
 
 def test_dashboard__search_and_pagination(mechanic):
