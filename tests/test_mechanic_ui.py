@@ -2,6 +2,8 @@
 what, filters and fragments, and the queries a page costs. In a real browser:
 test_mechanic_browser.py."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -389,3 +391,38 @@ def test_new_order__any_bad_step__nothing_written_and_the_reason_shown(mechanic,
 
     assert response.status_code == 200 and message in response.content.decode()
     assert not Order.objects.exists()
+
+
+# --- Static files -----------------------------------------------------------------------------------
+
+
+def test_static_files__hashed_names_cached_for_a_year(tmp_path):
+    """As the image serves them (collected at build time with the production settings): with
+    content hashes in their names, so whitenoise lets browsers keep them for good."""
+    from tests.conftest import clean_env, run_manage
+
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="conclave.settings.production",
+        SECRET_KEY="static-files-test-placeholder-value-not-a-secret-0000000000000",
+        ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL="postgres://build@localhost/build",
+        REDIS_URL="redis://localhost:6379/0",
+        ENVIRONMENT="staging",
+        DEV_MODE="true",
+        STATIC_ROOT=str(tmp_path / "static"),
+        CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+    )
+    collected = run_manage("collectstatic", "--noinput", "-v0", env=env, timeout=180)
+    assert collected.returncode == 0, collected.stderr
+    code = (
+        "from django.test import Client; from django.templatetags.static import static;"
+        "url = static('mechanic/app.js');"
+        "r = Client(HTTP_HOST='127.0.0.1').get(url, secure=True);"
+        "print(url, r.status_code, r['Cache-Control'])"
+    )
+    served = run_manage("shell", "--no-imports", "-c", code, env=env)
+
+    url, status, cache = served.stdout.strip().splitlines()[-1].split(" ", 2)
+    assert re.fullmatch(r"/static/mechanic/app\.[0-9a-f]{12}\.js", url), served.stdout
+    assert status == "200"
+    assert "max-age=315360000" in cache and "immutable" in cache

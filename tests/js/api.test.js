@@ -143,6 +143,18 @@ test("writes carry the CSRF token and JSON; reads do not carry the token", async
   assert.equal(calls[1].init.headers["X-CSRFToken"], undefined);
 });
 
+test("requests ask for the server's messages in the page's language", async () => {
+  const { fetch, calls } = scripted([200]);
+  const { api } = client(fetch, { document: { cookie: "", documentElement: { lang: "he" } } });
+  const { api: bare } = client(fetch);
+
+  await api.get("/api/mechanic/time/active");
+  await bare.get("/api/mechanic/time/active");
+
+  assert.equal(calls[0].init.headers["Accept-Language"], "he");
+  assert.equal(calls[1].init.headers["Accept-Language"], undefined);
+});
+
 test("friendly messages: field errors under the page's labels, conflicts told as the server says", () => {
   const detail = { detail: { text: ["1 to 2000 characters."], notes: ["Too long."] } };
   assert.equal(userMessage(400, detail), "1 to 2000 characters.; Too long.");
