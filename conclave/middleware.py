@@ -1,5 +1,6 @@
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -57,6 +58,8 @@ ALLOWED_WHILE_HALTED = (
     "halt-clear",
     "admin:login",
     "admin:logout",
+    "admin:halt-ceremony",  # keepers approve and clear from the admin while halted
+    "admin:events_event_changelist",  # "verify range": reads the log, records the run
     "mechanic:login",
     "mechanic:logout",
     # (the switcher: while halted it changes the cookie, never the profile)
@@ -86,12 +89,19 @@ class HaltMiddleware:
 
     @staticmethod
     def refusal_page(request: HttpRequest) -> HttpResponse | None:
-        """The mechanic pages' forms post to a page, not to the API: theirs is refused with a
-        page (the halted banner and its reason, a way back), not a JSON body."""
-        if not request.path_info.startswith("/mechanic/"):
+        """The mechanic pages' and the admin's forms post to a page, not to the API: theirs
+        is refused with a page (the halt and its reason, a way back), not a JSON body."""
+        context: dict[str, Any] = {"back": request.get_full_path()}
+        if request.path_info.startswith("/mechanic/"):
+            template = "mechanic/halted.html"
+        elif request.path_info.startswith("/admin/"):
+            from django.contrib import admin
+
+            template = "admin/conclave/halted.html"
+            context.update(admin.site.each_context(request), title="Not saved")
+        else:
             return None
-        context = {"back": request.get_full_path()}
-        return render(request, "mechanic/halted.html", context, status=Halted.status_code)
+        return render(request, template, context, status=Halted.status_code)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method not in SAFE_METHODS and request.path_info not in self.allowed_paths():

@@ -97,6 +97,7 @@ class VerificationKind(models.TextChoices):
     FULL = "full"
     PREOPERATIONAL = "preoperational"
     PERIODIC = "periodic"
+    RANGE = "range"  # a range chosen in the admin
 
 
 class VerificationRun(models.Model):

@@ -1,5 +1,6 @@
 """Reads of the governance core."""
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -84,3 +85,58 @@ def constitutional_health() -> dict[str, Any]:
             "available": keepers >= settings.HALT_CLEAR_QUORUM,
         },
     }
+
+
+def admin_dashboard(user: Any) -> dict[str, Any]:
+    """The admin's front page, each part only for those whose role may see it: today's orders
+    by status, the outbox's success rate and backlog, the chain head and the last
+    verification, the flags (the halt is in every admin page's header)."""
+    from flags.selectors import flags_detail
+    from notifications.models import Notification, NotificationStatus
+    from orders.models import Order, OrderStatus
+
+    figures: dict[str, Any] = {}
+    if user.has_perm("orders.view_order"):
+        today = timezone.localdate()
+        counts = dict(
+            Order.objects.filter(created_at__date=today)
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+        rows = [(status.label, counts.get(status.value, 0)) for status in OrderStatus]
+        most = max([n for _, n in rows] + [1])
+        figures["orders_today"] = [
+            {"label": label, "count": n, "percent": round(100 * n / most)} for label, n in rows
+        ]
+        figures["orders_today_total"] = sum(n for _, n in rows)
+    if user.has_perm("notifications.view_notification"):
+        since = timezone.now() - timedelta(hours=24)
+        by_status = dict(
+            Notification.objects.filter(created_at__gte=since)
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+        done = sum(by_status.get(s, 0) for s in ("sent", "failed", "dead"))
+        figures["outbox"] = {
+            "sent": by_status.get(NotificationStatus.SENT, 0),
+            "failed": by_status.get(NotificationStatus.FAILED, 0)
+            + by_status.get(NotificationStatus.DEAD, 0),
+            "success_rate": (
+                round(100 * by_status.get(NotificationStatus.SENT, 0) / done, 1) if done else None
+            ),
+            "backlog": Notification.objects.filter(
+                status__in=(NotificationStatus.PENDING, NotificationStatus.SENDING)
+            ).count(),
+        }
+    if user.has_perm("events.view_event"):
+        figures["chain_head"] = (
+            Event.objects.order_by("-sequence")
+            .values("sequence", "content_hash", "authority_timestamp")
+            .first()
+        )
+        figures["last_verification"] = VerificationRun.objects.order_by("-id").first()
+    if user.has_perm("flags.view_featureflag"):
+        figures["flags"] = flags_detail()
+    return figures

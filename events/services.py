@@ -289,3 +289,41 @@ def keeper_key_register(*, keeper_id: str, public_key: bytes, actor: str = "syst
         local_timestamp=now,
     )
     return key
+
+
+@transaction.atomic
+def keeper_key_rotate(*, key_id: str, public_key: bytes, actor: str = "system") -> KeeperKey:
+    """Retires a keeper's key now and registers the new public key they hand in (their private
+    key never reaches us), active from the same instant."""
+    try:
+        old = KeeperKey.objects.select_for_update().get(key_id=key_id)
+    except KeeperKey.DoesNotExist as exc:
+        raise NotFound(f"No keeper key {key_id}.") from exc
+    if old.active_until is not None:
+        raise Conflict(f"Key {key_id} was already retired at {old.active_until.isoformat()}.")
+    if len(public_key) != 32:
+        raise ValidationFailed({"public_key": ["an Ed25519 public key is 32 bytes."]})
+    if bytes(old.public_key) == public_key:
+        raise ValidationFailed(
+            {"public_key": ["The new key must differ from the one it replaces."]}
+        )
+    now = timezone.now()
+    old.active_until = now
+    old.save(update_fields=["active_until"])
+    new = KeeperKey.objects.create(
+        keeper_id=old.keeper_id,
+        key_id=f"keeper-{uuid.uuid4().hex[:16]}",
+        public_key=public_key,
+        active_from=now,
+    )
+    event_append(
+        event_type="keeper_key.rotated",
+        payload={
+            **_key_event_payload(new, kind="keeper", owner=old.keeper_id),
+            "retired_key_id": old.key_id,
+            "retired_at": crypto.format_timestamp(now),
+            "actor": actor,
+        },
+        local_timestamp=now,
+    )
+    return new

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from events.services import PendingEvent
+from events.services import PendingEvent, event_append
 from notifications import messages
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from orders.models import Order, OrderStatus
@@ -191,8 +191,8 @@ def bot_reply_queue(
     )
 
 
-def notification_retry(*, notification_id: int) -> Notification:
-    """Sends a failed or dead row again (the admin's "retry now")."""
+def notification_retry(*, notification_id: int, actor: str = "system") -> Notification:
+    """Sends a failed or dead row again (the admin's "retry now"); an event names who."""
     from conclave.exceptions import Conflict, NotFound
 
     with transaction.atomic():
@@ -207,5 +207,9 @@ def notification_retry(*, notification_id: int) -> Notification:
         row.attempts = 0
         row.next_attempt_at = timezone.now()
         row.save(update_fields=["status", "attempts", "next_attempt_at"])
+        event_append(
+            event_type="notification.retried",
+            payload={"notification_id": row.pk, "kind": row.kind, "actor": actor},
+        )
         transaction.on_commit(lambda: _enqueue(row.pk))
     return row

@@ -10,8 +10,21 @@ from orders.services.catalog import (
     part_update,
 )
 from orders.services.items import item_add, item_remove, work_add, work_remove
-from orders.services.mechanics import mechanic_create, mechanic_password_change, mechanic_update
-from orders.services.orders import comment_add, order_assign, order_create, order_status_change
+from orders.services.mechanics import (
+    mechanic_create,
+    mechanic_password_change,
+    mechanic_password_reset,
+    mechanic_set_active,
+    mechanic_telegram_link,
+    mechanic_update,
+)
+from orders.services.orders import (
+    comment_add,
+    order_assign,
+    order_create,
+    order_status_change,
+    order_status_set,
+)
 from orders.services.photos import photo_add
 from orders.services.placing import order_place
 from orders.services.time import time_entry_add, timer_start, timer_stop
@@ -26,11 +39,15 @@ __all__ = [
     "item_remove",
     "mechanic_create",
     "mechanic_password_change",
+    "mechanic_password_reset",
+    "mechanic_set_active",
+    "mechanic_telegram_link",
     "mechanic_update",
     "order_assign",
     "order_create",
     "order_place",
     "order_status_change",
+    "order_status_set",
     "part_create",
     "part_delete",
     "part_update",

@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 from conclave.exceptions import Conflict, ValidationFailed
 from events.services import event_append
 from orders.models import Language, MechanicProfile
+from orders.services.common import actor_of
 
 
 @transaction.atomic
@@ -125,3 +126,64 @@ def mechanic_password_change(*, user: User, current_password: str, new_password:
         event_type="mechanic.password_changed",
         payload={"username": user.get_username(), "actor": f"user:{user.get_username()}"},
     )
+
+
+@transaction.atomic
+def mechanic_password_reset(*, mechanic: MechanicProfile, new_password: str, actor: User) -> None:
+    """Staff set a new password (the mechanic forgot theirs): Django's validators apply, the
+    mechanic's API tokens are revoked and their sessions end."""
+    user = mechanic.user
+    try:
+        validate_password(new_password, user)
+    except ValidationError as exc:
+        raise ValidationFailed({"new_password": list(exc.messages)}) from exc
+    user.set_password(new_password)
+    user.save(update_fields=["password"])  # the session hash changes: sessions end
+    Token.objects.filter(user=user).delete()
+    event_append(
+        event_type="mechanic.password_reset",
+        payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
+    )
+
+
+@transaction.atomic
+def mechanic_set_active(*, mechanic: MechanicProfile, active: bool, actor: User) -> MechanicProfile:
+    """Deactivating a mechanic signs them out everywhere (tokens revoked, user inactive); their
+    orders stay. Reactivating lets them sign in again."""
+    if mechanic.is_active == active:
+        return mechanic
+    mechanic.is_active = active
+    mechanic.save(update_fields=["is_active"])
+    user = mechanic.user
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    if not active:
+        Token.objects.filter(user=user).delete()
+    event_append(
+        event_type="mechanic.activated" if active else "mechanic.deactivated",
+        payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
+    )
+    return mechanic
+
+
+@transaction.atomic
+def mechanic_telegram_link(
+    *, mechanic: MechanicProfile, chat_id: int | None, actor: User
+) -> MechanicProfile:
+    """Links the mechanic's Telegram chat (the bot and their notifications use it), or unlinks
+    it with None. A chat belongs to one mechanic."""
+    if chat_id is not None:
+        if not isinstance(chat_id, int) or not 0 < chat_id < 2**52:
+            raise ValidationFailed({"telegram_chat_id": ["A private chat's positive id."]})
+        taken = MechanicProfile.objects.filter(telegram_chat_id=chat_id).exclude(pk=mechanic.pk)
+        if taken.exists():
+            raise Conflict(f"Chat {chat_id} is linked to another mechanic already.")
+    if mechanic.telegram_chat_id == chat_id:
+        return mechanic
+    mechanic.telegram_chat_id = chat_id
+    mechanic.save(update_fields=["telegram_chat_id"])
+    event_append(
+        event_type="mechanic.telegram_linked" if chat_id else "mechanic.telegram_unlinked",
+        payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
+    )
+    return mechanic

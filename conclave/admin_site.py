@@ -1,0 +1,152 @@
+"""The staff admin's site: Django's admin with the halt shown on every page, a dashboard as
+its index, and the halt pages (state, raise, the keepers' clearing ceremony).
+
+Every write here calls the same services as the API, so the admin cannot bypass the event log,
+the halt, validation or the flag pins; every view checks its permission server-side.
+"""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path
+
+from conclave.exceptions import DomainError
+from conclave.halt import halt_status
+from conclave.models import HaltChannel
+from conclave.selectors import admin_dashboard, halt_ceremony_view, halt_state
+from conclave.services import ceremony_approve, ceremony_open, halt_clear, halt_raise
+
+
+def actor_of(request: HttpRequest) -> str:
+    return f"user:{request.user.get_username()}"
+
+
+def error_text(error: DomainError) -> str:
+    detail = error.detail
+    if isinstance(detail, dict):
+        return " ".join(
+            f"{field}: {' '.join(map(str, problems))}" for field, problems in detail.items()
+        )
+    return str(detail)
+
+
+class ConclaveAdminSite(admin.AdminSite):
+    site_header = "Conclave Hub"
+    site_title = "Conclave Hub admin"
+    index_title = "Dashboard"
+    index_template = "admin/conclave/index.html"
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        status = halt_status()
+        user = request.user
+        context.update(
+            halted=status.halted,
+            halt_reason=status.reason or "",
+            can_see_halt=user.is_active and user.has_perm("conclave.view_haltstate"),
+        )
+        return context
+
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        own = [
+            path("halt/", self.admin_view(self.halt_view), name="halt"),
+            path("halt/ceremony/", self.admin_view(self.ceremony_view), name="halt-ceremony"),
+        ]
+        return own + super().get_urls()
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        figures = admin_dashboard(request.user)
+        return super().index(request, {**figures, **(extra_context or {})})
+
+    # --- The halt ---------------------------------------------------------------------------
+
+    def halt_view(self, request: HttpRequest) -> HttpResponse:
+        """The halt's state; security admins raise it with a reason, after a confirmation."""
+        user = request.user
+        if not user.has_perm("conclave.view_haltstate"):
+            raise PermissionDenied
+        can_raise = user.has_perm("conclave.change_haltstate")
+        reason = request.POST.get("reason", "").strip() if request.method == "POST" else ""
+        if request.method == "POST":
+            if not can_raise:
+                raise PermissionDenied
+            if request.POST.get("confirmed") == "yes":
+                try:
+                    _state, raised = halt_raise(
+                        reason=reason, actor=actor_of(request), channel=HaltChannel.ADMIN
+                    )
+                except DomainError as exc:
+                    messages.error(request, error_text(exc))
+                else:
+                    if raised:
+                        messages.warning(request, "The system is halted. Every write is refused.")
+                    else:
+                        messages.info(request, "The system was halted already.")
+                    return redirect("admin:halt")
+            elif reason:
+                context = {**self.each_context(request), "title": "Raise the halt?",
+                           "reason": reason}  # fmt: skip
+                return TemplateResponse(request, "admin/conclave/halt_confirm.html", context)
+            else:
+                messages.error(request, "Give the reason for the halt.")
+        context = {
+            **self.each_context(request),
+            "title": "Halt",
+            "state": halt_state(),
+            "can_raise": can_raise,
+        }
+        return TemplateResponse(request, "admin/conclave/halt.html", context)
+
+    def ceremony_view(self, request: HttpRequest) -> HttpResponse:
+        """The clearing ceremony: the challenge, the quorum, the approvals so far; keepers paste
+        the signature `manage.py keeper_sign` made; the clear runs verification and says how
+        it went. (Allowed while halted: HaltMiddleware lets this page's posts through.)"""
+        user = request.user
+        if not user.has_perm("conclave.view_haltceremony"):
+            raise PermissionDenied
+        can_approve = user.has_perm("conclave.add_ceremonyapproval")
+        can_clear = can_approve or user.has_perm("conclave.change_haltstate")
+        if request.method == "POST":
+            return self._ceremony_post(request, can_approve=can_approve, can_clear=can_clear)
+        context: dict[str, Any] = {**self.each_context(request), "title": "Clearing ceremony"}
+        if halt_status().halted or halt_state().is_halted:
+            try:
+                ceremony = ceremony_open(actor=actor_of(request))
+            except DomainError as exc:
+                context["problem"] = error_text(exc)
+            else:
+                context["ceremony"] = halt_ceremony_view(ceremony)
+        context.update(can_approve=can_approve, can_clear=can_clear)
+        return TemplateResponse(request, "admin/conclave/ceremony.html", context)
+
+    def _ceremony_post(
+        self, request: HttpRequest, *, can_approve: bool, can_clear: bool
+    ) -> HttpResponse:
+        action = request.POST.get("action")
+        try:
+            if action == "approve":
+                if not can_approve:
+                    raise PermissionDenied
+                approval = ceremony_approve(
+                    keeper_key_id=request.POST.get("keeper_key_id", "").strip()[:100],
+                    signature=request.POST.get("signature", "").strip()[:200],
+                    actor=actor_of(request),
+                )
+                messages.success(request, f"Approval by {approval.keeper_id} recorded.")
+            elif action == "clear":
+                if not can_clear:
+                    raise PermissionDenied
+                halt_clear(actor=actor_of(request))
+                messages.success(
+                    request, "Verification passed and the quorum approved: the halt is cleared."
+                )
+                return redirect("admin:halt")
+            else:
+                messages.error(request, "Unknown action.")
+        except DomainError as exc:
+            messages.error(request, error_text(exc))
+        return redirect("admin:halt-ceremony")

@@ -1,0 +1,502 @@
+"""The workshop in the admin: orders (read, move along their statuses, assign, export), the
+mechanics (create, deactivate, reset a password, link a Telegram chat) and the catalogue.
+Every write calls orders.services (an event each, the halt and validation included)."""
+
+import csv
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from conclave.admin_site import error_text
+from conclave.exceptions import DomainError, ValidationFailed
+from flags.selectors import request_flags
+from orders.models import (
+    TRANSITIONS,
+    Category,
+    Comment,
+    Language,
+    MechanicProfile,
+    Order,
+    OrderItem,
+    OrderPhoto,
+    OrderStatus,
+    OrderWork,
+    Part,
+    TimeEntry,
+)
+from orders.services import (
+    category_create,
+    category_delete,
+    category_update,
+    mechanic_create,
+    mechanic_password_reset,
+    mechanic_set_active,
+    mechanic_telegram_link,
+    order_assign,
+    order_status_set,
+    part_create,
+    part_delete,
+    part_update,
+)
+from orders.services.catalog import _category_fields, _part_fields
+
+
+class ShownOnly(admin.TabularInline):
+    """An order's rows, shown on its page; changed only through the API's services."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ItemsInline(ShownOnly):
+    model = OrderItem
+    fields = readonly_fields = ("name", "part_number", "quantity", "unit_price")
+
+
+class WorksInline(ShownOnly):
+    model = OrderWork
+    fields = readonly_fields = ("name", "description", "price", "estimated_minutes")
+
+
+class PhotosInline(ShownOnly):
+    model = OrderPhoto
+    fields = readonly_fields = ("content_type", "width", "height", "size", "created_at", "open")
+
+    @admin.display(description="photo")
+    def open(self, photo: OrderPhoto) -> str:
+        # Served by the API to staff and the order's mechanic only, never from a public path.
+        url = f"/api/orders/{photo.order_id}/photos/{photo.pk}"
+        return format_html('<a href="{}" target="_blank" rel="noopener">open</a>', url)
+
+
+class CommentsInline(ShownOnly):
+    model = Comment
+    fields = readonly_fields = ("author", "text", "created_at")
+
+
+class TimeInline(ShownOnly):
+    model = TimeEntry
+    fields = readonly_fields = ("mechanic", "started_at", "ended_at", "notes")
+
+
+class CarNumberFilter(admin.SimpleListFilter):
+    title = "car number"
+    parameter_name = "car_number"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "With a car number"), ("no", "Without")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.exclude(car_number="")
+        if self.value() == "no":
+            return queryset.filter(car_number="")
+        return queryset
+
+
+EXPORT_COLUMNS = ("id", "created_at", "status", "vin", "car_number", "part_type", "category",
+                  "original_or_analog", "mechanic_name", "mechanic")  # fmt: skip
+
+
+class Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("id", "vin", "part_type", "status", "mechanic", "created_at")
+    list_select_related = ("mechanic",)
+    search_fields = ("=id", "vin")
+    date_hierarchy = None
+    list_per_page = 50
+    inlines = (ItemsInline, WorksInline, PhotosInline, CommentsInline, TimeInline)
+    change_form_template = "admin/orders/order/change_form.html"
+    change_list_template = "admin/orders/order/change_list.html"
+    readonly_fields = ("mechanic_name", "vin", "car_number", "part_type", "category",
+                       "original_or_analog", "part", "status", "mechanic", "created_by",
+                       "created_at", "updated_at", "completed_at", "total")  # fmt: skip
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # orders are made by mechanics (browser, bot) and API clients
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Nothing on this page is edited in place: statuses and assignment have their own
+        buttons, which call the services."""
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters: list[Any] = ["status", "mechanic", ("created_at", admin.DateFieldListFilter)]
+        if request_flags(request)["ENABLE_CAR_NUMBER"]:
+            filters.append(CarNumberFilter)
+        return filters
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        if request_flags(request)["ENABLE_CAR_NUMBER"]:
+            return (*self.search_fields, "car_number")
+        return self.search_fields
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if request_flags(request)["ENABLE_CAR_NUMBER"]:
+            return (*self.list_display[:2], "car_number", *self.list_display[2:])
+        return self.list_display
+
+    @admin.display(description="total")
+    def total(self, order: Order) -> str:
+        from orders.selectors import order_contents
+
+        return str(order_contents(order).total)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any
+    ) -> Any:
+        order = context.get("original")
+        context.update(
+            show_save=False, show_save_and_continue=False, show_save_and_add_another=False,
+            show_delete=False,
+            transitions=[(s, OrderStatus(s).label) for s in TRANSITIONS[order.status]] if order else [],
+            mechanics=MechanicProfile.objects.filter(is_active=True).order_by("display_name"),
+        )  # fmt: skip
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/status/", wrap(self.status_view), name="orders_order_status"),
+            path("<int:pk>/assign/", wrap(self.assign_view), name="orders_order_assign"),
+            path("export.csv", wrap(self.export_view), name="orders_order_export"),
+            *super().get_urls(),
+        ]
+
+    def _back(self, pk: int) -> HttpResponseRedirect:
+        return redirect("admin:orders_order_change", pk)
+
+    def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        try:
+            order = order_status_set(
+                order_id=pk,
+                status=request.POST.get("status", ""),
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except DomainError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Order {pk} is {order.get_status_display().lower()}.")
+        return self._back(pk)
+
+    def assign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        mechanic_id = request.POST.get("mechanic_id", "")
+        try:
+            if not mechanic_id.isdigit():
+                raise ValidationFailed({"mechanic_id": ["Choose a mechanic."]})
+            order = order_assign(
+                order_id=pk,
+                mechanic_id=int(mechanic_id),
+                notes=request.POST.get("notes", ""),
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except DomainError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Order {pk} is assigned to {order.mechanic}.")
+        return self._back(pk)
+
+    def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        """The changelist's filtered orders (its filters and search, every page) as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        orders = self.get_changelist_instance(request).get_queryset(request)
+        writer = csv.writer(Echo())
+        car_numbers = request_flags(request)["ENABLE_CAR_NUMBER"]
+
+        def rows() -> Any:
+            yield writer.writerow(EXPORT_COLUMNS)
+            for order in orders.select_related("mechanic").iterator(chunk_size=2000):
+                yield writer.writerow([
+                    order.pk, order.created_at.isoformat(), order.status, order.vin,
+                    order.car_number if car_numbers else "", _safe(order.part_type),
+                    _safe(order.category), order.original_or_analog,
+                    _safe(order.mechanic_name), _safe(str(order.mechanic or "")),
+                ])  # fmt: skip
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="orders.csv"'
+        return response
+
+
+def _safe(text: str) -> str:
+    """Spreadsheet formula injection: a cell starting with =, +, - or @ is quoted as text."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+# --- Mechanics --------------------------------------------------------------------------------
+
+
+class MechanicCreateForm(forms.ModelForm):
+    username = forms.CharField(max_length=150)
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    telegram_chat_id = forms.IntegerField(required=False, min_value=1)
+
+    class Meta:
+        model = MechanicProfile
+        fields = ("display_name", "language")
+
+
+class PasswordResetForm(forms.Form):
+    new_password = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+
+class TelegramLinkForm(forms.Form):
+    telegram_chat_id = forms.IntegerField(
+        required=False, min_value=1, help_text="Empty unlinks the chat."
+    )
+
+
+@admin.register(MechanicProfile)
+class MechanicProfileAdmin(admin.ModelAdmin):
+    list_display = ("display_name", "username", "phone", "telegram_chat_id", "language",
+                    "is_active")  # fmt: skip
+    list_filter = ("is_active", "language")
+    search_fields = ("display_name", "user__username", "phone")
+    list_select_related = ("user",)
+    actions = ("deactivate", "activate")
+    change_form_template = "admin/orders/mechanicprofile/change_form.html"
+    readonly_fields = ("display_name", "username", "phone", "telegram_chat_id", "language",
+                       "is_active", "created_at")  # fmt: skip
+
+    @admin.display(description="username", ordering="user__username")
+    def username(self, mechanic: MechanicProfile) -> str:
+        return mechanic.user.get_username()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deactivate instead: their orders and the log keep the account
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = MechanicCreateForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("username", "password", "display_name", "language", "telegram_chat_id")
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            return  # the profile is the mechanic's own (phone, language): nothing to save here
+        data = form.cleaned_data
+        profile = mechanic_create(
+            username=data["username"],
+            password=data["password"],
+            display_name=data.get("display_name") or "",
+            telegram_chat_id=data.get("telegram_chat_id"),
+            language=data.get("language") or Language.ENGLISH,
+            actor=f"user:{request.user.get_username()}",
+        )
+        obj.pk, obj.user_id, obj._state.adding = profile.pk, profile.user_id, False
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any
+    ) -> Any:
+        if context.get("original") is not None:
+            context.update(show_save=False, show_save_and_continue=False,
+                           show_save_and_add_another=False, show_delete=False)  # fmt: skip
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    @admin.action(description="Deactivate the selected mechanics", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[MechanicProfile]) -> None:
+        for mechanic in queryset.select_related("user"):
+            mechanic_set_active(mechanic=mechanic, active=False, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(request, f"{queryset.count()} mechanic(s) deactivated.")
+
+    @admin.action(description="Activate the selected mechanics", permissions=["change"])
+    def activate(self, request: HttpRequest, queryset: QuerySet[MechanicProfile]) -> None:
+        for mechanic in queryset.select_related("user"):
+            mechanic_set_active(mechanic=mechanic, active=True, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(request, f"{queryset.count()} mechanic(s) activated.")
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/password/", wrap(self.password_view),
+                 name="orders_mechanicprofile_password"),
+            path("<int:pk>/telegram/", wrap(self.telegram_view),
+                 name="orders_mechanicprofile_telegram"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    def _form_page(self, request: HttpRequest, mechanic: MechanicProfile, form: forms.Form,
+                   title: str) -> HttpResponse:  # fmt: skip
+        context = {**self.admin_site.each_context(request), "title": title, "form": form,
+                   "mechanic": mechanic, "opts": self.opts}  # fmt: skip
+        return TemplateResponse(request, "admin/orders/mechanicprofile/form.html", context)
+
+    def password_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        mechanic = get_object_or_404(MechanicProfile.objects.select_related("user"), pk=pk)
+        form = PasswordResetForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                mechanic_password_reset(
+                    mechanic=mechanic,
+                    new_password=form.cleaned_data["new_password"],
+                    actor=request.user,  # type: ignore[arg-type]
+                )
+            except ValidationFailed as exc:
+                form.add_error("new_password", error_text(exc))
+            else:
+                self.message_user(request, f"{mechanic}'s password is reset; they are signed out.")
+                return redirect("admin:orders_mechanicprofile_change", pk)
+        return self._form_page(request, mechanic, form, f"Reset {mechanic}'s password")
+
+    def telegram_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        mechanic = get_object_or_404(MechanicProfile, pk=pk)
+        form = TelegramLinkForm(
+            request.POST or None, initial={"telegram_chat_id": mechanic.telegram_chat_id}
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                mechanic_telegram_link(
+                    mechanic=mechanic,
+                    chat_id=form.cleaned_data["telegram_chat_id"],
+                    actor=request.user,  # type: ignore[arg-type]
+                )
+            except DomainError as exc:
+                form.add_error("telegram_chat_id", error_text(exc))
+            else:
+                self.message_user(request, f"{mechanic}'s Telegram chat is saved.")
+                return redirect("admin:orders_mechanicprofile_change", pk)
+        return self._form_page(request, mechanic, form, f"Link {mechanic}'s Telegram chat")
+
+
+# --- The catalogue ----------------------------------------------------------------------------
+
+
+class ServiceForm(forms.ModelForm):
+    """A form whose rules are the service's: its ValidationFailed become the form's errors."""
+
+    rules: Any = None
+
+    def service_fields(self) -> dict[str, Any]:
+        fields = {name: self.cleaned_data[name] for name in self.changed_data
+                  if name in self.cleaned_data}  # fmt: skip
+        if "category" in fields:
+            category = fields.pop("category")
+            fields["category_id"] = category.pk if category else None
+        return fields
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors:
+            try:
+                type(self).rules(self.service_fields(), partial=self.instance.pk is not None)
+            except ValidationFailed as exc:
+                detail = exc.detail if isinstance(exc.detail, dict) else {None: [exc.detail]}
+                for field, problems in detail.items():
+                    name = "category" if field == "category_id" else field
+                    self.add_error(name if name in self.fields else None, problems)
+        return cleaned
+
+
+class CategoryForm(ServiceForm):
+    rules = staticmethod(_category_fields)
+
+    class Meta:
+        model = Category
+        fields = ("name_en", "name_he", "name_ru", "icon", "sort_order")
+
+
+class PartForm(ServiceForm):
+    rules = staticmethod(_part_fields)
+
+    class Meta:
+        model = Part
+        fields = ("category", "name_en", "name_he", "name_ru", "part_number", "price",
+                  "is_common", "sort_order")  # fmt: skip
+
+
+class CatalogAdmin(admin.ModelAdmin):
+    create: Any = None
+    update: Any = None
+    remove: Any = None
+    id_name = ""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        fields = form.service_fields()
+        if change:
+            type(self).update(**{self.id_name: obj.pk}, actor=request.user, **fields)
+        else:
+            created = type(self).create(actor=request.user, **fields)
+            obj.pk, obj._state.adding = created.pk, False
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        if request.method == "POST" and object_id.isdigit():
+            if not self.has_delete_permission(request):
+                raise PermissionDenied
+            try:
+                type(self).remove(**{self.id_name: int(object_id)}, actor=request.user)
+            except DomainError as exc:
+                self.message_user(request, error_text(exc), messages.ERROR)
+                return redirect(reverse(f"admin:orders_{self.opts.model_name}_change",
+                                        args=[object_id]))  # fmt: skip
+            self.message_user(request, f"{self.opts.verbose_name} {object_id} deleted.")
+            return redirect(f"admin:orders_{self.opts.model_name}_changelist")
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deletes go one by one through the service
+        return actions
+
+
+@admin.register(Category)
+class CategoryAdmin(CatalogAdmin):
+    form = CategoryForm
+    list_display = ("name_en", "name_he", "name_ru", "icon", "sort_order")
+    list_editable = ()
+    search_fields = ("name_en", "name_he", "name_ru")
+    create, update, remove = (staticmethod(category_create), staticmethod(category_update),
+                              staticmethod(category_delete))  # fmt: skip
+    id_name = "category_id"
+
+
+@admin.register(Part)
+class PartAdmin(CatalogAdmin):
+    form = PartForm
+    list_display = ("name_en", "category", "part_number", "price", "is_common", "sort_order")
+    list_filter = ("category", "is_common")
+    list_select_related = ("category",)
+    search_fields = ("name_en", "name_he", "name_ru", "part_number")
+    create, update, remove = (staticmethod(part_create), staticmethod(part_update),
+                              staticmethod(part_delete))  # fmt: skip
+    id_name = "part_id"

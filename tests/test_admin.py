@@ -1,0 +1,516 @@
+"""The staff admin, server side: roles, what each sees, every write through the services (an
+event each, the halt and the pins respected), nothing deletable that must not be, and the
+queries a changelist costs. In a browser: test_admin_browser.py."""
+
+import csv
+import io
+import re
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from conclave.halt import forget_halt_status, halt_status
+from conclave.models import VerificationRun
+from conclave.roles import FLAG_MANAGERS, KEEPERS, ROLES, SECURITY_ADMINS, STAFF
+from conclave.services import halt_raise
+from events.models import AgentKey, ClockDriftWarning, Event, KeeperKey
+from flags.models import FeatureFlag
+from notifications.models import Notification, NotificationKind, NotificationStatus
+from orders.models import Category, MechanicProfile, Order, Part
+from orders.services import order_create
+from tests.factories import UserFactory
+from tests.test_halt import register_keeper
+from tests.workshop import RUNBOOK_ORDER
+
+pytestmark = pytest.mark.django_db
+
+
+def member_of(*roles: str, username: str = "") -> Client:
+    user = UserFactory(username=username or f"u-{'-'.join(r[:4] for r in roles)}", is_staff=True)
+    user.groups.set(Group.objects.filter(name__in=roles))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff(system_keys) -> Client:
+    return member_of(STAFF, username="stella")
+
+
+@pytest.fixture
+def flag_manager(system_keys) -> Client:
+    return member_of(FLAG_MANAGERS, username="fiona")
+
+
+@pytest.fixture
+def keeper(system_keys) -> Client:
+    return member_of(KEEPERS, username="kim")
+
+
+@pytest.fixture
+def security(system_keys) -> Client:
+    return member_of(SECURITY_ADMINS, username="sam")
+
+
+def last_event(event_type: str) -> Event:
+    return Event.objects.filter(event_type=event_type).order_by("-sequence").first()
+
+
+def page_messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+# --- Roles ------------------------------------------------------------------------------------------
+
+
+def test_roles__groups_with_their_permissions_and_no_deletes_of_the_log_or_keys(db):
+    for role, names in ROLES.items():
+        group = Group.objects.get(name=role)
+        held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+        assert held == set(names), role
+    every = {name for names in ROLES.values() for name in names}
+    forbidden = {"events.delete_event", "events.delete_agentkey", "events.delete_keeperkey",
+                 "events.delete_clockdriftwarning", "notifications.delete_notification",
+                 "orders.delete_order"}  # fmt: skip
+    assert every.isdisjoint(forbidden)
+
+
+@pytest.mark.parametrize(
+    ("role", "sees", "hidden"),
+    [
+        (STAFF, ["/admin/orders/order/", "/admin/notifications/notification/"],
+         ["/admin/flags/featureflag/", "/admin/events/event/", "/admin/events/agentkey/"]),
+        (FLAG_MANAGERS, ["/admin/flags/featureflag/"],
+         ["/admin/orders/order/", "/admin/events/event/"]),
+        (KEEPERS, [], ["/admin/orders/order/", "/admin/flags/featureflag/", "/admin/events/event/"]),
+        (SECURITY_ADMINS, ["/admin/events/event/", "/admin/events/agentkey/",
+                           "/admin/events/keeperkey/"],
+         ["/admin/orders/order/", "/admin/flags/featureflag/"]),
+    ],
+)  # fmt: skip
+def test_roles__each_sees_only_its_part(system_keys, role, sees, hidden):
+    client = member_of(role)
+    index = client.get("/admin/").content.decode()
+
+    for url in sees:
+        assert f'href="{url}"' in index, url
+        assert client.get(url).status_code == 200, url
+    for url in hidden:
+        assert f'href="{url}"' not in index, url
+        assert client.get(url).status_code == 403, url
+
+
+def test_roles__halt_pages_for_keepers_and_security_admins_only(staff, keeper, security):
+    assert staff.get("/admin/halt/").status_code == 403
+    assert staff.get("/admin/halt/ceremony/").status_code == 403
+    assert keeper.get("/admin/halt/").status_code == 200
+    assert 'id="halt-raise"' not in keeper.get("/admin/halt/").content.decode()
+    assert 'id="halt-raise"' in security.get("/admin/halt/").content.decode()
+    assert keeper.post("/admin/halt/", {"reason": "x", "confirmed": "yes"}).status_code == 403
+    assert not halt_status().halted
+
+
+def test_anonymous__sent_to_the_login(db):
+    response = Client().get("/admin/events/event/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+# --- Flags ------------------------------------------------------------------------------------------
+
+
+def test_flags__toggle_confirmed_first_then_an_event_with_the_user(flag_manager):
+    data = {"action": "turn_on", "_selected_action": ["ENABLE_CAR_NUMBER", "ENABLE_UI_REFRESH"]}
+
+    asked = flag_manager.post("/admin/flags/featureflag/", data)
+    before = FeatureFlag.objects.get(name="ENABLE_CAR_NUMBER").enabled
+    done = flag_manager.post("/admin/flags/featureflag/", {**data, "confirmed": "yes"})
+
+    assert asked.status_code == 200 and 'id="confirm-flags"' in asked.content.decode()
+    assert before is False
+    assert done.status_code == 302
+    assert FeatureFlag.objects.get(name="ENABLE_CAR_NUMBER").enabled is True
+    event = last_event("flag.changed")
+    assert event.payload["actor"] == "user:fiona" and event.payload["via"] == "admin"
+    assert Client().get("/api/config/feature-flags").json()["ENABLE_UI_REFRESH"] is True
+
+
+def test_flags__pinned_flag_refused_with_the_reason(flag_manager, settings):
+    settings.FEATURE_FLAG_PINS = {"ENABLE_MECH_I18N": False}
+    data = {"action": "turn_on", "_selected_action": ["ENABLE_MECH_I18N"], "confirmed": "yes"}
+
+    done = flag_manager.post("/admin/flags/featureflag/", data, follow=True)
+
+    assert any("pinned" in m for m in page_messages(done))
+    assert FeatureFlag.objects.get(name="ENABLE_MECH_I18N").enabled is False
+    listing = flag_manager.get("/admin/flags/featureflag/").content.decode()
+    assert "ENABLE_MECH_I18N" in listing and 'alt="True"' in listing  # the pinned marker
+
+
+def test_flags__kill_switch_confirmed_every_flag_off(
+    flag_manager, django_capture_on_commit_callbacks
+):
+    from flags.services import flag_set
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for name in ("ENABLE_CAR_NUMBER", "ENABLE_TG_MECH_NOTIFS"):
+            flag_set(name=name, enabled=True, actor="test")
+
+    asked = flag_manager.get("/admin/flags/featureflag/kill-switch/")
+    done = flag_manager.post("/admin/flags/featureflag/kill-switch/", {"confirmed": "yes"})
+
+    assert asked.status_code == 200
+    assert done.status_code == 302
+    assert not FeatureFlag.objects.filter(enabled=True).exists()
+    assert last_event("flag.changed").payload["via"] == "kill_switch"
+
+
+def test_flags__rollout_phases_shown_and_a_phase_turned_on(flag_manager, staff):
+    page = flag_manager.get("/admin/flags/featureflag/rollout/").content.decode()
+    phase = "Phase 2: mechanic UI"
+
+    asked = flag_manager.post(
+        "/admin/flags/featureflag/rollout/", {"phase": phase, "enabled": "on"}
+    )
+    on_before = FeatureFlag.objects.filter(enabled=True).count()
+    done = flag_manager.post(
+        "/admin/flags/featureflag/rollout/", {"phase": phase, "enabled": "on", "confirmed": "yes"}
+    )
+
+    assert page.index("ENABLE_CAR_NUMBER") < page.index("ENABLE_MECH_I18N")
+    assert page.index("ENABLE_UI_REFRESH") < page.index("ENABLE_TG_ADMIN_NOTIFS")
+    assert asked.status_code == 200 and on_before == 0
+    assert done.status_code == 302
+    assert set(FeatureFlag.objects.filter(enabled=True).values_list("name", flat=True)) == {
+        "ENABLE_MECH_I18N", "ENABLE_UI_REFRESH"}  # fmt: skip
+    assert staff.get("/admin/flags/featureflag/rollout/").status_code == 403
+
+
+# --- Halt and ceremony ------------------------------------------------------------------------------
+
+
+def test_halt__raised_after_confirmation_then_two_keepers_clear_it(security, keeper, settings):
+    settings.HALT_CLEAR_QUORUM = 2
+    alice, bob = register_keeper("alice"), register_keeper("bob")
+
+    asked = security.post("/admin/halt/", {"reason": "drill: key ceremony"})
+    assert asked.status_code == 200 and not halt_status().halted
+    security.post("/admin/halt/", {"reason": "drill: key ceremony", "confirmed": "yes"})
+    forget_halt_status()
+    assert halt_status().halted
+    assert last_event("halt.raised").payload["actor"] == "user:sam"
+    banner = keeper.get("/admin/").content.decode()
+    assert 'id="halt-banner"' in banner and "drill: key ceremony" in banner
+
+    ceremony = keeper.get("/admin/halt/ceremony/").content.decode()
+    challenge = re.search(r'id="challenge">([^<]+)<', ceremony)[1]
+    refused = keeper.post("/admin/halt/ceremony/", {"action": "clear"}, follow=True)
+    assert any("approvals" in m for m in page_messages(refused))
+    for k in (alice, bob):
+        keeper.post("/admin/halt/ceremony/", {"action": "approve", "keeper_key_id": k.key_id,
+                                             "signature": k.sign(challenge)})  # fmt: skip
+    progress = keeper.get("/admin/halt/ceremony/").content.decode()
+    assert "KEEPER:alice" in progress and "KEEPER:bob" in progress
+    cleared = keeper.post("/admin/halt/ceremony/", {"action": "clear"}, follow=True)
+
+    forget_halt_status()
+    assert not halt_status().halted
+    assert any("cleared" in m for m in page_messages(cleared))
+    assert last_event("halt.cleared").payload["actor"] == "user:kim"
+
+
+def test_halt__a_bad_signature_is_told_not_recorded(security, keeper):
+    alice = register_keeper("alice")
+    halt_raise(reason="drill", actor="test", channel="command")
+    forget_halt_status()
+    keeper.get("/admin/halt/ceremony/")  # the page issues the challenge
+
+    done = keeper.post(
+        "/admin/halt/ceremony/",
+        {"action": "approve", "keeper_key_id": alice.key_id, "signature": "ab" * 64},
+        follow=True,
+    )
+
+    assert any("does not verify" in m.lower() for m in page_messages(done)), page_messages(done)
+    assert "None yet." in keeper.get("/admin/halt/ceremony/").content.decode()
+
+
+def test_halted__admin_writes_get_a_page_not_json(staff):
+    category = Category.objects.create(name_en="Brakes", name_he="ב", name_ru="Т")
+    halt_raise(reason="chain check failed", actor="test", channel="command")
+    forget_halt_status()
+
+    refused = staff.post(f"/admin/orders/category/{category.pk}/change/",
+                         {"name_en": "Changed", "name_he": "ב", "name_ru": "Т", "sort_order": 0})  # fmt: skip
+
+    assert refused.status_code == 503 and refused["Content-Type"].startswith("text/html")
+    assert "chain check failed" in refused.content.decode()
+    assert Category.objects.get(pk=category.pk).name_en == "Brakes"
+
+
+# --- Keys and the log -------------------------------------------------------------------------------
+
+
+def test_keys_and_log__no_delete_for_anyone_not_even_a_superuser(security, system_keys):
+    root = Client()
+    root.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    key = AgentKey.objects.first()
+    event = Event.objects.first()
+    ClockDriftWarning.objects.create(event_sequence=1, local_timestamp=event.local_timestamp,
+                                     authority_timestamp=event.authority_timestamp,
+                                     drift_seconds=9.0)  # fmt: skip
+    warning = ClockDriftWarning.objects.first()
+    urls = [f"/admin/events/agentkey/{key.pk}/delete/", f"/admin/events/event/{event.pk}/delete/",
+            f"/admin/events/clockdriftwarning/{warning.pk}/delete/"]  # fmt: skip
+
+    for client in (security, root):
+        for url in urls:
+            assert client.get(url).status_code == 403, url
+            assert client.post(url, {"post": "yes"}).status_code == 403, url
+        detail = client.get(f"/admin/events/agentkey/{key.pk}/change/").content.decode()
+        assert "deletelink" not in detail
+        assert 'value="delete_selected"' not in client.get("/admin/events/event/").content.decode()
+    assert (
+        AgentKey.objects.filter(pk=key.pk).exists() and Event.objects.filter(pk=event.pk).exists()
+    )
+
+
+def test_keys__register_and_rotate_through_the_services(security):
+    added = security.post(
+        "/admin/events/agentkey/add/", {"kind": "witness", "agent_id": "WITNESS:extra"}
+    )
+    key = AgentKey.objects.get(agent_id="WITNESS:extra")
+    rotate = {"action": "rotate_selected", "_selected_action": [str(key.pk)]}
+    asked = security.post("/admin/events/agentkey/", rotate)
+    retired_before = AgentKey.objects.get(pk=key.pk).active_until
+    security.post("/admin/events/agentkey/", {**rotate, "confirmed": "yes"})
+
+    assert added.status_code == 302
+    assert last_event("key.registered").payload["actor"] == "user:sam"
+    assert asked.status_code == 200 and retired_before is None
+    assert AgentKey.objects.get(pk=key.pk).active_until is not None
+    assert AgentKey.objects.filter(agent_id="WITNESS:extra", active_until__isnull=True).count() == 1
+    assert last_event("key.rotated").payload["retired_key_id"] == key.key_id
+
+
+def test_keeper_keys__register_rotate_and_bad_keys_refused(security):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+    bad = security.post(
+        "/admin/events/keeperkey/add/", {"keeper_id": "KEEPER:dan", "public_key_hex": "zz"}
+    )
+    security.post(
+        "/admin/events/keeperkey/add/", {"keeper_id": "KEEPER:dan", "public_key_hex": public}
+    )
+    key = KeeperKey.objects.get(keeper_id="KEEPER:dan")
+    newer = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+    rotated = security.post(
+        f"/admin/events/keeperkey/{key.pk}/change/rotate/", {"public_key_hex": newer}
+    )
+
+    assert bad.status_code == 200 and "64 hexadecimal characters" in bad.content.decode()
+    assert rotated.status_code == 302
+    assert KeeperKey.objects.get(pk=key.pk).active_until is not None
+    assert (
+        KeeperKey.objects.get(keeper_id="KEEPER:dan", active_until__isnull=True).public_key.hex()
+        == newer
+    )
+    assert last_event("keeper_key.rotated").payload["actor"] == "user:sam"
+
+
+def test_event_log__read_only_detail_and_verify_a_range(security, mechanic):
+    for _ in range(3):
+        order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    first, last = Event.objects.order_by("sequence")[1], Event.objects.order_by("-sequence")[0]
+
+    detail = security.get(f"/admin/events/event/{last.pk}/change/").content.decode()
+    ranged = security.get(f"/admin/events/event/?sequence__gte={first.pk}&sequence__lte={last.pk}")
+    verified = security.post(
+        "/admin/events/event/",
+        {"action": "verify_selected_range", "_selected_action": [str(first.pk), str(last.pk)],
+         "index": 0},
+        follow=True,
+    )  # fmt: skip
+
+    assert 'id="canonical-json"' in detail and last.content_hash in detail
+    assert last.signature in detail and last.witness_signature in detail
+    assert security.post(f"/admin/events/event/{last.pk}/change/", {}).status_code == 403
+    assert (
+        ranged.status_code == 200
+        and len(ranged.context["cl"].result_list) == last.pk - first.pk + 1
+    )
+    assert any(f"Events {first.pk} to {last.pk} verified" in m for m in page_messages(verified))
+    run = VerificationRun.objects.get(kind="range")
+    assert run.ok and (run.first_sequence, run.last_sequence) == (first.pk, last.pk)
+
+
+# --- Orders, mechanics, catalogue, outbox -------------------------------------------------------------
+
+
+def test_orders__status_and_assignment_through_the_services(staff, mechanic, other_mechanic):
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+
+    page = staff.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    staff.post(f"/admin/orders/order/{order.pk}/status/", {"status": "in_progress"})
+    illegal = staff.post(f"/admin/orders/order/{order.pk}/status/", {"status": "new"}, follow=True)
+    staff.post(f"/admin/orders/order/{order.pk}/assign/", {"mechanic_id": other_mechanic.pk})
+
+    assert 'data-status="in_progress"' in page and 'data-status="ready"' not in page
+    order.refresh_from_db()
+    assert order.status == "in_progress" and order.mechanic_id == other_mechanic.pk
+    assert last_event("order.status_changed").payload["actor"] == "user:stella"
+    assert last_event("order.assigned").payload["actor"] == "user:stella"
+    assert any("cannot become new" in m for m in page_messages(illegal))
+    assert staff.get(f"/admin/orders/order/{order.pk}/delete/").status_code == 403
+
+
+def test_orders__csv_of_the_filtered_list_with_formulas_defused(staff, mechanic):
+    order_create(**{**RUNBOOK_ORDER, "part_type": "=HYPERLINK(1)"}, created_by=mechanic.user)
+    done = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    Order.objects.filter(pk=done.pk).update(status="completed")
+
+    export = staff.get("/admin/orders/order/export.csv?status__exact=new")
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+
+    assert export["Content-Type"].startswith("text/csv")
+    assert rows[0][:3] == ["id", "created_at", "status"]
+    assert [row[2] for row in rows[1:]] == ["new"]
+    assert rows[1][5] == "'=HYPERLINK(1)"
+
+
+def test_mechanics__create_deactivate_reset_password_link_chat(staff):
+    from rest_framework.authtoken.models import Token
+
+    staff.post("/admin/orders/mechanicprofile/add/", {
+        "username": "milo", "password": "a-long-enough-password-9", "display_name": "Milo",
+        "language": "he", "telegram_chat_id": "4242"})  # fmt: skip
+    milo = MechanicProfile.objects.get(user__username="milo")
+    Token.objects.create(user=milo.user)
+    weak = staff.post(f"/admin/orders/mechanicprofile/{milo.pk}/password/", {"new_password": "123"})
+    staff.post(f"/admin/orders/mechanicprofile/{milo.pk}/password/",
+               {"new_password": "another-long-password-8"})  # fmt: skip
+    staff.post(f"/admin/orders/mechanicprofile/{milo.pk}/telegram/", {"telegram_chat_id": "5151"})
+    staff.post("/admin/orders/mechanicprofile/",
+               {"action": "deactivate", "_selected_action": [str(milo.pk)], "index": 0})  # fmt: skip
+
+    milo.refresh_from_db()
+    milo.user.refresh_from_db()
+    assert milo.language == "he" and milo.telegram_chat_id == 5151
+    assert last_event("mechanic.created").payload["actor"] == "user:stella"
+    assert weak.status_code == 200 and "errorlist" in weak.content.decode()
+    assert milo.user.check_password("another-long-password-8")
+    assert not Token.objects.filter(user=milo.user).exists()
+    assert milo.is_active is False and milo.user.is_active is False
+    assert last_event("mechanic.deactivated").payload["actor"] == "user:stella"
+    assert staff.get(f"/admin/orders/mechanicprofile/{milo.pk}/delete/").status_code == 403
+
+
+def test_catalogue__through_the_services_with_their_errors_on_the_form(staff, mechanic):
+    bad = staff.post("/admin/orders/category/add/",
+                     {"name_en": " ", "name_he": "", "name_ru": "", "sort_order": 0})  # fmt: skip
+    staff.post("/admin/orders/category/add/",
+               {"name_en": "Brakes", "name_he": "בלמים", "name_ru": "Тормоза", "icon": "🛑",
+                "sort_order": 3})  # fmt: skip
+    category = Category.objects.get(name_en="Brakes")
+    staff.post("/admin/orders/part/add/", {"category": category.pk, "name_en": "Pads",
+               "name_he": "רפידות", "name_ru": "Колодки", "price": "12.50", "sort_order": 0})  # fmt: skip
+    part = Part.objects.get(name_en="Pads")
+    order_create(**RUNBOOK_ORDER, part=part, created_by=mechanic.user)
+    in_use = staff.post(f"/admin/orders/part/{part.pk}/delete/", {"post": "yes"}, follow=True)
+
+    assert bad.status_code == 200 and Category.objects.count() == 1
+    assert last_event("catalog.category_created").payload["actor"] == "user:stella"
+    assert last_event("catalog.part_created").payload["price"] == "12.50"
+    assert any("cannot be deleted" in m for m in page_messages(in_use))
+    assert Part.objects.filter(pk=part.pk).exists()
+
+
+def test_outbox__read_only_and_retry_now_for_failed_rows(staff, mechanic):
+    failed = Notification.objects.create(kind=NotificationKind.ORDER_CREATED, chat_id=1, text="x",
+                                         status=NotificationStatus.DEAD, idempotency_key="a",
+                                         dedupe_key="a")  # fmt: skip
+    sent = Notification.objects.create(kind=NotificationKind.ORDER_CREATED, chat_id=1, text="y",
+                                       status=NotificationStatus.SENT, idempotency_key="b",
+                                       dedupe_key="b")  # fmt: skip
+
+    staff.post("/admin/notifications/notification/",
+               {"action": "retry_now", "_selected_action": [str(failed.pk), str(sent.pk)],
+                "index": 0})  # fmt: skip
+
+    assert Notification.objects.get(pk=failed.pk).status == NotificationStatus.PENDING
+    assert Notification.objects.get(pk=sent.pk).status == NotificationStatus.SENT
+    assert last_event("notification.retried").payload["actor"] == "user:stella"
+    assert staff.get("/admin/notifications/notification/add/").status_code == 403
+    assert staff.get(f"/admin/notifications/notification/{sent.pk}/delete/").status_code == 403
+
+
+# --- The dashboard and the cost of each page ----------------------------------------------------------
+
+
+def test_dashboard__each_part_for_its_role(staff, security, mechanic):
+    order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+
+    for_staff = staff.get("/admin/").content.decode()
+    for_security = security.get("/admin/").content.decode()
+
+    assert 'id="dashboard-orders"' in for_staff and "Orders today (1)" in for_staff
+    assert 'id="dashboard-outbox"' in for_staff and 'id="dashboard-chain"' not in for_staff
+    assert 'id="dashboard-chain"' in for_security and 'id="dashboard-orders"' not in for_security
+
+
+# url: (role, queries): session, user, permissions, the page's own reads; the same for 2 rows
+# or 14 (pinned: a new N+1 or an extra read fails here).
+CHANGELISTS = {
+    "/admin/orders/order/": (STAFF, 8),
+    "/admin/orders/mechanicprofile/": (STAFF, 7),
+    "/admin/orders/category/": (STAFF, 7),
+    "/admin/orders/part/": (STAFF, 8),
+    "/admin/notifications/notification/": (STAFF, 6),
+    "/admin/flags/featureflag/": (FLAG_MANAGERS, 7),
+    "/admin/events/event/": (SECURITY_ADMINS, 8),
+    "/admin/events/agentkey/": (SECURITY_ADMINS, 7),
+    "/admin/events/keeperkey/": (SECURITY_ADMINS, 7),
+    "/admin/events/clockdriftwarning/": (SECURITY_ADMINS, 7),
+    "/admin/conclave/verificationrun/": (SECURITY_ADMINS, 7),
+}
+
+
+def _fill(mechanic, count: int) -> None:
+    """`count` more rows of every listed model (the six flags are six whatever happens)."""
+    from django.utils import timezone
+
+    from events.services import key_register
+    from orders.services import mechanic_create
+
+    now = timezone.now()
+    for n in range(count):
+        category = Category.objects.create(name_en=f"C{count}-{n}", name_he="ק", name_ru="К")
+        Part.objects.create(category=category, name_en=f"P{count}-{n}", name_he="ח",
+                            name_ru="Д", price="1.00")  # fmt: skip
+        order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+        Notification.objects.create(kind=NotificationKind.ORDER_CREATED, chat_id=n, text="x",
+                                    idempotency_key=f"{count}-{n}", dedupe_key=f"{count}-{n}")  # fmt: skip
+        register_keeper(f"k{count}-{n}")
+        key_register(kind="witness", owner=f"WITNESS:{count}-{n}")
+        mechanic_create(username=f"m{count}-{n}", password="a-long-enough-password-1")
+        ClockDriftWarning.objects.create(event_sequence=n + 1, local_timestamp=now,
+                                         authority_timestamp=now, drift_seconds=6.0)  # fmt: skip
+        VerificationRun.objects.create(kind="full", first_sequence=1, last_sequence=1, ok=True,
+                                       started_at=now)  # fmt: skip
+
+
+@pytest.mark.parametrize("url", list(CHANGELISTS))
+def test_changelists__queries_pinned_whatever_the_rows(url, mechanic, django_assert_num_queries):
+    role, queries = CHANGELISTS[url]
+    client = member_of(role)
+    _fill(mechanic, 2)
+    client.get(url)  # warm: content types
+    with django_assert_num_queries(queries):
+        few = client.get(url)
+    _fill(mechanic, 12)
+    with django_assert_num_queries(queries):
+        many = client.get(url)
+    rows = len(few.context["cl"].result_list), len(many.context["cl"].result_list)
+    assert rows == (6, 6) if "featureflag" in url else rows[1] >= rows[0] + 12
