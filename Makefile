@@ -16,7 +16,7 @@ help:
 	@echo "make test   install, start PostgreSQL/Redis if down, run the suite and the SQLite smoke tests"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make messages  gather the mechanic pages' texts into locale/*.po for translation"
-	@echo "make screenshots  the README's dashboard pictures, into docs/screenshots/"
+	@echo "make screenshots  the README's pictures, into docs/screenshots/"
 	@echo "make bench  benchmarks, each with its same-run baseline (bench/results/latest.json)"
 
 $(BIN)/python:
@@ -67,10 +67,13 @@ messages: install-dev
 	  --ignore .venv --ignore tests --ignore bench --ignore staticfiles --ignore var \
 	  --ignore deploy --ignore scripts
 
-# The README's pictures of the dashboard (English and Hebrew, classic and refreshed looks).
+# The README's pictures: the mechanic dashboard (English and Hebrew, classic and refreshed
+# looks) and the admin's flags, ceremony and event log pages.
 screenshots: install-dev system-deps services
 	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SCREENSHOT_DIR=docs/screenshots \
 	  $(BIN)/pytest -q -p no:cacheprovider tests/test_mechanic_browser.py -k screenshots
+	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SCREENSHOT_DIR=docs/screenshots \
+	  $(BIN)/pytest -q -p no:cacheprovider tests/test_admin_browser.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

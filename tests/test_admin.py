@@ -342,6 +342,7 @@ def test_event_log__read_only_detail_and_verify_a_range(security, mechanic):
         and len(ranged.context["cl"].result_list) == last.pk - first.pk + 1
     )
     assert any(f"Events {first.pk} to {last.pk} verified" in m for m in page_messages(verified))
+    assert last_event("verification.range_checked").payload["actor"] == "user:sam"
     run = VerificationRun.objects.get(kind="range")
     assert run.ok and (run.first_sequence, run.last_sequence) == (first.pk, last.pk)
 
