@@ -3,10 +3,12 @@ mechanics (create, deactivate, reset a password, link a Telegram chat) and the c
 Every write calls orders.services (an event each, the halt and validation included)."""
 
 import csv
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
@@ -47,6 +49,11 @@ from orders.services import (
     part_update,
 )
 from orders.services.catalog import _category_fields, _part_fields
+
+
+def _user(request: HttpRequest) -> User:
+    """The signed-in staff member (the admin lets no one else this far)."""
+    return cast(User, request.user)
 
 
 class ShownOnly(admin.TabularInline):
@@ -196,7 +203,7 @@ class OrderAdmin(admin.ModelAdmin):
             order = order_status_set(
                 order_id=pk,
                 status=request.POST.get("status", ""),
-                actor=request.user,  # type: ignore[arg-type]
+                actor=_user(request),
             )
         except DomainError as exc:
             self.message_user(request, error_text(exc), messages.ERROR)
@@ -215,7 +222,7 @@ class OrderAdmin(admin.ModelAdmin):
                 order_id=pk,
                 mechanic_id=int(mechanic_id),
                 notes=request.POST.get("notes", ""),
-                actor=request.user,  # type: ignore[arg-type]
+                actor=_user(request),
             )
         except DomainError as exc:
             self.message_user(request, error_text(exc), messages.ERROR)
@@ -333,13 +340,13 @@ class MechanicProfileAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate the selected mechanics", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[MechanicProfile]) -> None:
         for mechanic in queryset.select_related("user"):
-            mechanic_set_active(mechanic=mechanic, active=False, actor=request.user)  # type: ignore[arg-type]
+            mechanic_set_active(mechanic=mechanic, active=False, actor=_user(request))
         self.message_user(request, f"{queryset.count()} mechanic(s) deactivated.")
 
     @admin.action(description="Activate the selected mechanics", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[MechanicProfile]) -> None:
         for mechanic in queryset.select_related("user"):
-            mechanic_set_active(mechanic=mechanic, active=True, actor=request.user)  # type: ignore[arg-type]
+            mechanic_set_active(mechanic=mechanic, active=True, actor=_user(request))
         self.message_user(request, f"{queryset.count()} mechanic(s) activated.")
 
     def get_urls(self) -> list[URLPattern]:
@@ -352,51 +359,54 @@ class MechanicProfileAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]  # fmt: skip
 
-    def _form_page(self, request: HttpRequest, mechanic: MechanicProfile, form: forms.Form,
-                   title: str) -> HttpResponse:  # fmt: skip
-        context = {**self.admin_site.each_context(request), "title": title, "form": form,
-                   "mechanic": mechanic, "opts": self.opts}  # fmt: skip
-        return TemplateResponse(request, "admin/orders/mechanicprofile/form.html", context)
-
-    def password_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def _mechanic_form(
+        self,
+        request: HttpRequest,
+        pk: int,
+        form_class: type[forms.Form],
+        *,
+        title: str,
+        apply: Callable[[MechanicProfile, dict[str, Any]], Any],
+        done: str,
+    ) -> HttpResponse:
+        """A one-form page about a mechanic: the form, then the service; a refusal is shown
+        on the form's field."""
         if not self.has_change_permission(request):
             raise PermissionDenied
         mechanic = get_object_or_404(MechanicProfile.objects.select_related("user"), pk=pk)
-        form = PasswordResetForm(request.POST or None)
+        initial = {name: getattr(mechanic, name, None) for name in form_class.base_fields}
+        form = form_class(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
-                mechanic_password_reset(
-                    mechanic=mechanic,
-                    new_password=form.cleaned_data["new_password"],
-                    actor=request.user,  # type: ignore[arg-type]
-                )
-            except ValidationFailed as exc:
-                form.add_error("new_password", error_text(exc))
+                apply(mechanic, form.cleaned_data)
+            except DomainError as exc:
+                form.add_error(next(iter(form.fields)), error_text(exc))
             else:
-                self.message_user(request, f"{mechanic}'s password is reset; they are signed out.")
+                self.message_user(request, done.format(mechanic=mechanic))
                 return redirect("admin:orders_mechanicprofile_change", pk)
-        return self._form_page(request, mechanic, form, f"Reset {mechanic}'s password")
+        context = {**self.admin_site.each_context(request), "title": title.format(mechanic=mechanic),
+                   "form": form, "mechanic": mechanic, "opts": self.opts}  # fmt: skip
+        return TemplateResponse(request, "admin/orders/mechanicprofile/form.html", context)
+
+    def password_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._mechanic_form(
+            request, pk, PasswordResetForm,
+            title="Reset {mechanic}'s password",
+            apply=lambda mechanic, data: mechanic_password_reset(
+                mechanic=mechanic, new_password=data["new_password"], actor=_user(request)
+            ),
+            done="{mechanic}'s password is reset; they are signed out.",
+        )  # fmt: skip
 
     def telegram_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        mechanic = get_object_or_404(MechanicProfile, pk=pk)
-        form = TelegramLinkForm(
-            request.POST or None, initial={"telegram_chat_id": mechanic.telegram_chat_id}
-        )
-        if request.method == "POST" and form.is_valid():
-            try:
-                mechanic_telegram_link(
-                    mechanic=mechanic,
-                    chat_id=form.cleaned_data["telegram_chat_id"],
-                    actor=request.user,  # type: ignore[arg-type]
-                )
-            except DomainError as exc:
-                form.add_error("telegram_chat_id", error_text(exc))
-            else:
-                self.message_user(request, f"{mechanic}'s Telegram chat is saved.")
-                return redirect("admin:orders_mechanicprofile_change", pk)
-        return self._form_page(request, mechanic, form, f"Link {mechanic}'s Telegram chat")
+        return self._mechanic_form(
+            request, pk, TelegramLinkForm,
+            title="Link {mechanic}'s Telegram chat",
+            apply=lambda mechanic, data: mechanic_telegram_link(
+                mechanic=mechanic, chat_id=data["telegram_chat_id"], actor=_user(request)
+            ),
+            done="{mechanic}'s Telegram chat is saved.",
+        )  # fmt: skip
 
 
 # --- The catalogue ----------------------------------------------------------------------------
