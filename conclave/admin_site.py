@@ -15,14 +15,15 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 
 from conclave.exceptions import DomainError
-from conclave.halt import forget_halt_status, halt_status
+from conclave.halt import halt_status
 from conclave.models import HaltChannel
 from conclave.selectors import admin_dashboard, halt_ceremony_view, halt_state
 from conclave.services import ceremony_approve, ceremony_open, halt_clear, halt_raise
+from events.services import actor_of as event_actor
 
 
 def actor_of(request: HttpRequest) -> str:
-    return f"user:{request.user.get_username()}"
+    return event_actor(request.user)
 
 
 def error_text(error: DomainError) -> str:
@@ -82,7 +83,6 @@ class ConclaveAdminSite(admin.AdminSite):
                 except DomainError as exc:
                     messages.error(request, error_text(exc))
                 else:
-                    forget_halt_status()  # this process shows it at once, others within 0.5 s
                     if raised:
                         messages.warning(request, "The system is halted. Every write is refused.")
                     else:
@@ -142,7 +142,6 @@ class ConclaveAdminSite(admin.AdminSite):
                 if not can_clear:
                     raise PermissionDenied
                 halt_clear(actor=actor_of(request))
-                forget_halt_status()
                 messages.success(
                     request, "Verification passed and the quorum approved: the halt is cleared."
                 )

@@ -28,6 +28,7 @@ from conclave.services import (
     halt_raise,
 )
 from events.models import SigningMode
+from events.services import actor_of
 
 
 class ProbeApi(APIView):
@@ -146,7 +147,7 @@ def _state(state: HaltState, **extra: Any) -> dict[str, Any]:
 
 
 def _actor(request: Request) -> str:
-    return f"user:{request.user.get_username()}"
+    return actor_of(request.user)
 
 
 class StaffApi(APIView):

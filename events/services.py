@@ -9,6 +9,8 @@ from typing import Any
 
 import rfc8785
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -80,6 +82,13 @@ class PendingEvent:
                 raise EventNotLogged(f"Event {self.queue_id} is not integrated yet.")
             time.sleep(pause)
             pause = min(pause * 2, WAIT_MAX_PAUSE)
+
+
+def actor_of(user: "AbstractBaseUser | AnonymousUser | None") -> str:
+    """The `actor` of an event a person caused: `user:<username>`, or `anonymous`."""
+    if user is None or not user.is_authenticated:
+        return "anonymous"
+    return f"user:{user.get_username()}"
 
 
 def _canonical_payload(draft: EventDraft) -> str:

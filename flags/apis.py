@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conclave.serializers import StrictInputSerializer
+from events.services import actor_of
 from flags.constants import FLAG_NAMES
 from flags.selectors import flags_detail, request_flags
 from flags.services import flag_set, flags_kill_switch
@@ -27,7 +28,7 @@ class CanManageFlags(BasePermission):
 
 
 def _actor(request: Request) -> str:
-    return f"user:{request.user.get_username()}"
+    return actor_of(request.user)
 
 
 class FeatureFlagsApi(APIView):

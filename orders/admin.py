@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from conclave.admin_site import error_text
+from conclave.admin_site import actor_of, error_text
 from conclave.exceptions import DomainError, ValidationFailed
 from flags.selectors import request_flags
 from orders.models import (
@@ -48,7 +48,7 @@ from orders.services import (
     part_delete,
     part_update,
 )
-from orders.services.catalog import _category_fields, _part_fields
+from orders.services.catalog import clean_category_fields, clean_part_fields
 
 
 def _user(request: HttpRequest) -> User:
@@ -325,7 +325,7 @@ class MechanicProfileAdmin(admin.ModelAdmin):
             display_name=data.get("display_name") or "",
             telegram_chat_id=data.get("telegram_chat_id"),
             language=data.get("language") or Language.ENGLISH,
-            actor=f"user:{request.user.get_username()}",
+            actor=actor_of(request),
         )
         obj.pk, obj.user_id, obj._state.adding = profile.pk, profile.user_id, False
 
@@ -439,7 +439,7 @@ class ServiceForm(forms.ModelForm):
 
 
 class CategoryForm(ServiceForm):
-    rules = staticmethod(_category_fields)
+    rules = staticmethod(clean_category_fields)
 
     class Meta:
         model = Category
@@ -447,7 +447,7 @@ class CategoryForm(ServiceForm):
 
 
 class PartForm(ServiceForm):
-    rules = staticmethod(_part_fields)
+    rules = staticmethod(clean_part_fields)
 
     class Meta:
         model = Part

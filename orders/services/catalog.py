@@ -34,7 +34,7 @@ def _sort_order(value: Any) -> int:
     return value
 
 
-def _category_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+def clean_category_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     _refuse_unknown(fields, {*NAME_FIELDS, "icon", "sort_order"})
     clean: dict[str, Any] = _names(fields, 100, partial=partial)
     if "icon" in fields:
@@ -55,7 +55,7 @@ def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
 @transaction.atomic
 def category_create(*, actor: User, **fields: Any) -> Category:
     """A new category; without a `sort_order` it goes last."""
-    clean = _category_fields(fields, partial=False)
+    clean = clean_category_fields(fields, partial=False)
     if "sort_order" not in clean:
         last = Category.objects.aggregate(last=Max("sort_order"))["last"]
         clean["sort_order"] = 0 if last is None else last + 1
@@ -66,7 +66,7 @@ def category_create(*, actor: User, **fields: Any) -> Category:
 
 @transaction.atomic
 def category_update(*, category_id: int, actor: User, **fields: Any) -> Category:
-    clean = _category_fields(fields, partial=True)
+    clean = clean_category_fields(fields, partial=True)
     category = Category.objects.select_for_update().filter(pk=category_id).first()
     if category is None:
         raise NotFound(f"No category {category_id}.")
@@ -138,7 +138,7 @@ def _category_id(value: Any) -> int:
     return value
 
 
-def _part_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+def clean_part_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     _refuse_unknown(
         fields, {*NAME_FIELDS, "category_id", "part_number", "price", "is_common", "sort_order"}
     )
@@ -163,7 +163,7 @@ def _part_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
 
 @transaction.atomic
 def part_create(*, actor: User, **fields: Any) -> Part:
-    clean = _part_fields(fields, partial=False)
+    clean = clean_part_fields(fields, partial=False)
     part = Part.objects.create(**clean)
     _event("catalog.part_created", actor, part_id=part.pk, **_jsonable(clean))
     return part
@@ -172,7 +172,7 @@ def part_create(*, actor: User, **fields: Any) -> Part:
 @transaction.atomic
 def part_update(*, part_id: int, actor: User, **fields: Any) -> Part:
     """Changes a part; orders already made keep the name and price they were made with."""
-    clean = _part_fields(fields, partial=True)
+    clean = clean_part_fields(fields, partial=True)
     part = Part.objects.select_for_update().filter(pk=part_id).first()
     if part is None:
         raise NotFound(f"No part {part_id}.")

@@ -1,16 +1,10 @@
 """What the workshop's services share: who acted, and the order a caller may change."""
 
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 
 from conclave.exceptions import Conflict, NotFound
+from events.services import actor_of as actor_of  # the services' import of it
 from orders.models import MechanicProfile, Order
-
-
-def actor_of(user: User | AnonymousUser | None) -> str:
-    """The `actor` of an event: `user:<username>`, or `anonymous`."""
-    if user is None or not user.is_authenticated:
-        return "anonymous"
-    return f"user:{user.get_username()}"
 
 
 def own_order(order_id: int, mechanic: MechanicProfile) -> Order:

@@ -124,7 +124,7 @@ def mechanic_password_change(*, user: User, current_password: str, new_password:
     Token.objects.filter(user=user).delete()
     event_append(
         event_type="mechanic.password_changed",
-        payload={"username": user.get_username(), "actor": f"user:{user.get_username()}"},
+        payload={"username": user.get_username(), "actor": actor_of(user)},
     )
 
 
