@@ -53,6 +53,16 @@ CHAIN_HEAD = Gauge(
     "Sequence of the newest event this process appended.",
     multiprocess_mode="max",
 )
+CHECKPOINT_DURATION = Histogram(
+    "conclave_checkpoint_duration_seconds",
+    "Time to verify, extend the Merkle tree, sign and store a checkpoint.",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+CHECKPOINT_TREE_SIZE = Gauge(
+    "conclave_checkpoint_tree_size",
+    "Tree size of the latest signed checkpoint.",
+    multiprocess_mode="max",
+)
 VERIFICATION_DURATION = Histogram(
     "conclave_chain_verification_seconds",
     "Duration of hash-chain verification runs.",

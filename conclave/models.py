@@ -98,6 +98,8 @@ class VerificationKind(models.TextChoices):
     PREOPERATIONAL = "preoperational"
     PERIODIC = "periodic"
     RANGE = "range"  # a range chosen in the admin
+    CHECKPOINT = "checkpoint"  # the events a new checkpoint is about to vouch for
+    ANCHOR = "anchor"  # the latest checkpoint's root, recomputed from the log
 
 
 class VerificationRun(models.Model):

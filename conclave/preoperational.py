@@ -1,8 +1,9 @@
 """Pre-operational verification (FR146): what must hold before the system serves, and before a
 halt may be cleared.
 
-Checks: the hash chain (incrementally, from the end of the log already verified from event 1),
-the witness pool, keeper keys (at least the clearing quorum), checkpoint anchors, the halt
+Checks: the checkpoint anchor (the latest signed checkpoint's root recomputed from the log),
+the hash chain (incrementally, after the anchor or the end of the log already verified from
+event 1), the witness pool, keeper keys (at least the clearing quorum), the halt
 state, replica sync (when DATABASE_REPLICA_URL is set) and the witness bootstrap switch.
 An integrity failure of the chain halts the system (CT-13). ALLOW_VERIFICATION_BYPASS=true
 lets a failing start-up go on outside production, loudly; never for a halt's clearing.
@@ -18,9 +19,11 @@ from django.utils import timezone
 
 from conclave.halt import halt_status
 from conclave.models import VerificationKind
+from events import tree
 from events.models import AgentKey, Event, KeeperKey, KeyKind
+from events.selectors import checkpoint_json, latest_checkpoint
 from events.services import SYSTEM_AGENT_ID
-from events.verification import verify_chain
+from events.verification import VerificationResult, checkpoint_problem, verify_chain
 
 logger = structlog.get_logger(__name__)
 
@@ -38,6 +41,7 @@ class Check:
 class Report:
     checks: list[Check] = field(default_factory=list)
     verified_through: int = 0
+    anchored_through: int = 0
     bypassed: bool = False
 
     @property
@@ -62,7 +66,7 @@ def _hash_chain(report: Report) -> Check:
     from conclave.services import last_verified_sequence, verification_record
 
     started = timezone.now()
-    first = last_verified_sequence() + 1
+    first = max(last_verified_sequence(), report.anchored_through) + 1
     result = verify_chain(from_sequence=first)
     verification_record(kind=VerificationKind.PREOPERATIONAL, result=result, started_at=started)
     if not result.ok:
@@ -98,10 +102,41 @@ def _keeper_keys() -> Check:
     )
 
 
-def _checkpoint_anchors() -> Check:
-    # The Merkle checkpoints arrive with the checkpoint issue; until then the chain check
-    # above is the whole anchor.
-    return Check("checkpoint_anchors", True, "no checkpoints are kept yet")
+def _anchor_failure(size: int, first_bad: int, reason: str) -> Check:
+    from conclave.services import verification_record
+
+    result = VerificationResult(False, 0, 1, None, first_bad, reason)
+    verification_record(kind=VerificationKind.ANCHOR, result=result, started_at=timezone.now())
+    return Check("checkpoint_anchors", False, f"{reason} (the system is halted)")
+
+
+def _checkpoint_anchors(report: Report) -> Check:
+    """The latest checkpoint is the anchor: its signatures hold, and the first `tree_size`
+    events, hashed afresh from their content_hash column, still have its signed root; a
+    rewritten past halts. The chain check then starts after it."""
+    checkpoint = latest_checkpoint()
+    if checkpoint is None:
+        return Check("checkpoint_anchors", True, "no checkpoint signed yet")
+    size = checkpoint.tree_size
+    problem = checkpoint_problem(checkpoint_json(checkpoint))
+    if problem:
+        return _anchor_failure(size, size, f"checkpoint {size}: {problem}")
+    head = tree.log_size()
+    if head < size:
+        return _anchor_failure(
+            size, head + 1, f"the log ends at {head}, before checkpoint {size}: events are gone"
+        )
+    if tree.root_from_events(size).hex() != checkpoint.root_hash:
+        first_bad = tree.first_divergent_sequence(size)
+        where = f" (first changed event: {first_bad})" if first_bad else ""
+        return _anchor_failure(
+            size,
+            first_bad or size,
+            f"the first {size} events no longer have checkpoint {size}'s signed root: "
+            f"the past was rewritten{where}",
+        )
+    report.anchored_through = size
+    return Check("checkpoint_anchors", True, f"the first {size} events match checkpoint {size}")
 
 
 def _halt_state() -> Check:
@@ -153,11 +188,11 @@ def preoperational_verify(*, post_halt: bool = False) -> Report:
     """Runs every check. With `post_halt` (clearing a halt) nothing can be bypassed."""
     report = Report()
     try:
+        report.checks.append(_checkpoint_anchors(report))
         report.checks.append(_hash_chain(report))
         for check in (
             _witness_pool,
             _keeper_keys,
-            _checkpoint_anchors,
             _halt_state,
             _replica_sync,
             _witness_bootstrap,

@@ -16,9 +16,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from conclave.exceptions import NotFound, ValidationFailed
-from events import crypto
+from events import crypto, merkle, tree
 from events.models import Event, SigningMode
-from events.selectors import all_keys
+from events.selectors import all_keys, checkpoint_json, checkpoints_after, latest_checkpoint
 
 MAX_PAGE = 1000
 
@@ -49,6 +49,22 @@ class ObserverApi(APIView):
     permission_classes = (AllowAny,)
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "observer"
+
+
+def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    unknown = set(request.query_params) - set(serializer_class().fields)
+    if unknown:
+        raise ValidationFailed({name: ["Unknown parameter."] for name in sorted(unknown)})
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data
+
+
+def _immutable(data: dict[str, Any]) -> Response:
+    """Roots and proofs of a given size never change once the log has that size."""
+    response = Response(data)
+    patch_cache_control(response, public=True, max_age=31536000, immutable=True)
+    return response
 
 
 @extend_schema_serializer(component_name="ObserverEvent")
@@ -91,12 +107,7 @@ class ObserverEventListApi(ObserverApi):
         tags=["observer"],
     )
     def get(self, request: Request) -> Response:
-        unknown = set(request.query_params) - set(self.FilterSerializer().fields)
-        if unknown:
-            raise ValidationFailed({name: ["Unknown parameter."] for name in sorted(unknown)})
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        params = filters.validated_data
+        params = _query(self.FilterSerializer, request)
 
         events = Event.objects.filter(sequence__gt=params["after_sequence"]).order_by("sequence")
         if "event_type" in params:
@@ -136,7 +147,7 @@ class ObserverKeyListApi(ObserverApi):
     class KeySerializer(serializers.Serializer):
         key_id = serializers.CharField()
         owner = serializers.CharField()
-        kind = serializers.ChoiceField(choices=["agent", "witness", "keeper"])
+        kind = serializers.ChoiceField(choices=["agent", "witness", "checkpoint", "keeper"])
         algorithm = serializers.CharField()
         public_key = serializers.CharField()
         active_from = serializers.DateTimeField()
@@ -228,3 +239,153 @@ class ExportApi(ObserverApi):
     )
     def get(self, request: HttpRequest) -> StreamingHttpResponse:
         return StreamingHttpResponse(_export_lines(), content_type="application/x-ndjson")
+
+
+@extend_schema_serializer(component_name="ObserverCheckpoint")
+class CheckpointSerializer(serializers.Serializer):
+    @extend_schema_serializer(component_name="ObserverCosignature")
+    class CosignatureSerializer(serializers.Serializer):
+        witness_id = serializers.CharField()
+        key_id = serializers.CharField()
+        signature = serializers.CharField()
+
+    tree_size = serializers.IntegerField()
+    root_hash = serializers.CharField()
+    timestamp = serializers.CharField()
+    key_id = serializers.CharField()
+    signature = serializers.CharField()
+    cosignatures = CosignatureSerializer(many=True)
+
+
+class CheckpointLatestApi(ObserverApi):
+    @extend_schema(
+        operation_id="observer_checkpoint_latest",
+        responses={200: CheckpointSerializer},
+        description="The latest signed tree head (SPEC 3.6). The signature is Ed25519 by "
+        "`key_id` over the RFC 8785 form of {tree_size, root_hash, timestamp}; each witness "
+        "co-signs the same bytes.",
+        tags=["observer"],
+    )
+    def get(self, request: Request) -> Response:
+        checkpoint = latest_checkpoint()
+        if checkpoint is None:
+            raise NotFound("No checkpoint has been signed yet.")
+        response = Response(checkpoint_json(checkpoint))
+        patch_cache_control(response, public=True, max_age=5)
+        return response
+
+
+class CheckpointListApi(ObserverApi):
+    class FilterSerializer(serializers.Serializer):
+        after_tree_size = serializers.IntegerField(min_value=0, default=0)
+        limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
+
+    @extend_schema_serializer(component_name="ObserverCheckpointPage")
+    class OutputSerializer(serializers.Serializer):
+        checkpoints = CheckpointSerializer(many=True)
+        next_after_tree_size = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(
+        operation_id="observer_checkpoints",
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer},
+        tags=["observer"],
+    )
+    def get(self, request: Request) -> Response:
+        params = _query(self.FilterSerializer, request)
+        page = checkpoints_after(params["after_tree_size"], params["limit"])
+        response = Response(
+            {
+                "checkpoints": [checkpoint_json(checkpoint) for checkpoint in page],
+                "next_after_tree_size": page[-1].tree_size
+                if len(page) == params["limit"]
+                else None,
+            }
+        )
+        patch_cache_control(response, public=True, max_age=5)
+        return response
+
+
+class InclusionProofApi(ObserverApi):
+    class InputSerializer(serializers.Serializer):
+        sequence = serializers.IntegerField(min_value=1)
+        tree_size = serializers.IntegerField(min_value=1)
+
+    @extend_schema_serializer(component_name="ObserverInclusionProof")
+    class OutputSerializer(serializers.Serializer):
+        leaf_index = serializers.IntegerField()
+        tree_size = serializers.IntegerField()
+        audit_path = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        operation_id="observer_inclusion_proof",
+        parameters=[InputSerializer],
+        responses={200: OutputSerializer},
+        description="RFC 6962 audit path of event `sequence` (leaf sequence - 1) in the tree "
+        "of the first `tree_size` events, leaf level first.",
+        tags=["observer"],
+    )
+    def get(self, request: Request) -> Response:
+        params = _query(self.InputSerializer, request)
+        sequence, size = params["sequence"], params["tree_size"]
+        try:
+            path = tree.tree_inclusion_proof(sequence, size)
+        except merkle.TreeRangeError as exc:
+            raise ValidationFailed({"tree_size": [str(exc)]}) from exc
+        return _immutable(
+            {"leaf_index": sequence - 1, "tree_size": size, "audit_path": [h.hex() for h in path]}
+        )
+
+
+class ConsistencyProofApi(ObserverApi):
+    class InputSerializer(serializers.Serializer):
+        first = serializers.IntegerField(min_value=1)
+        second = serializers.IntegerField(min_value=1)
+
+    @extend_schema_serializer(component_name="ObserverConsistencyProof")
+    class OutputSerializer(serializers.Serializer):
+        first = serializers.IntegerField()
+        second = serializers.IntegerField()
+        proof = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        operation_id="observer_consistency_proof",
+        parameters=[InputSerializer],
+        responses={200: OutputSerializer},
+        description="RFC 6962 consistency proof that the tree of `second` events extends the "
+        "tree of the first `first` events.",
+        tags=["observer"],
+    )
+    def get(self, request: Request) -> Response:
+        params = _query(self.InputSerializer, request)
+        first, second = params["first"], params["second"]
+        try:
+            proof = tree.tree_consistency_proof(first, second)
+        except merkle.TreeRangeError as exc:
+            raise ValidationFailed({"second" if first <= second else "first": [str(exc)]}) from exc
+        return _immutable({"first": first, "second": second, "proof": [h.hex() for h in proof]})
+
+
+class RootApi(ObserverApi):
+    class InputSerializer(serializers.Serializer):
+        tree_size = serializers.IntegerField(min_value=0)
+
+    @extend_schema_serializer(component_name="ObserverRoot")
+    class OutputSerializer(serializers.Serializer):
+        tree_size = serializers.IntegerField()
+        root_hash = serializers.CharField()
+
+    @extend_schema(
+        operation_id="observer_root",
+        parameters=[InputSerializer],
+        responses={200: OutputSerializer},
+        description="The RFC 6962 Merkle tree head of the first `tree_size` events.",
+        tags=["observer"],
+    )
+    def get(self, request: Request) -> Response:
+        size = _query(self.InputSerializer, request)["tree_size"]
+        try:
+            root_hash = tree.tree_root(size)
+        except merkle.TreeRangeError as exc:
+            raise ValidationFailed({"tree_size": [str(exc)]}) from exc
+        return _immutable({"tree_size": size, "root_hash": root_hash.hex()})

@@ -85,6 +85,12 @@ def canonical_content(
     )
 
 
+def checkpoint_message(*, tree_size: int, root_hash: str, timestamp: str) -> bytes:
+    """What a checkpoint key and each co-signing witness sign (SPEC 3.6): the RFC 8785 form of
+    the tree head."""
+    return rfc8785.dumps({"tree_size": tree_size, "root_hash": root_hash, "timestamp": timestamp})
+
+
 def digest(canonical: bytes) -> bytes:
     return hashlib.sha256(canonical).digest()
 

@@ -59,6 +59,8 @@ class Event(models.Model):
 class KeyKind(models.TextChoices):
     AGENT = "agent"
     WITNESS = "witness"
+    # Signs checkpoints (tree heads), never events.
+    CHECKPOINT = "checkpoint"
 
 
 class RegisteredKey(models.Model):
@@ -112,6 +114,69 @@ class KeeperKey(RegisteredKey):
 
     def __str__(self) -> str:
         return f"keeper {self.key_id} ({self.keeper_id})"
+
+
+class MerkleTile(models.Model):
+    """Stored hashes of the Merkle tree over the log (events.merkle): derived from `events`,
+    kept so a proof reads O(log n) hashes. Tile (level, index) packs up to 256 hashes of
+    nodes at tree level 8 * level; only the rightmost tile of each level ever grows."""
+
+    id = models.BigAutoField(primary_key=True)
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hashes = models.BinaryField()
+
+    class Meta:
+        db_table = "merkle_tiles"
+        constraints = [
+            models.UniqueConstraint(fields=["level", "index"], name="merkle_tile_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"tile {self.level}/{self.index} ({len(self.hashes) // 32} hashes)"
+
+
+class Checkpoint(models.Model):
+    """A signed tree head (SPEC 3.6): the root of the first `tree_size` events, signed by a
+    checkpoint key over the RFC 8785 form of {tree_size, root_hash, timestamp}, and co-signed
+    by the witnesses. Never changed or deleted (triggers, migration 0006)."""
+
+    id = models.BigAutoField(primary_key=True)
+    tree_size = models.BigIntegerField(unique=True)
+    root_hash = models.CharField(max_length=64)
+    timestamp = models.DateTimeField()
+    key_id = models.CharField(max_length=100)
+    signature = models.CharField(max_length=128)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "checkpoints"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.tree_size} {self.root_hash[:12]}"
+
+
+class CheckpointCosignature(models.Model):
+    """A witness's Ed25519 signature of the same tree head (CT-12)."""
+
+    id = models.BigAutoField(primary_key=True)
+    checkpoint = models.ForeignKey(
+        Checkpoint, on_delete=models.PROTECT, related_name="cosignatures"
+    )
+    witness_id = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=100)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        db_table = "checkpoint_cosignatures"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["checkpoint", "key_id"], name="one_cosignature_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} on checkpoint {self.checkpoint_id}"
 
 
 class ClockDriftWarning(models.Model):

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from events.models import AgentKey, KeeperKey
+from events import crypto
+from events.models import AgentKey, Checkpoint, KeeperKey
 
 
 def all_keys() -> list[dict[str, Any]]:
@@ -32,3 +33,30 @@ def all_keys() -> list[dict[str, Any]]:
         for key in KeeperKey.objects.order_by("active_from", "key_id")
     ]
     return keys
+
+
+def checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    """A checkpoint as observers get it (SPEC 3.6), with its witness co-signatures."""
+    return {
+        "tree_size": checkpoint.tree_size,
+        "root_hash": checkpoint.root_hash,
+        "timestamp": crypto.format_timestamp(checkpoint.timestamp),
+        "key_id": checkpoint.key_id,
+        "signature": checkpoint.signature,
+        "cosignatures": [
+            {"witness_id": c.witness_id, "key_id": c.key_id, "signature": c.signature}
+            for c in checkpoint.cosignatures.all()
+        ],
+    }
+
+
+def latest_checkpoint() -> Checkpoint | None:
+    return Checkpoint.objects.prefetch_related("cosignatures").order_by("-tree_size").first()
+
+
+def checkpoints_after(tree_size: int, limit: int) -> list[Checkpoint]:
+    return list(
+        Checkpoint.objects.filter(tree_size__gt=tree_size)
+        .prefetch_related("cosignatures")
+        .order_by("tree_size")[:limit]
+    )

@@ -16,9 +16,18 @@ from django.utils import timezone
 
 from conclave.exceptions import Conflict, DomainError, NotFound, ValidationFailed
 from conclave.halt import ensure_not_halted
+from conclave.metrics import CHECKPOINT_DURATION, CHECKPOINT_TREE_SIZE
 from events import crypto
 from events.integration import events_integrate
-from events.models import AgentKey, Event, EventQueueEntry, KeeperKey, KeyKind
+from events.models import (
+    AgentKey,
+    Checkpoint,
+    CheckpointCosignature,
+    Event,
+    EventQueueEntry,
+    KeeperKey,
+    KeyKind,
+)
 from events.signing import get_signer
 
 SYSTEM_AGENT_ID = "SYSTEM:EVENT_WRITER"
@@ -336,3 +345,121 @@ def keeper_key_rotate(*, key_id: str, public_key: bytes, actor: str = "system") 
         local_timestamp=now,
     )
     return new
+
+
+SYSTEM_CHECKPOINT_ID = "SYSTEM:CHECKPOINTER"
+CHECKPOINT_EVENT = "checkpoint.created"
+# pg_advisory_xact_lock key serialising checkpoints: "checkpnt" as a big-endian integer.
+CHECKPOINT_LOCK_KEY = int.from_bytes(b"checkpnt", "big") & 0x7FFFFFFFFFFFFFFF
+
+
+def _checkpoint_key(moment: datetime) -> AgentKey:
+    key = (
+        AgentKey.objects.filter(AgentKey.active_at_q(moment), kind=KeyKind.CHECKPOINT)
+        .order_by("-active_from")
+        .first()
+    )
+    return key or key_register(
+        kind=KeyKind.CHECKPOINT, owner=SYSTEM_CHECKPOINT_ID, actor="checkpoint"
+    )
+
+
+def _verified_through(start: int, kind: str) -> int:
+    """Verifies the log from `start` to its head before a checkpoint vouches for it; returns
+    where it ends. A failure is recorded (and so halts the system) and refused."""
+    from conclave.services import verification_record
+    from events.verification import verify_chain
+
+    started = timezone.now()
+    result = verify_chain(from_sequence=start)
+    if result.checked or not result.ok:
+        verification_record(kind=kind, result=result, started_at=started)
+    if not result.ok:
+        raise Conflict(
+            f"The log does not verify at sequence {result.first_bad_sequence}: {result.reason}. "
+            "No checkpoint was made; the system is halted."
+        )
+    return result.last_sequence if result.checked else start - 1
+
+
+def checkpoint_create(*, force: bool = False, actor: str = "system") -> Checkpoint | None:
+    """Signs the Merkle tree head of the whole log (SPEC 3.6) with the checkpoint key, has
+    every active witness key co-sign it, stores it and appends a `checkpoint.created` event.
+
+    Vouches only for what verifies: the events since the last checkpoint (or the last
+    verified point) are verified first. Returns None, making nothing, when nothing but
+    checkpoint events were appended since the last checkpoint (unless `force`).
+    """
+    from conclave.models import VerificationKind
+    from conclave.services import last_verified_sequence
+    from events import tree
+
+    started = time.perf_counter()
+    ensure_not_halted(event_types=(CHECKPOINT_EVENT,))
+    latest = Checkpoint.objects.order_by("-tree_size").first()
+    latest_size = latest.tree_size if latest else 0
+    news = Event.objects.filter(sequence__gt=latest_size)
+    if not force:
+        news = news.exclude(event_type=CHECKPOINT_EVENT)
+    if not news.exists():
+        return None
+    # Registered (an event) before the head is read, so the checkpoint covers it.
+    key = _checkpoint_key(timezone.now())
+    size = _verified_through(
+        max(latest_size, last_verified_sequence()) + 1, VerificationKind.CHECKPOINT
+    )
+    tree.tree_extend(size)
+    root_hash = tree.tree_root(size).hex()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHECKPOINT_LOCK_KEY])
+        newest = Checkpoint.objects.order_by("-tree_size").first()
+        if newest and newest.tree_size >= size:
+            return None  # another process signed this head meanwhile
+        now = timezone.now()
+        if not key.active_at(now):
+            raise Conflict(f"Checkpoint key {key.key_id} was retired meanwhile; try again.")
+        timestamp = crypto.format_timestamp(now)
+        message = crypto.checkpoint_message(
+            tree_size=size, root_hash=root_hash, timestamp=timestamp
+        )
+        signer = get_signer()
+        checkpoint = Checkpoint.objects.create(
+            tree_size=size,
+            root_hash=root_hash,
+            timestamp=now,
+            key_id=key.key_id,
+            signature=signer.sign(key.key_id, message).hex(),
+        )
+        witnesses = AgentKey.objects.filter(AgentKey.active_at_q(now), kind=KeyKind.WITNESS)
+        cosignatures = CheckpointCosignature.objects.bulk_create(
+            CheckpointCosignature(
+                checkpoint=checkpoint,
+                witness_id=witness.agent_id,
+                key_id=witness.key_id,
+                signature=signer.sign(witness.key_id, message).hex(),
+            )
+            for witness in witnesses.order_by("key_id")
+        )
+        if not cosignatures:
+            raise Conflict("No witness key is active to co-sign the checkpoint.")
+        event_append(
+            event_type=CHECKPOINT_EVENT,
+            payload={
+                "tree_size": size,
+                "root_hash": root_hash,
+                "timestamp": timestamp,
+                "key_id": key.key_id,
+                "signature": checkpoint.signature,
+                "cosignatures": [
+                    {"witness_id": c.witness_id, "key_id": c.key_id, "signature": c.signature}
+                    for c in cosignatures
+                ],
+                "actor": actor,
+            },
+            local_timestamp=now,
+        )
+    CHECKPOINT_DURATION.observe(time.perf_counter() - started)
+    CHECKPOINT_TREE_SIZE.set(size)
+    return checkpoint

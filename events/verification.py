@@ -268,3 +268,33 @@ def verify_chain(
         return VerificationResult(True, checked, first, results[-1].last_sequence)
     finally:
         VERIFICATION_DURATION.observe(time.perf_counter() - started)
+
+
+def checkpoint_problem(checkpoint: dict, keys: dict[str, KeyRecord] | None = None) -> str | None:
+    """Why a checkpoint (as observers get it) does not hold up, or None: the checkpoint key's
+    signature and every witness co-signature over the RFC 8785 tree head, each by a key of
+    the right kind active at the checkpoint's time; at least one witness."""
+    keys = _keys() if keys is None else keys
+    try:
+        timestamp = datetime.fromisoformat(checkpoint["timestamp"].replace("Z", "+00:00"))
+        message = crypto.checkpoint_message(
+            tree_size=checkpoint["tree_size"],
+            root_hash=checkpoint["root_hash"],
+            timestamp=checkpoint["timestamp"],
+        )
+        signed = [(checkpoint["key_id"], "checkpoint", checkpoint["signature"])] + [
+            (c["key_id"], "witness", c["signature"]) for c in checkpoint.get("cosignatures", [])
+        ]
+        if len(signed) < 2:
+            return "no witness co-signed the checkpoint"
+        for key_id, kind, signature in signed:
+            key = keys.get(key_id)
+            if key is None or key.kind != kind:
+                return f"{key_id} is not a registered {kind} key"
+            if not key.active_at(timestamp):
+                return f"{kind} key {key_id} was not active at the checkpoint's time"
+            if not crypto.signature_valid(key.public_key, bytes.fromhex(signature), message):
+                return f"the {kind} signature by {key_id} does not verify"
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return f"malformed checkpoint: {exc!r}"
+    return None

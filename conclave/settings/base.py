@@ -214,12 +214,18 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 # Seconds between verifications of the newest events (a failure halts the system).
 VERIFY_RECENT_EVENTS_SECONDS = env.int("VERIFY_RECENT_EVENTS_SECONDS", default=60)
+# How often Celery beat signs a checkpoint (SPEC 3.6), when the log has grown since the last.
+CHECKPOINT_INTERVAL_SECONDS = env.int("CHECKPOINT_INTERVAL_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "verify-recent-events": {
         "task": "conclave.tasks.verify_recent_events",
         "schedule": float(VERIFY_RECENT_EVENTS_SECONDS),
     },
     "purge-event-queue": {"task": "events.tasks.purge_event_queue", "schedule": 600.0},
+    "checkpoint": {
+        "task": "events.tasks.checkpoint",
+        "schedule": float(CHECKPOINT_INTERVAL_SECONDS),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env.str(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
