@@ -131,12 +131,12 @@ def consistency_proof(first: int, second: int, source: NodeSource) -> list[bytes
 
 
 class TileSlot(NamedTuple):
-    """Where a complete node's hash comes from: `count` consecutive hashes of one tile,
-    starting at `offset`, folded pairwise into one (count = 1: the hash itself)."""
+    """Where a complete node's hash comes from: `width` consecutive hashes of one tile,
+    starting at `offset`, folded pairwise into one (width 1: the hash itself)."""
 
     tile: tuple[int, int]
     offset: int
-    count: int
+    width: int
 
 
 def tile_slot(node: Node) -> TileSlot:
@@ -153,7 +153,7 @@ def _perfect_root(hashes: list[bytes]) -> bytes:
 
 
 def node_from_tile(tile: bytes, slot: TileSlot) -> bytes:
-    start, end = slot.offset * HASH_SIZE, (slot.offset + slot.count) * HASH_SIZE
+    start, end = slot.offset * HASH_SIZE, (slot.offset + slot.width) * HASH_SIZE
     if len(tile) < end:
         raise TreeRangeError("that subtree is not complete in the stored tree")
     return _perfect_root([tile[i : i + HASH_SIZE] for i in range(start, end, HASH_SIZE)])

@@ -379,7 +379,7 @@ def _verified_through(start: int, kind: str) -> int:
             f"The log does not verify at sequence {result.first_bad_sequence}: {result.reason}. "
             "No checkpoint was made; the system is halted."
         )
-    return result.last_sequence if result.checked else start - 1
+    return result.last_sequence or start - 1
 
 
 def checkpoint_create(*, force: bool = False, actor: str = "system") -> Checkpoint | None:

@@ -8,7 +8,7 @@ stored hash: it is what checkpoint anchors are checked with.
 """
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -108,7 +108,7 @@ def _check_size(size: int, what: str) -> int:
     return available
 
 
-def stored_source(nodes: set[merkle.Node]) -> dict[merkle.Node, bytes]:
+def stored_source(nodes: set[merkle.Node]) -> Mapping[merkle.Node, bytes]:
     """A NodeSource reading the tiles it needs in one query."""
     return merkle.tile_source(_load_tiles(merkle.tiles_needed(nodes)))(nodes)
 
