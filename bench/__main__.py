@@ -16,6 +16,7 @@ from pathlib import Path
 import bench.events  # noqa: F401 - registers its benchmarks
 import bench.http  # noqa: F401
 import bench.load  # noqa: F401
+import bench.merkle  # noqa: F401 - after bench.events: it grows the log that one started
 import bench.notify  # noqa: F401
 from bench.harness import BENCHMARKS, Result
 

@@ -16,7 +16,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection, connections
 
-from bench.harness import Result, benchmark
+from bench.harness import Result, benchmark, measured_run
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 CLIENTS = 8
@@ -262,18 +262,6 @@ def _event_store() -> list[Result]:
     return results
 
 
-PEAK = (
-    "import resource, subprocess, sys; "
-    "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-)
-
-
 def _peak_memory_mib(*arguments: str) -> float:
     """Peak resident memory of `manage.py verify_chain ARGUMENTS` and its worker processes."""
-    command = [sys.executable, "manage.py", "verify_chain", *arguments]
-    output = subprocess.run(  # noqa: S603 - this interpreter, this project's command
-        [sys.executable, "-c", PEAK, *command], cwd=REPO, check=True, capture_output=True,
-        text=True,
-    ).stdout  # fmt: skip
-    return int(output.strip()) / 1024
+    return measured_run([sys.executable, "manage.py", "verify_chain", *arguments], REPO)[1]

@@ -36,3 +36,24 @@ BENCHMARKS: list[Callable[[], list[Result]]] = []
 def benchmark(function: Callable[[], list[Result]]) -> Callable[[], list[Result]]:
     BENCHMARKS.append(function)
     return function
+
+
+PEAK = (
+    "import resource, subprocess, sys, time; started = time.perf_counter(); "
+    "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+    "print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def measured_run(command: list[str], cwd: object) -> tuple[float, float]:
+    """Wall time (s) and peak resident memory (MiB, the largest of it and its children) of a
+    command run to completion."""
+    import subprocess
+    import sys
+
+    output = subprocess.run(  # noqa: S603 - this interpreter, a command of this project
+        [sys.executable, "-c", PEAK, *command], cwd=cwd, check=True, capture_output=True,
+        text=True,
+    ).stdout  # fmt: skip
+    seconds, kib = output.split()
+    return float(seconds), int(kib) / 1024

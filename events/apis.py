@@ -199,6 +199,26 @@ VERIFICATION_SPEC: dict[str, Any] = {
         "message": "the 32 digest bytes followed by the 64 signature bytes",
         "encoding": "lowercase hex (64 bytes)",
     },
+    "merkle_tree": {
+        "standard": "RFC 6962 section 2.1 (RFC 9162 section 2.1)",
+        "leaf_index": "sequence - 1",
+        "leaf_hash": "SHA-256(0x00 || the 32 raw bytes of content_hash)",
+        "node_hash": "SHA-256(0x01 || left || right)",
+        "split": "the largest power of two smaller than the number of leaves",
+        "empty_root": "SHA-256 of the empty string",
+        "endpoints": {
+            "root": "/v1/observer/roots?tree_size=N",
+            "inclusion": "/v1/observer/proofs/inclusion?sequence=S&tree_size=N",
+            "consistency": "/v1/observer/proofs/consistency?first=M&second=N",
+        },
+    },
+    "checkpoint": {
+        "endpoints": ["/v1/observer/checkpoints/latest", "/v1/observer/checkpoints"],
+        "signed_message": "RFC 8785 serialisation of {tree_size, root_hash, timestamp}",
+        "signature": "Ed25519 by key_id, a key of kind checkpoint active at timestamp",
+        "cosignatures": "Ed25519 by each listed witness key, active at timestamp, over the "
+        "same message",
+    },
     "keys": {
         "endpoint": "/v1/observer/keys",
         "public_key_encoding": "lowercase hex of the 32-byte raw Ed25519 public key",

@@ -127,6 +127,8 @@ def test_verification_spec__states_hashing_and_signing_rules(api_client, db):
     assert "RFC 8785" in spec["content_hash"]["input"]
     assert spec["chain"]["genesis_prev_hash"] == "0" * 64
     assert spec["signature"]["algorithm"] == "Ed25519"
+    assert spec["merkle_tree"]["leaf_hash"] == "SHA-256(0x00 || the 32 raw bytes of content_hash)"
+    assert "RFC 8785" in spec["checkpoint"]["signed_message"]
 
 
 def test_export__json_lines_in_sequence_order(api_client, log):

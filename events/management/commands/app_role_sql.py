@@ -3,7 +3,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-APPEND_ONLY_TABLES = ("events", "agent_keys", "keeper_keys", "clock_drift_warnings")
+APPEND_ONLY_TABLES = (
+    "events",
+    "agent_keys",
+    "keeper_keys",
+    "clock_drift_warnings",
+    "checkpoints",
+    "checkpoint_cosignatures",
+)
 QUEUE_TABLE = "event_queue"
 
 
