@@ -155,3 +155,23 @@ def test_observer_tool__server_unreachable__exit_2(tmp_path):
 
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+def test_startup__past_rewritten_and_relinked__the_anchor_halts_naming_the_event(deployment):
+    # Event 50 rewritten and event 51 re-linked to it: every link after the anchor still
+    # holds, so only the checkpoint's root can tell.
+    env, dsn = deployment
+    with psycopg.connect(dsn) as connection:
+        connection.execute("SET session_replication_role = replica")
+        forged = "ab" * 32
+        connection.execute("UPDATE events SET content_hash = %s WHERE sequence = 50", [forged])
+        connection.execute("UPDATE events SET prev_hash = %s WHERE sequence = 51", [forged])
+
+    result = run_manage("preoperational_verify", env=env, timeout=120)
+
+    assert result.returncode == 1
+    assert "checkpoint_anchors" in result.stderr
+    assert "first changed event: 50" in result.stderr
+    with psycopg.connect(dsn) as connection:
+        halted, reason = connection.execute("SELECT is_halted, reason FROM halt_state").fetchone()
+    assert halted and "sequence 50" in reason
