@@ -4,6 +4,7 @@ import ast
 import json
 import subprocess
 import sys
+import uuid
 
 import psycopg
 import pytest
@@ -51,6 +52,9 @@ def deployment(scratch_database, tmp_path):
         CONCLAVE_VAR_DIR=str(tmp_path / "var"),
         CELERY_BROKER_URL="filesystem://",
         LOG_LEVEL="WARNING",
+        # A halt this deployment raises stays in its own keys, never the suite's.
+        REDIS_URL="redis://127.0.0.1:6379/15",
+        HALT_REDIS_PREFIX=f"observer-test-{uuid.uuid4().hex[:8]}",
     )
     for step in (
         ["migrate", "-v0"],
@@ -63,7 +67,19 @@ def deployment(scratch_database, tmp_path):
     ):
         result = run_manage(*step, env=env, timeout=120)
         assert result.returncode == 0, result.stderr
-    return env, database.dsn
+    yield env, database.dsn
+    prefix = env["HALT_REDIS_PREFIX"]
+    subprocess.run(
+        [
+            "redis-cli",
+            "-n",
+            "15",
+            "DEL",
+            *(f"{prefix}:halt:{k}" for k in ("active", "reason", "number")),
+        ],
+        check=False,
+        capture_output=True,
+    )
 
 
 def observe(base: str, *args: str) -> subprocess.CompletedProcess:
