@@ -106,3 +106,25 @@ def test_sqlite__migrations_reverse_and_reapply(tmp_path):
 
     assert [r.returncode for r in results] == [0] * len(steps), [r.stderr for r in results]
     assert "chain verified: 1 events" in results[-1].stdout
+
+
+def test_sqlite__checkpoint_proofs_and_anchor(log, api_client):
+    from conclave.preoperational import Report, _checkpoint_anchors
+    from events import merkle
+    from events.services import checkpoint_create
+
+    checkpoint = checkpoint_create()
+    size = checkpoint.tree_size
+    root = bytes.fromhex(api_client.get(f"/v1/observer/roots?tree_size={size}").json()["root_hash"])
+    body = api_client.get(f"/v1/observer/proofs/inclusion?sequence=2&tree_size={size}").json()
+    leaf = merkle.leaf_hash(
+        bytes.fromhex(api_client.get("/v1/observer/events/2").json()["content_hash"])
+    )
+
+    assert root.hex() == checkpoint.root_hash
+    assert merkle.verify_inclusion(
+        1, size, leaf, [bytes.fromhex(h) for h in body["audit_path"]], root
+    )
+    assert _checkpoint_anchors(Report()).ok
+    assert "append-only" in refused("UPDATE checkpoints SET root_hash = 'x'")
+    assert "append-only" in refused("DELETE FROM checkpoint_cosignatures")
