@@ -8,10 +8,14 @@ stored hash: it is what checkpoint anchors are checked with.
 """
 
 import hashlib
+import multiprocessing
+import os
 from collections.abc import Iterator, Mapping
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Q
+from psycopg.conninfo import make_conninfo
 
 from events import merkle
 from events.models import Event, MerkleTile
@@ -20,6 +24,7 @@ from events.models import Event, MerkleTile
 TREE_LOCK_KEY = int.from_bytes(b"merkle", "big")
 EXTEND_BATCH = 20_000
 ROOT_BATCH = 50_000
+ROOT_CHUNK_HEIGHT = 16  # 65,536 leaves per chunk of the anchor's recomputation
 
 
 def log_size() -> int:
@@ -134,33 +139,68 @@ def tree_consistency_proof(first: int, second: int) -> list[bytes]:
     return merkle.consistency_proof(first, second, stored_source)
 
 
-def root_from_events(size: int) -> bytes:
-    """MTH of the first `size` events, from their `content_hash` column alone, in O(log n)
-    memory. On PostgreSQL the leaf hashes are computed by the database (sha256())."""
-    tree = merkle.StreamingRoot()
-    if connection.vendor == "postgresql":
-        after = 0
-        with connection.cursor() as cursor:
-            while after < size:
-                until = min(after + ROOT_BATCH, size)
-                cursor.execute(
-                    "SELECT sha256('\\x00'::bytea || decode(content_hash, 'hex')) FROM events "
-                    "WHERE sequence > %s AND sequence <= %s ORDER BY sequence",
-                    [after, until],
-                )
-                rows = cursor.fetchall()
-                if len(rows) != until - after:
-                    raise merkle.TreeRangeError(f"the log has a gap after sequence {after}")
-                for (digest,) in rows:
-                    tree.push_leaf_hash(bytes(digest))
-                after = until
-    else:
-        for content_hashes in _content_hashes(0, size, ROOT_BATCH):
-            for digest in _leaf_hashes(content_hashes):
-                tree.push_leaf_hash(digest)
-    if tree.size != size:
-        raise merkle.TreeRangeError(f"tree_size {size} is beyond the log's {tree.size} events")
-    return tree.root()
+def _carry_up(level: list[bytes]) -> bytes:
+    """The root over nodes of one level, left to right: each pair is hashed and a lone last
+    node is carried up as it is. That is RFC 6962's tree (its split at the largest power of
+    two gives the same nodes) when every node but the last is complete."""
+    while len(level) > 1:
+        carried = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            carried.append(level[-1])
+        level = carried
+    return level[0]
+
+
+def _chunk_root_in_child(bounds: tuple[int, int]) -> bytes:
+    """The subtree root of leaves [lo, hi), read over a connection of the child's own (the
+    parent's stays untouched)."""
+    lo, hi = bounds
+    with psycopg.connect(_conninfo) as own:
+        # The digests' bytes, in binary: no hex to parse on either side.
+        rows = own.execute(
+            "SELECT decode(content_hash, 'hex') FROM events "
+            "WHERE sequence > %s AND sequence <= %s ORDER BY sequence",
+            [lo, hi],
+            binary=True,
+        ).fetchall()
+    if len(rows) != hi - lo:
+        raise merkle.TreeRangeError(f"the log has a gap after sequence {lo}")
+    sha256 = hashlib.sha256
+    return _carry_up([sha256(b"\x00" + digest).digest() for (digest,) in rows])
+
+
+_conninfo = ""
+
+
+def root_from_events(size: int, *, workers: int | None = None) -> bytes:
+    """MTH of the first `size` events, from their `content_hash` column alone (no stored
+    hash is trusted). A long log is cut into aligned chunks of 2**ROOT_CHUNK_HEIGHT leaves
+    hashed on every core, each child reading its chunk over its own connection; the parent
+    carries the chunk roots up to the root."""
+    global _conninfo
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    chunk = 1 << ROOT_CHUNK_HEIGHT
+    bounds = [(lo, min(lo + chunk, size)) for lo in range(0, size, chunk)]
+    workers = workers or os.cpu_count() or 1
+    if connection.vendor != "postgresql" or workers == 1 or len(bounds) < 2 * workers:
+        roots = [
+            _carry_up(
+                _leaf_hashes([h for batch in _content_hashes(lo, hi, ROOT_BATCH) for h in batch])
+            )
+            for lo, hi in bounds
+        ]
+        return _carry_up(roots)
+    database = connection.settings_dict
+    _conninfo = make_conninfo(
+        dbname=database["NAME"],
+        user=database["USER"] or None,
+        password=database["PASSWORD"] or None,
+        host=database["HOST"] or None,
+        port=database["PORT"] or None,
+    )
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return _carry_up(pool.map(_chunk_root_in_child, bounds))
 
 
 def first_divergent_sequence(size: int) -> int | None:

@@ -157,6 +157,7 @@ def test_checkpoint_create__nothing_new_but_checkpoints__makes_none_unless_force
 
 def test_checkpoint_create__halted__refused_and_nothing_stored(log):
     halt_raise(reason="drill", actor="test", channel="command")
+    forget_halt_status()  # as the halt's commit would
 
     with pytest.raises(Halted):
         checkpoint_create()
