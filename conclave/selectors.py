@@ -10,7 +10,7 @@ from django.utils import timezone
 from conclave.halt import halt_status
 from conclave.models import HALT_STATE_ID, HaltCeremony, HaltState, VerificationRun
 from events import crypto
-from events.models import AgentKey, Event, EventQueueEntry, KeeperKey, KeyKind
+from events.models import AgentKey, Checkpoint, Event, EventQueueEntry, KeeperKey, KeyKind
 
 
 def halt_state() -> HaltState:
@@ -46,6 +46,7 @@ def constitutional_health() -> dict[str, Any]:
         pending=Count("id"), oldest=Min("enqueued_at")
     )
     run = VerificationRun.objects.order_by("-id").first()
+    checkpoint = Checkpoint.objects.order_by("-tree_size").values("tree_size", "timestamp").first()
     witnesses = AgentKey.objects.filter(active, kind=KeyKind.WITNESS).count()
     keepers = KeeperKey.objects.filter(active).values("keeper_id").distinct().count()
     return {
@@ -76,6 +77,14 @@ def constitutional_health() -> dict[str, Any]:
                 "finished_at": crypto.format_timestamp(run.finished_at),
             }
             if run
+            else None
+        ),
+        "latest_checkpoint": (
+            {
+                "tree_size": checkpoint["tree_size"],
+                "timestamp": crypto.format_timestamp(checkpoint["timestamp"]),
+            }
+            if checkpoint
             else None
         ),
         "witnesses": {"active": witnesses, "available": witnesses >= 1},

@@ -411,3 +411,13 @@ def test_proofs__out_of_range__clear_400(api_client, log, url, field):
     body = response.json()
     assert body["error"] == "validation_error"
     assert field in body["detail"]
+
+
+def test_constitutional_health__reports_the_latest_checkpoint(api_client, log):
+    assert api_client.get("/v1/health/constitutional").json()["latest_checkpoint"] is None
+
+    checkpoint = checkpoint_create()
+
+    body = api_client.get("/v1/health/constitutional").json()
+    assert body["latest_checkpoint"]["tree_size"] == checkpoint.tree_size
+    assert body["latest_checkpoint"]["timestamp"].endswith("Z")
