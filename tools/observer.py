@@ -22,7 +22,8 @@ It downloads the whole log (/v1/observer/export), the keys and every checkpoint,
   today's log (consistency proof from it to the latest checkpoint); the latest is then kept.
 
 Exits 0 when everything holds, 1 with the first problem otherwise, 2 when the server cannot
-be read.
+be read. Deliberately one self-contained file: it shares no code with the server it checks
+(its Merkle and signature checks are its own), so copying it is all an outsider needs.
 """
 
 import argparse
