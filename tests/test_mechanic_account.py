@@ -172,8 +172,9 @@ def test_time_history__periods_group_by_day_with_totals_only_own(mika, mechanic,
     other = new_order(other_mechanic)
     today = timezone.localdate()
     noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
-    if noon > timezone.now():
-        noon -= timedelta(days=1)  # before noon: use yesterday's and the day before's
+    if noon + timedelta(minutes=90) > timezone.now():
+        # Every entry below must have ended: before 13:30, use yesterday's and the day before's.
+        noon -= timedelta(days=1)
     for days_ago, minutes in ((0, 30), (0, 15), (1, 60), (40, 90)):
         start = noon - timedelta(days=days_ago)
         time_entry_add(

@@ -191,3 +191,23 @@ def test_startup__past_rewritten_and_relinked__the_anchor_halts_naming_the_event
     with psycopg.connect(dsn) as connection:
         halted, reason = connection.execute("SELECT is_halted, reason FROM halt_state").fetchone()
     assert halted and "sequence 50" in reason
+
+
+def test_anchor_root__on_both_cores__same_as_the_stored_tree(deployment):
+    # Chunks of 16 leaves, so 345 events take the parallel path (each child on its own
+    # connection) that a log of millions takes with chunks of 65,536.
+    env, _ = deployment
+    check = (
+        "from events import tree\n"
+        "tree.ROOT_CHUNK_HEIGHT = 4\n"
+        "size = tree.log_size()\n"
+        "for n in (1, 15, 16, 17, 64, 100, size):\n"
+        "    assert tree.root_from_events(n, workers=2) == tree.root_from_events(n, workers=1)"
+        " == tree.tree_root(n), n\n"
+        "print('ok', size)"
+    )
+
+    result = run_manage("shell", "-c", check, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["ok", "345"]
