@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from conclave.halt import halt_status
 from conclave.models import VerificationKind
-from events import tree
+from events import merkle, tree
 from events.models import AgentKey, Event, KeeperKey, KeyKind
 from events.selectors import checkpoint_json, latest_checkpoint
 from events.services import SYSTEM_AGENT_ID
@@ -126,7 +126,13 @@ def _checkpoint_anchors(report: Report) -> Check:
         return _anchor_failure(
             size, head + 1, f"the log ends at {head}, before checkpoint {size}: events are gone"
         )
-    if tree.root_from_events(size).hex() != checkpoint.root_hash:
+    try:
+        root = tree.root_from_events(size)
+    except merkle.TreeRangeError as exc:
+        return _anchor_failure(size, size, f"checkpoint {size}: {exc}")
+    except psycopg.Error as exc:  # the anchor's worker processes use connections of their own
+        return Check("checkpoint_anchors", False, f"the log cannot be read: {exc}")
+    if root.hex() != checkpoint.root_hash:
         first_bad = tree.first_divergent_sequence(size)
         where = f" (first changed event: {first_bad})" if first_bad else ""
         return _anchor_failure(

@@ -25,6 +25,11 @@ TREE_LOCK_KEY = int.from_bytes(b"merkle", "big")
 EXTEND_BATCH = 20_000
 ROOT_BATCH = 50_000
 ROOT_CHUNK_HEIGHT = 16  # 65,536 leaves per chunk of the anchor's recomputation
+# Connection settings the anchor's worker processes take over from DATABASES' OPTIONS.
+LIBPQ_OPTIONS = frozenset(
+    {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name",
+     "options", "target_session_attrs", "passfile"}
+)  # fmt: skip
 
 
 def log_size() -> int:
@@ -47,8 +52,17 @@ def _content_hashes(after: int, until: int, batch: int) -> Iterator[list[str]]:
             .order_by("sequence")
             .values_list("sequence", "content_hash")
         )
-        if not rows or rows[0][0] != after + 1 or rows[-1][0] - after != len(rows):
-            raise merkle.TreeRangeError(f"the log has a gap after sequence {after}")
+        expected = min(after + batch, until) - after
+        if len(rows) != expected or rows[-1][0] != after + expected:
+            missing = next(
+                (
+                    after + 1 + n
+                    for n, (sequence, _) in enumerate(rows)
+                    if sequence != after + 1 + n
+                ),
+                after + len(rows) + 1,
+            )
+            raise merkle.TreeRangeError(f"the log has a gap: event {missing} is missing")
         yield [content_hash for _, content_hash in rows]
         after = rows[-1][0]
 
@@ -164,7 +178,7 @@ def _chunk_root_in_child(bounds: tuple[int, int]) -> bytes:
             binary=True,
         ).fetchall()
     if len(rows) != hi - lo:
-        raise merkle.TreeRangeError(f"the log has a gap after sequence {lo}")
+        raise merkle.TreeRangeError(f"the log has a gap between events {lo + 1} and {hi}")
     sha256 = hashlib.sha256
     return _carry_up([sha256(b"\x00" + digest).digest() for (digest,) in rows])
 
@@ -198,6 +212,7 @@ def root_from_events(size: int, *, workers: int | None = None) -> bytes:
         password=database["PASSWORD"] or None,
         host=database["HOST"] or None,
         port=database["PORT"] or None,
+        **{k: v for k, v in database["OPTIONS"].items() if k in LIBPQ_OPTIONS},
     )
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         return _carry_up(pool.map(_chunk_root_in_child, bounds))

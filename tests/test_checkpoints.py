@@ -421,3 +421,16 @@ def test_constitutional_health__reports_the_latest_checkpoint(api_client, log):
     body = api_client.get("/v1/health/constitutional").json()
     assert body["latest_checkpoint"]["tree_size"] == checkpoint.tree_size
     assert body["latest_checkpoint"]["timestamp"].endswith("Z")
+
+
+def test_preoperational__event_removed_before_the_checkpoint__fails_and_halts(keepers):
+    checkpoint_create()
+    sql("SET LOCAL session_replication_role = replica")
+    sql("DELETE FROM events WHERE sequence = 10")
+    sql("SET LOCAL session_replication_role = origin")
+
+    report = preoperational_verify()
+
+    assert report.failure.startswith("checkpoint_anchors:")
+    assert "event 10 is missing" in report.failure
+    assert HaltState.objects.get().is_halted
