@@ -4,7 +4,12 @@ import hmac
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -13,6 +18,7 @@ from rest_framework.views import APIView
 
 from bot.conversation import update_handle
 from conclave.exceptions import Forbidden
+from conclave.openapi import ErrorSerializer
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
@@ -55,7 +61,8 @@ class TelegramWebhookApi(APIView):
                     "callback_query_id": serializers.CharField(required=False),
                     "text": serializers.CharField(required=False),
                 },
-            )
+            ),
+            403: OpenApiResponse(ErrorSerializer, description="Wrong or missing secret."),
         },
         tags=["telegram"],
     )

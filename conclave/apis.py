@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from conclave import health
 from conclave.metrics import exposition
 from conclave.models import HaltChannel, HaltState
+from conclave.openapi import ErrorSerializer
 from conclave.selectors import constitutional_health, halt_ceremony_view, halt_state
 from conclave.serializers import StrictInputSerializer
 from conclave.services import (
@@ -203,11 +204,14 @@ class CeremonyOutputSerializer(serializers.Serializer):
 class CeremonyApi(StaffApi):
     @extend_schema(
         operation_id="halt_ceremony",
-        responses={200: CeremonyOutputSerializer},
+        responses={
+            200: CeremonyOutputSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="The system is not halted."),
+        },
         tags=["halt"],
         description="The clearing ceremony of the current halt: its single-use challenge "
         "(keepers sign its UTF-8 bytes with `manage.py keeper_sign`), the quorum and the "
-        "approvals so far. 409 when the system is not halted.",
+        "approvals so far.",
     )
     def get(self, request: Request) -> Response:
         ceremony = ceremony_open(actor=_actor(request))

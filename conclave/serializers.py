@@ -1,18 +1,60 @@
 """Serializer bases shared by the apps."""
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework import serializers
+
+AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def _json_type_error(field: serializers.Field, value: Any) -> str | None:
+    """Why a JSON value cannot fill the field, where DRF would coerce it."""
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return "Not true or false."
+    if isinstance(field, serializers.IntegerField) and (
+        isinstance(value, bool) or not isinstance(value, int)
+    ):
+        return "Not a whole number."
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return "Not a string."
+    if isinstance(field, serializers.DecimalField) and not (
+        isinstance(value, str) and AMOUNT.fullmatch(value)
+    ):
+        return 'An amount is a string of digits, such as "12.50".'
+    return None
+
+
+def _empty_text_error(field: serializers.Field, value: Any) -> str | None:
+    """`?status=`: DRF would read it as no parameter at all; it is more likely a mistake."""
+    if value == "" and not getattr(field, "allow_blank", False):
+        return "Empty: give a value, or leave the parameter out."
+    return None
 
 
 class StrictInputSerializer(serializers.Serializer):
     """An input serializer that refuses fields it does not declare, instead of ignoring
-    them: a typo in a request is an error the client sees, not a silently dropped value."""
+    them: a typo in a request is an error the client sees, not a silently dropped value.
+
+    A JSON body's values must have the JSON type of their field: DRF would turn `0` into "0",
+    "yes" into true and "12" into 12. Amounts are strings ("12.50", never 12.5: a JSON number
+    is a float to most clients). Query strings and forms carry only text, converted as DRF
+    does, but an empty value is refused unless the field takes blank text. The OpenAPI document says the same (`additionalProperties: false`,
+    conclave.openapi)."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            errors = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+            for name, field in self.fields.items():
+                value = data.get(name)
+                if isinstance(data, QueryDict):
+                    problem = _empty_text_error(field, value)
+                else:
+                    problem = None if value is None else _json_type_error(field, value)
+                if problem:
+                    errors[name] = [problem]
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -16,6 +16,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from conclave.exceptions import NotFound, ValidationFailed
+from conclave.openapi import ErrorSerializer
+from conclave.serializers import StrictInputSerializer
 from events import crypto, merkle, tree
 from events.models import Event, SigningMode
 from events.selectors import all_keys, checkpoint_json, checkpoints_after, latest_checkpoint
@@ -87,7 +89,7 @@ class EventSerializer(serializers.Serializer):
 
 
 class ObserverEventListApi(ObserverApi):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(StrictInputSerializer):
         after_sequence = serializers.IntegerField(min_value=0, default=0)
         limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
         event_type = serializers.CharField(max_length=100, required=False)
@@ -280,7 +282,10 @@ class CheckpointSerializer(serializers.Serializer):
 class CheckpointLatestApi(ObserverApi):
     @extend_schema(
         operation_id="observer_checkpoint_latest",
-        responses={200: CheckpointSerializer},
+        responses={
+            200: CheckpointSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No checkpoint signed yet."),
+        },
         description="The latest signed tree head (SPEC 3.6). The signature is Ed25519 by "
         "`key_id` over the RFC 8785 form of {tree_size, root_hash, timestamp}; each witness "
         "co-signs the same bytes.",
@@ -296,7 +301,7 @@ class CheckpointLatestApi(ObserverApi):
 
 
 class CheckpointListApi(ObserverApi):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(StrictInputSerializer):
         after_tree_size = serializers.IntegerField(min_value=0, default=0)
         limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
 
@@ -327,7 +332,7 @@ class CheckpointListApi(ObserverApi):
 
 
 class InclusionProofApi(ObserverApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         sequence = serializers.IntegerField(min_value=1)
         tree_size = serializers.IntegerField(min_value=1)
 
@@ -358,7 +363,7 @@ class InclusionProofApi(ObserverApi):
 
 
 class ConsistencyProofApi(ObserverApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         first = serializers.IntegerField(min_value=1)
         second = serializers.IntegerField(min_value=1)
 
@@ -387,7 +392,7 @@ class ConsistencyProofApi(ObserverApi):
 
 
 class RootApi(ObserverApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         tree_size = serializers.IntegerField(min_value=0)
 
     @extend_schema_serializer(component_name="ObserverRoot")

@@ -2,7 +2,12 @@
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -93,6 +98,7 @@ class FlagSetApi(APIView):
 
     @extend_schema(
         operation_id="feature_flag_set",
+        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, enum=FLAG_NAMES)],
         request=InputSerializer,
         responses={200: FlagDetailSerializer},
         tags=["flags"],

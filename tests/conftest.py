@@ -38,21 +38,23 @@ def _fresh_flags() -> Iterator[None]:
     forget_flags()
 
 
-@pytest.fixture(autouse=True)
-def _not_halted() -> Iterator[None]:
-    """Every test starts with no halt in Redis and reads both channels afresh (the database
-    row is rolled back with the test's transaction)."""
+def reset_halt() -> None:
+    """No halt in Redis, and both channels read afresh (a test's database row is rolled back
+    with its transaction)."""
     from conclave.halt import forget_halt_status, redis_channel
 
-    def reset() -> None:
-        forget_halt_status()
-        redis_channel._down_until = 0.0
-        with contextlib.suppress(redis.RedisError, OSError):  # a test may stop its Redis
-            redis_channel.write(halted=False)
+    forget_halt_status()
+    redis_channel._down_until = 0.0
+    with contextlib.suppress(redis.RedisError, OSError):  # a test may stop its Redis
+        redis_channel.write(halted=False)
 
-    reset()
+
+@pytest.fixture(autouse=True)
+def _not_halted() -> Iterator[None]:
+    """Every test starts and ends with no halt."""
+    reset_halt()
     yield
-    reset()
+    reset_halt()
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from typing import Any
 
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
 )
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conclave.exceptions import FeatureDisabled, ValidationFailed
+from conclave.openapi import ErrorSerializer
 from conclave.serializers import StrictInputSerializer
 from flags.selectors import request_flags
 from orders.apis.common import signed_in
@@ -38,6 +40,11 @@ def _language(request: Request) -> str:
     if not wanted:
         wanted = (request.headers.get("Accept-Language") or "en")[:2].lower()
     return wanted if wanted in Language.values else Language.ENGLISH
+
+
+CATALOG_CLOSED = OpenApiResponse(
+    ErrorSerializer, description="`feature_disabled` while ENABLE_PART_CATEGORIES is off."
+)
 
 
 def _catalog_open(request: Request) -> None:
@@ -69,9 +76,8 @@ class CategoriesApi(APIView):
     @extend_schema(
         operation_id="category_list",
         parameters=[OpenApiParameter("lang", str, enum=Language.values, required=False)],
-        responses={200: CategorySerializer(many=True)},
+        responses={200: CategorySerializer(many=True), 404: CATALOG_CLOSED},
         tags=["catalog"],
-        description="404 `feature_disabled` while ENABLE_PART_CATEGORIES is off.",
     )
     def get(self, request: Request) -> Response:
         _catalog_open(request)
@@ -93,9 +99,8 @@ class PartsApi(APIView):
             OpenApiParameter("category_id", int, required=False),
             OpenApiParameter("lang", str, enum=Language.values, required=False),
         ],
-        responses={200: PartSerializer(many=True)},
+        responses={200: PartSerializer(many=True), 404: CATALOG_CLOSED},
         tags=["catalog"],
-        description="404 `feature_disabled` while ENABLE_PART_CATEGORIES is off.",
     )
     def get(self, request: Request) -> Response:
         _catalog_open(request)

@@ -69,6 +69,8 @@ class OrdersApi(APIView):
                 )
             return attrs
 
+    pagination_class = OrderPagination  # GET's pages, and the schema's
+
     def get_permissions(self) -> list[BasePermission]:
         return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
 
@@ -104,7 +106,7 @@ class OrdersApi(APIView):
             k: v for k, v in filters.validated_data.items() if k not in ("page", "page_size")
         }
         orders = orders_filtered(orders_visible_to(request.user), flags=flags, **criteria)
-        paginator = OrderPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self) or []
         return paginator.get_paginated_response([order_json(order, flags) for order in page])
 
@@ -143,6 +145,7 @@ class OrderDetailApi(APIView):
 
 class OrderStatusApi(APIView):
     permission_classes = (IsMechanic,)
+    partial_patch = False  # PATCH replaces the status: the field is required
 
     @extend_schema_serializer(component_name="OrderStatusInput")
     class InputSerializer(StrictInputSerializer):

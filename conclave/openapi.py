@@ -1,0 +1,104 @@
+"""The OpenAPI document states the error answers too, so clients and the fuzzer know every
+status an operation can give. They are derived from what the view really does: its
+authentication, permissions, throttles, parameters and method, and the halt (every unsafe
+method but the ceremony's answers 503 while halted). An operation that refuses for a reason of
+its own (409, a switched-off feature's 404) names it with `extend_schema(responses=...)`."""
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny
+
+from conclave.serializers import StrictInputSerializer
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Unsafe methods that go on while halted (conclave.middleware.ALLOWED_WHILE_HALTED).
+WRITES_WHILE_HALTED = frozenset({"/v1/admin/halt", "/v1/admin/halt/ceremony/approve",
+                                 "/v1/admin/halt/clear"})  # fmt: skip
+
+
+class ErrorSerializer(serializers.Serializer):
+    """`{"error": <code>, "detail": <message or field errors>, ...}` (conclave.exceptions)."""
+
+    error = serializers.CharField(help_text="A stable machine-readable code.")
+    detail = serializers.JSONField(help_text="A message, or the errors of each field.")
+    retry_after = serializers.IntegerField(required=False, help_text="Seconds to wait (429 only).")
+
+
+class AutoSchema(SpectacularAutoSchema):
+    def _map_serializer(self, serializer: Any, direction: str, *args: Any, **kwargs: Any) -> Any:
+        schema = super()._map_serializer(serializer, direction, *args, **kwargs)
+        if direction == "request" and isinstance(serializer, StrictInputSerializer):
+            schema["additionalProperties"] = False
+        return schema
+
+    def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> Any:
+        # drf-spectacular reads every PATCH body as partial (all fields optional); a view
+        # whose PATCH needs its fields says `partial_patch = False`.
+        if self.method == "PATCH" and getattr(self.view, "partial_patch", True) is False:
+            self.method = "PUT"
+            try:
+                return super()._get_request_for_media_type(serializer, direction)
+            finally:
+                self.method = "PATCH"
+        return super()._get_request_for_media_type(serializer, direction)
+
+    def _map_serializer_field(self, field: Any, direction: str, *args: Any, **kwargs: Any) -> Any:
+        schema = super()._map_serializer_field(field, direction, *args, **kwargs)
+        if isinstance(field, serializers.DecimalField) and field.max_whole_digits is not None:
+            # At least one digit (drf-spectacular's pattern lets "" through); no sign where
+            # the field refuses negative amounts.
+            sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+            schema["pattern"] = (
+                rf"^{sign}[0-9]{{1,{field.max_whole_digits}}}"
+                rf"(?:\.[0-9]{{1,{field.decimal_places}}})?$"
+            )
+        return schema
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        responses = operation["responses"]
+        for status, description in self._errors(operation):
+            responses.setdefault(
+                str(status),
+                {
+                    "description": description,
+                    "content": {"application/json": {"schema": self._error_schema()}},
+                },
+            )
+        return operation
+
+    def _error_schema(self) -> dict[str, Any]:
+        return self.resolve_serializer(ErrorSerializer, "response").ref
+
+    def _errors(self, operation: dict[str, Any]) -> list[tuple[int, str]]:
+        view, unsafe = self.view, self.method not in SAFE_METHODS
+        errors = []
+        if "requestBody" in operation or operation.get("parameters") or unsafe:
+            errors.append((400, "The request is not valid: `detail` names each problem."))
+        authenticators = view.get_authenticators()
+        if authenticators:
+            errors.append((401, "The credentials given are not valid."))
+        guarded = not all(isinstance(p, AllowAny) for p in view.get_permissions())
+        csrf = unsafe and any(isinstance(a, SessionAuthentication) for a in authenticators)
+        if guarded or csrf:
+            errors.append((403, "Not signed in, not allowed, or (a session) no CSRF token."))
+        if any(p["in"] == "path" for p in operation.get("parameters", ())):
+            errors.append((404, "No such resource, or not yours."))
+        elif not unsafe and getattr(view, "pagination_class", None):
+            errors.append((404, "No such page."))
+        if unsafe:
+            # Every write appends an event, which the log can refuse (no active key, ...).
+            errors.append((409, "The request conflicts with the current state: `detail` says how."))
+        if "requestBody" in operation:
+            errors.append((413, "The request body is too large."))
+            errors.append((415, "The request body is not in a supported media type."))
+        if view.get_throttles():
+            errors.append((429, "Too many requests: `retry_after` says when to try again."))
+        if unsafe and self.path not in WRITES_WHILE_HALTED:
+            errors.append((503, "The system is halted: writes are refused until it is cleared."))
+        return errors
