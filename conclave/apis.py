@@ -2,6 +2,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -103,6 +104,7 @@ class ReadyApi(ProbeApi):
         return Response(body, status=status.HTTP_200_OK if ready else 503)
 
 
+@require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
     payload, content_type = exposition()
     return HttpResponse(payload, content_type=content_type)

@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from rest_framework.throttling import SimpleRateThrottle
 
 from conclave.exceptions import DomainError, FeatureDisabled, Halted, ValidationFailed
@@ -170,6 +170,7 @@ def login_link_view(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @mechanic_required
+@require_safe  # a page to read: its forms post to the API
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     mechanic = _mechanic(request)
     flags = request_flags(request)
@@ -197,6 +198,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
 
 
 @mechanic_required
+@require_safe  # a page to read: its forms post to the API
 def order_view(request: HttpRequest, order_id: int) -> HttpResponse:
     mechanic = _mechanic(request)
     order = mechanic.orders.filter(pk=order_id).first()
@@ -230,6 +232,7 @@ def _day(value: str) -> date | None:
 
 
 @mechanic_required
+@require_safe  # a page to read: its forms post to the API
 def time_view(request: HttpRequest) -> HttpResponse:
     """The mechanic's time by period, grouped by day with each day's total."""
     period = request.GET.get("period", "today")

@@ -38,10 +38,18 @@ def mechanic_of(user: User | AnonymousUser) -> MechanicProfile | None:
     return mechanic
 
 
+def handles_orders(user: User | AnonymousUser, *, change: bool = False) -> bool:
+    """The workshop's staff: staff holding the orders' view (or, to change any order, change)
+    permission, as the Staff role does. A keeper or a flag manager is staff in the admin, but
+    not in the workshop: they see no order."""
+    permission = "orders.change_order" if change else "orders.view_order"
+    return bool(user.is_authenticated and user.is_staff and user.has_perm(permission))
+
+
 def orders_visible_to(user: User | AnonymousUser) -> QuerySet[Order]:
-    """Staff see every order; a mechanic sees their own; anyone else none."""
+    """The workshop's staff see every order; a mechanic sees their own; anyone else none."""
     orders = Order.objects.select_related("mechanic").order_by("-id")
-    if user.is_authenticated and user.is_staff:
+    if handles_orders(user):
         return orders
     mechanic = mechanic_of(user)
     return orders.filter(mechanic=mechanic) if mechanic else orders.none()

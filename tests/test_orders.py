@@ -173,17 +173,16 @@ def test_other_mechanics_order__invisible_and_unchangeable(mechanic, other_mecha
     assert Order.objects.get().status == "new"
 
 
-def test_order_list__staff_all_filtered_mechanic_own(mechanic, other_mechanic, api_client):
+def test_order_list__staff_all_filtered_mechanic_own(
+    mechanic, other_mechanic, staff_user, api_client
+):
     from rest_framework.authtoken.models import Token
-
-    from tests.factories import UserFactory
 
     mika = client_for("mika", "a-long-enough-password-1")
     nora = client_for("nora", "a-long-enough-password-2")
     for client in (mika, mika, nora):
         client.post("/api/orders", RUNBOOK_ORDER, format="json")
-    staff = UserFactory(is_staff=True)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=staff).key}")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=staff_user).key}")
 
     everything = api_client.get("/api/orders").json()
     by_mechanic = api_client.get(f"/api/orders?mechanic_id={mechanic.pk}").json()

@@ -10,14 +10,14 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from conclave.exceptions import NotFound
 from orders.models import MechanicProfile, Order, OrderStatus, PartOrigin
-from orders.selectors import mechanic_of, orders_visible_to
+from orders.selectors import handles_orders, mechanic_of, orders_visible_to
 
 
 class AnonymousOrderThrottle(AnonRateThrottle):
@@ -31,6 +31,14 @@ class IsMechanic(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return mechanic_of(request.user) is not None
+
+
+class HandlesOrders(BasePermission):
+    """The workshop's staff (orders.selectors.handles_orders): to read, the orders' view
+    permission; to change, their change permission."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return handles_orders(request.user, change=request.method not in SAFE_METHODS)
 
 
 class OrderPagination(PageNumberPagination):

@@ -8,7 +8,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from conclave.throttling import SignedInUserThrottle
 from flags.selectors import request_flags
 from orders.apis.common import (
     AnonymousOrderThrottle,
+    HandlesOrders,
     IsMechanic,
     OrderOutputSerializer,
     OrderPagination,
@@ -171,7 +172,7 @@ class OrderStatusApi(APIView):
 
 
 class OrderAssignApi(APIView):
-    permission_classes = (IsAdminUser,)
+    permission_classes = (HandlesOrders,)
 
     @extend_schema_serializer(component_name="OrderAssignInput")
     class InputSerializer(StrictInputSerializer):
@@ -236,7 +237,7 @@ class OrderCommentsApi(APIView):
 class OrderStatsApi(APIView):
     """Staff's figures."""
 
-    permission_classes = (IsAdminUser,)
+    permission_classes = (HandlesOrders,)
 
     @extend_schema(
         operation_id="order_stats",

@@ -24,6 +24,7 @@ from orders.models import (
     Part,
     PartOrigin,
 )
+from orders.selectors import handles_orders
 from orders.services.common import actor_of
 from orders.validators import normalise_car_number, normalise_vin
 
@@ -110,7 +111,7 @@ def order_status_change(*, order_id: int, status: str, mechanic: MechanicProfile
 def order_status_set(*, order_id: int, status: str, actor: User) -> Order:
     """Staff move any order (the admin), along the same transitions; the order's mechanic is
     told as when they move it themselves."""
-    if not actor.is_staff:
+    if not handles_orders(actor, change=True):
         raise Forbidden("Only staff change the status of any order.")
     order = (
         Order.objects.select_for_update(of=("self",))
