@@ -58,6 +58,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -8,7 +8,9 @@ import math
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -62,6 +64,10 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def json_bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # a body without a Content-Length
+        from conclave.middleware import too_large
+
+        return too_large(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if _wants_json(request):
         return JsonResponse({"error": "bad_request", "detail": "Malformed request."}, status=400)
     return defaults.bad_request(request, exception)

@@ -2,11 +2,46 @@
 
 Django, Celery and gunicorn all log through the standard library; structlog's
 ProcessorFormatter renders their records and our own structlog events the same way.
+
+No secret is written: the code never logs a password or a token, the HTTP client's own
+request lines (which carry the bot token in Telegram's URLs) are kept at WARNING, and every
+line is scrubbed of the configured secrets (the bot token, the webhook secret, the PKCS#11 PIN,
+SECRET_KEY, the database and Redis passwords) in case a library's message quotes one.
 """
 
+import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
+
+REDACTED = "[redacted]"
+
+
+def configured_secrets() -> list[str]:
+    """The secret values in the settings, longest first (none before settings are ready)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return []
+    values = [
+        getattr(settings, name, "")
+        for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "PKCS11_PIN", "SECRET_KEY")
+    ]
+    values += [db.get("PASSWORD", "") for db in getattr(settings, "DATABASES", {}).values()]
+    for url in (getattr(settings, "REDIS_URL", ""), getattr(settings, "CELERY_BROKER_URL", "")):
+        values.append(urlsplit(url or "").password or "")
+    # Short values would scrub ordinary words: a secret is at least 6 characters.
+    return sorted({str(v) for v in values if v and len(str(v)) >= 6}, key=len, reverse=True)
+
+
+class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in configured_secrets():
+            text = text.replace(secret, REDACTED)
+        return text
+
 
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -27,7 +62,7 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {
             "structured": {
-                "()": structlog.stdlib.ProcessorFormatter,
+                "()": RedactingFormatter,
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
@@ -44,6 +79,9 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
             # django_structlog logs each request once; Django's own copy would repeat it.
             "django.request": {"level": "ERROR"},
             "django.server": {"level": "WARNING"},
+            # httpx logs each request's URL at INFO: Telegram's carry the bot token.
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
         },
     }
 

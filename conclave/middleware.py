@@ -3,10 +3,12 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
+from conclave.exception_handlers import API_PREFIXES
 from conclave.exceptions import Halted
 from conclave.halt import halt_status
 from conclave.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
@@ -114,3 +116,30 @@ class HaltMiddleware:
                 response["Retry-After"] = "60"
                 return response
         return self.get_response(request)
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses a body larger than the limit from its Content-Length, with 413, before any of
+    it is read: DATA_UPLOAD_MAX_MEMORY_SIZE for JSON and forms, REQUEST_MAX_BYTES for a
+    multipart upload (a photo)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django reads an unparsable length as none
+        multipart = request.content_type == "multipart/form-data"
+        limit = settings.REQUEST_MAX_BYTES if multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if length > limit:
+            return too_large(request, limit)
+        return self.get_response(request)
+
+
+def too_large(request: HttpRequest, limit: int) -> HttpResponse:
+    detail = f"The request body is over the limit of {limit} bytes."
+    if request.path_info.startswith(API_PREFIXES):
+        return JsonResponse({"error": "request_too_large", "detail": detail}, status=413)
+    return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")

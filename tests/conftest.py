@@ -168,15 +168,17 @@ def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subproce
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    """A real gunicorn serving this project with `env` on a free port; yields its base URL."""
+def gunicorn(env: dict[str, str], workers: int = 2, log: Path | None = None) -> Iterator[str]:
+    """A real gunicorn serving this project with `env` on a free port; yields its base URL.
+    Its output goes to `log` when given."""
     from tests.http import call
 
     port = free_port()
+    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [PYTHON, "-m", "gunicorn", "conclave.wsgi:application", "--workers", str(workers),
          "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO_ROOT, env=env, stdout=output, stderr=output,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -193,6 +195,8 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=15)
+        if log:
+            output.close()
 
 
 # --- The workshop ---------------------------------------------------------------------------------

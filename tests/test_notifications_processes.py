@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -49,11 +50,14 @@ def redis_server(port: int) -> Iterator[subprocess.Popen]:
 
 
 @contextlib.contextmanager
-def celery_worker(env: dict[str, str], tmp_path) -> Iterator[subprocess.Popen]:
+def celery_worker(
+    env: dict[str, str], tmp_path, log: Path | None = None, level: str = "WARNING"
+) -> Iterator[subprocess.Popen]:
+    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [PYTHON, "-m", "celery", "--app", "conclave", "worker", "--pool", "solo", "--beat",
-         "--schedule", str(tmp_path / f"beat-{uuid.uuid4().hex[:6]}"), "--loglevel", "WARNING"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "--schedule", str(tmp_path / f"beat-{uuid.uuid4().hex[:6]}"), "--loglevel", level],
+        cwd=REPO_ROOT, env=env, stdout=output, stderr=output,
     )  # fmt: skip
     try:
         yield process
@@ -61,6 +65,8 @@ def celery_worker(env: dict[str, str], tmp_path) -> Iterator[subprocess.Popen]:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=20)
+        if log:
+            output.close()
 
 
 @pytest.fixture
@@ -281,3 +287,36 @@ def test_bot_conversation__order_made_end_to_end__replay_ignored__wrong_secret_4
             "SELECT part_type, vin, car_number, telegram_chat_id, telegram_language FROM orders"
         ).fetchall()
     assert rows == [("Alternator", "TEST123456789", "12-345-67", MECHANIC_CHAT, "en")]
+
+
+def test_a_full_run_at_debug_level__no_password_token_or_secret_in_any_log(
+    telegram_world, tmp_path
+):
+    env, fake = telegram_world
+    env = {**env, "LOG_LEVEL": "DEBUG"}
+    web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
+    new_password, wrong_password = "another-long-password-7", "a-wrong-password-guess-3"
+    with (
+        gunicorn(env, log=web_log) as base,
+        celery_worker(env, tmp_path, log=worker_log, level="DEBUG"),
+    ):
+        token = call("POST", f"{base}/api/mechanic/login",
+                     body={"username": "mika", "password": PASSWORD})[1]["token"]  # fmt: skip
+        auth = {"Authorization": f"Bearer {token}"}
+        post_order(base, token)
+        changed = call("POST", f"{base}/api/mechanic/password", headers=auth,
+                       body={"current_password": PASSWORD, "new_password": new_password})  # fmt: skip
+        refused = call("POST", f"{base}/api/mechanic/login",
+                       body={"username": "mika", "password": wrong_password})  # fmt: skip
+        webhook = call("POST", f"{base}/api/telegram/webhook", body={"update_id": 1},
+                       headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET})  # fmt: skip
+        wait_for(lambda: all(fake.messages_to(chat) for chat in ADMINS))
+        time.sleep(1)
+
+    assert (changed[0], refused[0], webhook[0]) == (200, 401, 200)
+    logs = web_log.read_text() + worker_log.read_text()
+    # Both processes logged at DEBUG: the requests, the worker's tasks.
+    assert "request_finished" in logs and "/api/mechanic/login" in logs
+    assert "notifications.tasks" in logs
+    for secret in (PASSWORD, new_password, wrong_password, token, TOKEN, WEBHOOK_SECRET):
+        assert secret not in logs, f"{secret[:4]}... is in the logs"

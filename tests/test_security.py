@@ -1,0 +1,102 @@
+"""The security headers, CORS kept closed, and request bodies' size limits."""
+
+import re
+import subprocess
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from orders.models import Order
+from tests.conftest import PYTHON, REPO_ROOT, clean_env
+from tests.test_settings import PRODUCTION_ENV
+from tests.workshop import RUNBOOK_ORDER
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("path", ["/api/config/feature-flags", "/mechanic/login", "/admin/login/"])
+def test_headers__csp_nosniff_referrer_frames_on_api_and_pages(client, path):
+    response = client.get(path)
+
+    policy = dict(
+        part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";")
+    )
+    assert policy["default-src"] == "'self'"
+    assert policy["script-src"] == "'self'"  # no inline script, no eval
+    assert policy["object-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_api_docs__no_inline_script_for_the_csp_to_block(client):
+    page = client.get("/api/docs/").content.decode()
+
+    scripts = re.findall(r"<script\b[^>]*>", page)
+    assert scripts and all("src=" in tag for tag in scripts)
+    assert client.get("/api/docs/?script=").status_code == 200  # the start-up script itself
+
+
+def test_production__hsts_over_https():
+    code = (
+        "import django; django.setup(); from django.test import Client; "
+        "r = Client().get('/no-such-page', HTTP_X_FORWARDED_PROTO='https', "
+        "HTTP_HOST='hub.example.org'); print(r.headers.get('Strict-Transport-Security'))"
+    )
+    result = subprocess.run(  # noqa: S603
+        [PYTHON, "-c", code], cwd=REPO_ROOT, env=clean_env(**PRODUCTION_ENV),
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+
+    assert result.stdout.strip() == "max-age=31536000; includeSubDomains"
+
+
+@pytest.mark.parametrize("method", ["GET", "OPTIONS"])
+def test_cors__closed__no_other_origin_is_allowed_to_read(client, method):
+    response = client.generic(
+        method,
+        "/api/config/feature-flags",
+        HTTP_ORIGIN="https://elsewhere.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+    )
+
+    assert not [h for h in response.headers if h.lower().startswith("access-control-allow")]
+
+
+def test_body_over_the_limit__413_before_reading__nothing_made(client, settings, system_keys):
+    body = '{"mechanic_name": "' + "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + '"}'
+
+    response = client.post("/api/orders", body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+    assert Order.objects.count() == 0
+
+
+def test_body_within_the_limit__taken(client, system_keys):
+    response = client.post("/api/orders", RUNBOOK_ORDER, content_type="application/json")
+
+    assert response.status_code == 201
+
+
+def test_upload__a_photo_sized_body_passes__beyond_the_photo_limit_413(settings):
+    client = Client()
+    big = b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE * 2)
+    huge = b"x" * (settings.REQUEST_MAX_BYTES + 1)
+
+    # Past the size gate (the order does not exist: 401 for no credentials), then refused.
+    within = client.post("/api/orders/1/photos", {"photo": SimpleUploadedFile("p.png", big)})
+    beyond = client.post("/api/orders/1/photos", {"photo": SimpleUploadedFile("p.png", huge)})
+
+    assert within.status_code == 401
+    assert beyond.status_code == 413
+
+
+def test_page_body_over_the_limit__413_text(client, settings):
+    response = client.post("/mechanic/login", {"username": "x" * (2 * 1024 * 1024)})
+
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("text/plain")
