@@ -18,6 +18,12 @@ import bench.http  # noqa: F401
 import bench.load  # noqa: F401
 import bench.merkle  # noqa: F401 - after bench.events: it grows the log that one started
 import bench.notify  # noqa: F401
+import bench.reliability  # noqa: F401
+
+# isort: off
+import bench.mix  # noqa: F401 - registered last: it ends with the system halted (its drill)
+
+# isort: on
 from bench.harness import BENCHMARKS, Result
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -186,3 +186,35 @@ def test_api_docs__served_without_external_assets(api_client):
     html = response.content.decode()
     assert "/static/drf_spectacular_sidecar/" in html
     assert "cdn.jsdelivr.net" not in html
+
+
+def test_redis_stopped__flags_from_the_database__orders_taken__the_halt_still_refuses(
+    private_redis, system_keys, django_capture_on_commit_callbacks
+):
+    from conclave.halt import forget_halt_status
+    from conclave.services import halt_raise
+    from events.models import Event
+    from flags.selectors import forget_flags
+    from orders.models import Order
+    from tests.workshop import RUNBOOK_ORDER, flag_on
+
+    server, url = private_redis
+    client = APIClient()
+    with redis_settings(url):
+        flag_on("ENABLE_CAR_NUMBER", django_capture_on_commit_callbacks)
+        server.terminate()
+        server.wait()
+        forget_flags()
+        forget_halt_status()
+
+        flags = client.get("/api/config/feature-flags")
+        taken = client.post("/api/orders", RUNBOOK_ORDER, format="json")
+        halt_raise(reason="drill", actor="test", channel="api")  # the database channel only
+        forget_halt_status()
+        refused = client.post("/api/orders", RUNBOOK_ORDER, format="json")
+
+    assert flags.status_code == 200 and flags.json()["ENABLE_CAR_NUMBER"] is True
+    assert taken.status_code == 201 and taken.json()["car_number"] == "12-345-67"
+    assert refused.status_code == 503 and refused.json()["error"] == "halted"
+    assert Order.objects.count() == 1
+    assert Event.objects.filter(event_type="order.created").count() == 1
