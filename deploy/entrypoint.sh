@@ -31,6 +31,10 @@ case "${1:-web}" in
   migrate)
     python manage.py check --fail-level ERROR
     python manage.py migrate --noinput
+    # The serving processes' least-privilege role, granted on every table (new ones too).
+    if [ -n "${APP_DATABASE_PASSWORD:-}" ]; then
+      python manage.py app_role_sql --apply
+    fi
     # First start: the system's agent and witness keys and the genesis event (idempotent).
     exec python manage.py keys bootstrap
     ;;

@@ -105,7 +105,20 @@ def test_workload__secrets_only_by_reference(name):
     for container in pod_spec(manifests()[name])["containers"]:
         refs = {next(iter(source)) for source in container["envFrom"]}
         assert refs == {"configMapRef", "secretRef"}
-        assert "env" not in container
+        # Single values only from a secret too (migrate's owner URL): never written inline.
+        assert all("secretKeyRef" in var["valueFrom"] for var in container.get("env", []))
+
+
+def test_migrate_job__alone_holds_the_owner_url_and_the_role_password():
+    owners = {
+        name
+        for name in WORKLOADS
+        for container in pod_spec(manifests()[name])["containers"]
+        for var in container.get("env", [])
+        if var["valueFrom"]["secretKeyRef"]["name"] == "conclave-migrate-secrets"
+    }
+
+    assert owners == {"Job/conclave-migrate"}
 
 
 def test_configmap__holds_no_secret_values():
@@ -278,7 +291,23 @@ def test_compose__app_hardened_and_secrets_from_environment(compose, service):
     assert spec["read_only"] is True
     assert spec["cap_drop"] == ["ALL"]
     assert spec["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
-    assert "${POSTGRES_PASSWORD:?" in spec["environment"]["DATABASE_URL"]
+    secret = "APP_DATABASE_PASSWORD" if service == "migrate" else "DATABASE_URL"
+    assert "${APP_DATABASE_PASSWORD:?" in spec["environment"][secret]
+
+
+@pytest.mark.parametrize("service", ["web", "worker", "beat", "integrator"])
+def test_compose__serving_processes_connect_as_the_least_privilege_role(compose, service):
+    url = compose["services"][service]["environment"]["DATABASE_URL"]
+
+    assert url.startswith("postgres://conclave_app:")
+    assert "APP_DATABASE_PASSWORD" not in compose["services"][service]["environment"]
+
+
+def test_compose__only_migrate_connects_as_the_owner_and_grants_the_role(compose):
+    env = compose["services"]["migrate"]["environment"]
+
+    assert env["DATABASE_URL"].startswith("postgres://conclave:${POSTGRES_PASSWORD:?")
+    assert "app_role_sql --apply" in (REPO_ROOT / "deploy" / "entrypoint.sh").read_text()
 
 
 @pytest.mark.parametrize("service", ["web", "worker", "beat", "integrator", "migrate"])

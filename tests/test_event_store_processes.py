@@ -1,6 +1,7 @@
 """The event store against real concurrent processes and a least-privilege role, each in a
 PostgreSQL database of its own (the suite's test database rolls back, these must commit)."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -198,3 +199,75 @@ def test_migrations__events_reverse_to_zero_and_reapply(event_store):
             "SELECT COUNT(*) FROM information_schema.triggers WHERE event_object_table = 'events'"
         ).fetchone()[0]
     assert triggers >= 6
+
+
+def test_app_role__applied_by_migrate__the_product_serves_and_logs_as_it(
+    scratch_database, tmp_path
+):
+    """The production shape: migrate (as the owner) grants the least-privilege role, and the
+    web server, the integrator and the operators' commands then work as that role."""
+    from tests.conftest import gunicorn
+    from tests.http import call
+    from tests.workshop import RUNBOOK_ORDER
+
+    database = scratch_database("conclave_approle")
+    role, password = "conclave_app_run", "a-role-password-of-length"
+    owner = clean_env(
+        DJANGO_SETTINGS_MODULE="conclave.settings.test",
+        DATABASE_URL=database.url,
+        SIGNING_KEY_DIR=str(tmp_path / "keys"),
+        CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+        HALT_REDIS_PREFIX=f"approle-{os.getpid()}",
+        LOG_LEVEL="WARNING",
+    )
+    app = {
+        **owner,
+        "DATABASE_URL": database.url.replace("postgres@", f"{role}:{password}@"),
+        "EVENT_INTEGRATION": "integrator",
+    }
+    with psycopg.connect(database.dsn, autocommit=True) as connection:
+        connection.execute(f"DROP ROLE IF EXISTS {role}")
+    try:
+        for step in (["migrate", "-v0"], ["keys", "bootstrap"]):
+            assert run_manage(*step, env=owner).returncode == 0
+        applied = run_manage(
+            "app_role_sql", "--apply", "--role", role,
+            env={**owner, "APP_DATABASE_PASSWORD": password},
+        )  # fmt: skip
+        assert applied.returncode == 0, applied.stderr
+        made = run_manage("create_mechanic", "mika", "--password", "a-long-enough-password-1",
+                          env=app)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        chaining = integrator(app)
+        try:
+            with gunicorn(app) as base:
+                token = call("POST", f"{base}/api/mechanic/login",
+                             body={"username": "mika", "password": "a-long-enough-password-1"}
+                             )[1]["token"]  # fmt: skip
+                auth = {"Authorization": f"Bearer {token}"}
+                status, order = call("POST", f"{base}/api/orders", body=RUNBOOK_ORDER,
+                                     headers=auth)  # fmt: skip
+                assert status == 201, order
+                moved = call("PATCH", f"{base}/api/mechanic/orders/{order['id']}/status",
+                             body={"status": "in_progress"}, headers=auth)  # fmt: skip
+                assert moved[0] == 200, moved
+                deadline = time.monotonic() + 30
+                while "order.status_changed" not in str(
+                    call("GET", f"{base}/v1/observer/events?limit=100")[1]
+                ):
+                    assert time.monotonic() < deadline, "the integrator did not chain"
+                    time.sleep(0.2)
+        finally:
+            chaining.send_signal(signal.SIGTERM)
+            chaining.wait(timeout=30)
+        for step in (["checkpoint", "--force"], ["verify_chain", "--full"]):
+            result = run_manage(*step, env=app)
+            assert result.returncode == 0, f"{step}: {result.stderr}"
+        with psycopg.connect(database.dsn.replace("user=postgres", f"user={role}")) as as_app:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                as_app.execute("DELETE FROM events")
+    finally:
+        with psycopg.connect(database.dsn, autocommit=True) as connection:
+            if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                connection.execute(f"DROP OWNED BY {role}")
+                connection.execute(f"DROP ROLE {role}")
