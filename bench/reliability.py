@@ -20,6 +20,8 @@ from bench.harness import Result, benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 FAULTS = {
+    "postgres_restart": "tests/test_faults_processes.py::"
+    "test_postgres_restart_under_load__503_while_down__served_after__no_half_written_order",
     "redis_stopped": "tests/test_health.py::"
     "test_redis_stopped__flags_from_the_database__orders_taken__the_halt_still_refuses",
     "broker_stopped": "tests/test_notifications_processes.py::"

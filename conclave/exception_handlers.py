@@ -5,6 +5,7 @@ handler400/403/404/500, answering JSON under the API prefixes and HTML elsewhere
 """
 
 import math
+import sys
 from typing import Any
 
 import structlog
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
@@ -24,6 +26,7 @@ from conclave.exceptions import DomainError
 logger = structlog.get_logger(__name__)
 
 API_PREFIXES = ("/api/", "/v1/")
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -92,6 +95,17 @@ def json_page_not_found(request: HttpRequest, exception: Exception) -> HttpRespo
 
 
 def json_server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler500, called while the exception is being handled: a database that
+    cannot be reached (restarting, failing over) is a 503 to retry, not a bug's 500."""
+    if isinstance(sys.exc_info()[1], DATABASE_UNREACHABLE):
+        detail = "The database cannot be reached just now: try again in a few seconds."
+        response: HttpResponse = (
+            JsonResponse({"error": "database_unavailable", "detail": detail}, status=503)
+            if _wants_json(request)
+            else HttpResponse(detail, status=503, content_type="text/plain; charset=utf-8")
+        )
+        response["Retry-After"] = "5"
+        return response
     if _wants_json(request):
         return JsonResponse(
             {"error": "server_error", "detail": "An unexpected error occurred; it was logged."},

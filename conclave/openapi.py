@@ -1,7 +1,8 @@
 """The OpenAPI document states the error answers too, so clients and the fuzzer know every
 status an operation can give. They are derived from what the view really does: its
 authentication, permissions, throttles, parameters and method, and the halt (every unsafe
-method but the ceremony's answers 503 while halted). An operation that refuses for a reason of
+method but the ceremony's answers 503 while halted; any operation answers 503 while the
+database cannot be reached). An operation that refuses for a reason of
 its own (409, a switched-off feature's 404) names it with `extend_schema(responses=...)`."""
 
 from typing import Any
@@ -100,5 +101,8 @@ class AutoSchema(SpectacularAutoSchema):
         if view.get_throttles():
             errors.append((429, "Too many requests: `retry_after` says when to try again."))
         if unsafe and self.path not in WRITES_WHILE_HALTED:
-            errors.append((503, "The system is halted: writes are refused until it is cleared."))
+            errors.append((503, "`halted`: writes are refused until the halt is cleared; or "
+                                "`database_unavailable`: try again in a few seconds."))  # fmt: skip
+        else:
+            errors.append((503, "`database_unavailable`: try again in a few seconds."))
         return errors
