@@ -27,6 +27,9 @@ logger = structlog.get_logger(__name__)
 
 API_PREFIXES = ("/api/", "/v1/")
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+# SQLite's words (the quick start: "disk I/O error" when its WAL cannot grow), and
+# PostgreSQL's "could not extend file ...: No space left on device".
+DISK_FULL = ("database or disk is full", "disk I/O error", "No space left on device")
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -94,18 +97,36 @@ def json_page_not_found(request: HttpRequest, exception: Exception) -> HttpRespo
     return defaults.page_not_found(request, exception)
 
 
-def json_server_error(request: HttpRequest) -> HttpResponse:
-    """Django's handler500, called while the exception is being handled: a database that
-    cannot be reached (restarting, failing over) is a 503 to retry, not a bug's 500."""
-    if isinstance(sys.exc_info()[1], DATABASE_UNREACHABLE):
+def database_error_response(
+    request: HttpRequest, error: BaseException | None
+) -> HttpResponse | None:
+    """A database that cannot be reached (restarting, failing over) is a 503 to retry, a full
+    disk a 507; not a bug's 500. None for any other error."""
+    if isinstance(error, OperationalError) and any(m in str(error) for m in DISK_FULL):
+        status, code = 507, "storage_full"
+        detail = "The database cannot write to its disk (full?): nothing was saved. Free some "
+        detail += "space, then retry."
+    elif isinstance(error, DATABASE_UNREACHABLE):
+        status, code = 503, "database_unavailable"
         detail = "The database cannot be reached just now: try again in a few seconds."
-        response: HttpResponse = (
-            JsonResponse({"error": "database_unavailable", "detail": detail}, status=503)
-            if _wants_json(request)
-            else HttpResponse(detail, status=503, content_type="text/plain; charset=utf-8")
-        )
+    else:
+        return None
+    logger.error(code, error=str(error).strip()[:300], path=request.path)
+    response: HttpResponse = (
+        JsonResponse({"error": code, "detail": detail}, status=status)
+        if _wants_json(request)
+        else HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
+    )
+    if status == 503:
         response["Retry-After"] = "5"
-        return response
+    return response
+
+
+def json_server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler500, called while the exception is being handled."""
+    database = database_error_response(request, sys.exc_info()[1])
+    if database is not None:
+        return database
     if _wants_json(request):
         return JsonResponse(
             {"error": "server_error", "detail": "An unexpected error occurred; it was logged."},

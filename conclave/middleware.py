@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
-from conclave.exception_handlers import API_PREFIXES
+from conclave.exception_handlers import API_PREFIXES, database_error_response
 from conclave.exceptions import Halted
 from conclave.halt import halt_status
 from conclave.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
@@ -143,3 +143,19 @@ def too_large(request: HttpRequest, limit: int) -> HttpResponse:
     if request.path_info.startswith(API_PREFIXES):
         return JsonResponse({"error": "request_too_large", "detail": detail}, status=413)
     return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+
+
+class DatabaseErrorMiddleware:
+    """A view's database error that is an outage, not a bug, answered as one: unreachable 503,
+    disk full 507 (conclave.exception_handlers.database_error_response). Django's handler500
+    does the same for errors outside views, but with DEBUG on (the quick start) Django shows
+    its debug page instead of calling it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        return database_error_response(request, exception)

@@ -105,4 +105,6 @@ class AutoSchema(SpectacularAutoSchema):
                                 "`database_unavailable`: try again in a few seconds."))  # fmt: skip
         else:
             errors.append((503, "`database_unavailable`: try again in a few seconds."))
+        if unsafe:
+            errors.append((507, "`storage_full`: the database cannot write to its disk."))
         return errors

@@ -3,9 +3,11 @@
 These run in the SQLite pass of `make test` (marker `quickstart`).
 """
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -261,3 +263,49 @@ def test_ready__sqlite_no_redis__connected_and_not_configured(client):
         "broker": "connected",
         "outbox": {"backlog": 0, "oldest_age_seconds": 0.0},
     }
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 6 MiB filesystem of the test's own (tmpfs: mounting needs root, as CI has)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_sqlite_disk_full__orders_get_507_storage_full__served_again_once_freed(small_disk):
+    from tests.conftest import gunicorn, run_manage
+    from tests.http import call
+    from tests.workshop import RUNBOOK_ORDER
+
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="conclave.settings.local",
+        CONCLAVE_VAR_DIR=str(small_disk),
+        SIGNING_KEY_DIR=str(small_disk / "keys"),
+        LOG_LEVEL="ERROR",
+    )
+    for step in (["migrate", "-v0"], ["keys", "bootstrap"]):
+        result = run_manage(*step, env=env)
+        assert result.returncode == 0, result.stderr
+    with gunicorn(env, workers=1) as base:
+        assert call("POST", f"{base}/api/orders", body=RUNBOOK_ORDER)[0] == 201
+        filler = small_disk / "filler"
+        with open(filler, "wb") as file, contextlib.suppress(OSError):
+            while True:  # until the disk is full
+                file.write(b"\0" * 65536)
+                file.flush()
+        full = [call("POST", f"{base}/api/orders", body=RUNBOOK_ORDER) for _ in range(5)]
+        filler.unlink()
+        freed = call("POST", f"{base}/api/orders", body=RUNBOOK_ORDER)
+
+    assert {status for status, _ in full} == {507}, full
+    assert {body["error"] for _, body in full} == {"storage_full"}
+    assert freed[0] == 201
+    database = sqlite3.connect(small_disk / "db.sqlite3")
+    assert database.execute("SELECT count(*) FROM orders").fetchone()[0] == 2

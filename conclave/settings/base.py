@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "conclave.middleware.RequestIdMiddleware",
     # Every unsafe request is refused while halted (SPEC 3.4).
     "conclave.middleware.HaltMiddleware",
+    # A view's database outage (unreachable, disk full) is a 503/507, not a 500.
+    "conclave.middleware.DatabaseErrorMiddleware",
 ]
 
 ROOT_URLCONF = "conclave.urls"
