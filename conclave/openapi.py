@@ -77,6 +77,9 @@ class AutoSchema(SpectacularAutoSchema):
         return self.resolve_serializer(ErrorSerializer, "response").ref
 
     def _errors(self, operation: dict[str, Any]) -> list[tuple[int, str]]:
+        return [*self._client_errors(operation), *self._server_errors()]
+
+    def _client_errors(self, operation: dict[str, Any]) -> list[tuple[int, str]]:
         view, unsafe = self.view, self.method not in SAFE_METHODS
         errors = []
         if "requestBody" in operation or operation.get("parameters") or unsafe:
@@ -100,6 +103,11 @@ class AutoSchema(SpectacularAutoSchema):
             errors.append((415, "The request body is not in a supported media type."))
         if view.get_throttles():
             errors.append((429, "Too many requests: `retry_after` says when to try again."))
+        return errors
+
+    def _server_errors(self) -> list[tuple[int, str]]:
+        unsafe = self.method not in SAFE_METHODS
+        errors = []
         if unsafe and self.path not in WRITES_WHILE_HALTED:
             errors.append((503, "`halted`: writes are refused until the halt is cleared; or "
                                 "`database_unavailable`: try again in a few seconds."))  # fmt: skip
