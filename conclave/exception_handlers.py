@@ -69,10 +69,15 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIXES) or request.path in ("/health", "/metrics")
 
 
+def too_large(request: HttpRequest, limit: int) -> HttpResponse:
+    detail = f"The request body is over the limit of {limit} bytes."
+    if _wants_json(request):
+        return JsonResponse({"error": "request_too_large", "detail": detail}, status=413)
+    return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+
+
 def json_bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if isinstance(exception, RequestDataTooBig):  # a body without a Content-Length
-        from conclave.middleware import too_large
-
         return too_large(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if _wants_json(request):
         return JsonResponse({"error": "bad_request", "detail": "Malformed request."}, status=400)

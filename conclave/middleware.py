@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
-from conclave.exception_handlers import API_PREFIXES, database_error_response
+from conclave.exception_handlers import database_error_response, too_large
 from conclave.exceptions import Halted
 from conclave.halt import halt_status
 from conclave.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
@@ -136,13 +136,6 @@ class RequestSizeLimitMiddleware:
         if length > limit:
             return too_large(request, limit)
         return self.get_response(request)
-
-
-def too_large(request: HttpRequest, limit: int) -> HttpResponse:
-    detail = f"The request body is over the limit of {limit} bytes."
-    if request.path_info.startswith(API_PREFIXES):
-        return JsonResponse({"error": "request_too_large", "detail": detail}, status=413)
-    return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
 
 
 class DatabaseErrorMiddleware:
