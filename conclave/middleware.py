@@ -69,6 +69,16 @@ ALLOWED_WHILE_HALTED = (
 )
 
 
+def paths_allowed_while_halted() -> frozenset[str]:
+    paths = set()
+    for name in ALLOWED_WHILE_HALTED:
+        try:
+            paths.add(reverse(name))
+        except NoReverseMatch:  # a URL conf without it (tests' own)
+            continue
+    return frozenset(paths)
+
+
 class HaltMiddleware:
     """Refuses every unsafe request while the system is halted (SPEC 3.4): API, admin and bot
     webhook alike, with 503 `{"error": "halted", "reason": ...}`. Reads go on. The check is a
@@ -80,13 +90,7 @@ class HaltMiddleware:
 
     def allowed_paths(self) -> frozenset[str]:
         if self._allowed is None:
-            paths = set()
-            for name in ALLOWED_WHILE_HALTED:
-                try:
-                    paths.add(reverse(name))
-                except NoReverseMatch:  # a URL conf without it (tests' own)
-                    continue
-            self._allowed = frozenset(paths)
+            self._allowed = paths_allowed_while_halted()
         return self._allowed
 
     @staticmethod

@@ -2,8 +2,8 @@
 status an operation can give. They are derived from what the view really does: its
 authentication, permissions, throttles, parameters and method, and the halt (every unsafe
 method but the ceremony's answers 503 while halted; any operation answers 503 while the
-database cannot be reached). An operation that refuses for a reason of
-its own (409, a switched-off feature's 404) names it with `extend_schema(responses=...)`."""
+database cannot be reached). An operation that refuses for a reason of its own (409, a
+switched-off feature's 404) names it with `extend_schema(responses=...)`."""
 
 from typing import Any
 
@@ -12,12 +12,10 @@ from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 
+from conclave.middleware import paths_allowed_while_halted
 from conclave.serializers import StrictInputSerializer
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Unsafe methods that go on while halted (conclave.middleware.ALLOWED_WHILE_HALTED).
-WRITES_WHILE_HALTED = frozenset({"/v1/admin/halt", "/v1/admin/halt/ceremony/approve",
-                                 "/v1/admin/halt/clear"})  # fmt: skip
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -108,7 +106,7 @@ class AutoSchema(SpectacularAutoSchema):
     def _server_errors(self) -> list[tuple[int, str]]:
         unsafe = self.method not in SAFE_METHODS
         errors = []
-        if unsafe and self.path not in WRITES_WHILE_HALTED:
+        if unsafe and self.path not in paths_allowed_while_halted():
             errors.append((503, "`halted`: writes are refused until the halt is cleared; or "
                                 "`database_unavailable`: try again in a few seconds."))  # fmt: skip
         else:
