@@ -19,11 +19,15 @@ from django.utils import timezone
 
 from conclave.halt import halt_status
 from conclave.models import VerificationKind
-from events import merkle, tree
 from events.models import AgentKey, Event, KeeperKey, KeyKind
 from events.selectors import checkpoint_json, latest_checkpoint
 from events.services import SYSTEM_AGENT_ID
-from events.verification import VerificationResult, checkpoint_problem, verify_chain
+from events.verification import (
+    VerificationResult,
+    anchor_mismatch,
+    checkpoint_problem,
+    verify_chain,
+)
 
 logger = structlog.get_logger(__name__)
 
@@ -102,7 +106,7 @@ def _keeper_keys() -> Check:
     )
 
 
-def _anchor_failure(size: int, first_bad: int, reason: str) -> Check:
+def _anchor_failure(first_bad: int, reason: str) -> Check:
     from conclave.services import verification_record
 
     result = VerificationResult(False, 0, 1, None, first_bad, reason)
@@ -120,27 +124,13 @@ def _checkpoint_anchors(report: Report) -> Check:
     size = checkpoint.tree_size
     problem = checkpoint_problem(checkpoint_json(checkpoint))
     if problem:
-        return _anchor_failure(size, size, f"checkpoint {size}: {problem}")
-    head = tree.log_size()
-    if head < size:
-        return _anchor_failure(
-            size, head + 1, f"the log ends at {head}, before checkpoint {size}: events are gone"
-        )
+        return _anchor_failure(size, f"checkpoint {size}: {problem}")
     try:
-        root = tree.root_from_events(size)
-    except merkle.TreeRangeError as exc:
-        return _anchor_failure(size, size, f"checkpoint {size}: {exc}")
+        mismatch = anchor_mismatch(size, checkpoint.root_hash)
     except psycopg.Error as exc:  # the anchor's worker processes use connections of their own
         return Check("checkpoint_anchors", False, f"the log cannot be read: {exc}")
-    if root.hex() != checkpoint.root_hash:
-        first_bad = tree.first_divergent_sequence(size)
-        where = f" (first changed event: {first_bad})" if first_bad else ""
-        return _anchor_failure(
-            size,
-            first_bad or size,
-            f"the first {size} events no longer have checkpoint {size}'s signed root: "
-            f"the past was rewritten{where}",
-        )
+    if mismatch:
+        return _anchor_failure(*mismatch)
     report.anchored_through = size
     return Check("checkpoint_anchors", True, f"the first {size} events match checkpoint {size}")
 

@@ -218,32 +218,19 @@ def tiles_extend(
     return size, changed
 
 
-class StreamingRoot:
-    """MTH of leaves pushed one by one, in O(log n) memory: the stack holds the roots of the
-    complete subtrees so far (the binary digits of the count)."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._stack: list[tuple[int, bytes]] = []
-
-    def push_leaf_hash(self, digest: bytes) -> None:
-        self.push_subtree(0, digest)
-
-    def push_subtree(self, height: int, digest: bytes) -> None:
-        """Pushes a complete subtree of 2**height leaves that starts where the tree ends."""
-        if self.size % (1 << height):
-            raise ValueError("a subtree must start at a multiple of its size")
-        self.size += 1 << height
-        stack = self._stack
-        while stack and stack[-1][0] == height:
-            digest = node_hash(stack.pop()[1], digest)
-            height += 1
-        stack.append((height, digest))
-
-    def root(self) -> bytes:
-        if not self._stack:
-            return EMPTY_ROOT
-        return fold([digest for _, digest in self._stack])
+def carry_up(level: list[bytes]) -> bytes:
+    """The root over nodes of one level, left to right: each pair is hashed and a lone last
+    node is carried up as it is. That is RFC 6962's tree (its split at the largest power of
+    two gives the same nodes) when every node but the last is complete: over leaf hashes, the
+    MTH itself."""
+    if not level:
+        return EMPTY_ROOT
+    while len(level) > 1:
+        carried = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            carried.append(level[-1])
+        level = carried
+    return level[0]
 
 
 # Verification (RFC 9162 sections 2.1.3.2 and 2.1.4.2).

@@ -153,18 +153,6 @@ def tree_consistency_proof(first: int, second: int) -> list[bytes]:
     return merkle.consistency_proof(first, second, stored_source)
 
 
-def _carry_up(level: list[bytes]) -> bytes:
-    """The root over nodes of one level, left to right: each pair is hashed and a lone last
-    node is carried up as it is. That is RFC 6962's tree (its split at the largest power of
-    two gives the same nodes) when every node but the last is complete."""
-    while len(level) > 1:
-        carried = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            carried.append(level[-1])
-        level = carried
-    return level[0]
-
-
 def _chunk_root_in_child(bounds: tuple[int, int]) -> bytes:
     """The subtree root of leaves [lo, hi), read over a connection of the child's own (the
     parent's stays untouched)."""
@@ -180,7 +168,7 @@ def _chunk_root_in_child(bounds: tuple[int, int]) -> bytes:
     if len(rows) != hi - lo:
         raise merkle.TreeRangeError(f"the log has a gap between events {lo + 1} and {hi}")
     sha256 = hashlib.sha256
-    return _carry_up([sha256(b"\x00" + digest).digest() for (digest,) in rows])
+    return merkle.carry_up([sha256(b"\x00" + digest).digest() for (digest,) in rows])
 
 
 _conninfo = ""
@@ -199,12 +187,12 @@ def root_from_events(size: int, *, workers: int | None = None) -> bytes:
     workers = workers or os.cpu_count() or 1
     if connection.vendor != "postgresql" or workers == 1 or len(bounds) < 2 * workers:
         roots = [
-            _carry_up(
+            merkle.carry_up(
                 _leaf_hashes([h for batch in _content_hashes(lo, hi, ROOT_BATCH) for h in batch])
             )
             for lo, hi in bounds
         ]
-        return _carry_up(roots)
+        return merkle.carry_up(roots)
     database = connection.settings_dict
     _conninfo = make_conninfo(
         dbname=database["NAME"],
@@ -215,7 +203,7 @@ def root_from_events(size: int, *, workers: int | None = None) -> bytes:
         **{k: v for k, v in database["OPTIONS"].items() if k in LIBPQ_OPTIONS},
     )
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return _carry_up(pool.map(_chunk_root_in_child, bounds))
+        return merkle.carry_up(pool.map(_chunk_root_in_child, bounds))
 
 
 def first_divergent_sequence(size: int) -> int | None:

@@ -298,3 +298,26 @@ def checkpoint_problem(checkpoint: dict, keys: dict[str, KeyRecord] | None = Non
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return f"malformed checkpoint: {exc!r}"
     return None
+
+
+def anchor_mismatch(size: int, root_hash: str) -> tuple[int, str] | None:
+    """Whether the log's first `size` events, hashed afresh from their content_hash (no stored
+    tree trusted), still have the root a checkpoint signed: None, or (the first bad sequence,
+    why). Raises psycopg.Error when the log cannot be read."""
+    from events import merkle, tree
+
+    head = tree.log_size()
+    if head < size:
+        return head + 1, f"the log ends at {head}, before checkpoint {size}: events are gone"
+    try:
+        root = tree.root_from_events(size)
+    except merkle.TreeRangeError as exc:
+        return size, f"checkpoint {size}: {exc}"
+    if root.hex() == root_hash:
+        return None
+    first_bad = tree.first_divergent_sequence(size)
+    where = f" (first changed event: {first_bad})" if first_bad else ""
+    return first_bad or size, (
+        f"the first {size} events no longer hash to checkpoint {size}'s signed root: "
+        f"the past was rewritten{where}"
+    )

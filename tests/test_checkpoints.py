@@ -308,7 +308,7 @@ def test_verify_chain__kept_checkpoint__past_rewritten__fails_and_halts(log, tmp
     kept.write_text(api_client.get("/v1/observer/checkpoints/latest").content.decode())
     rewrite_past(7)
 
-    with pytest.raises(CommandError, match="no longer hash to the kept checkpoint's root"):
+    with pytest.raises(CommandError, match=r"no longer hash to checkpoint \d+'s signed root"):
         call_command("verify_chain", "--checkpoint", str(kept))
 
     assert HaltState.objects.get().is_halted

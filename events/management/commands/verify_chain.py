@@ -8,7 +8,12 @@ from django.utils import timezone
 from conclave.models import VerificationKind
 from conclave.services import verification_record
 from events import merkle, tree
-from events.verification import VerificationResult, checkpoint_problem, verify_chain
+from events.verification import (
+    VerificationResult,
+    anchor_mismatch,
+    checkpoint_problem,
+    verify_chain,
+)
 
 
 def check_against_checkpoint(path: Path) -> tuple[str, int]:
@@ -24,19 +29,13 @@ def check_against_checkpoint(path: Path) -> tuple[str, int]:
     problem = checkpoint_problem(checkpoint)
     if problem:
         raise CommandError(f"{path} is not a checkpoint this log signed: {problem}")
-    size, head = checkpoint["tree_size"], tree.log_size()
-    failure = None
-    if head < size:
-        failure = (head + 1, f"the log ends at {head}, before the kept checkpoint {size}")
-    elif tree.root_from_events(size).hex() != checkpoint["root_hash"]:
-        failure = (
-            tree.first_divergent_sequence(size) or size,
-            f"the first {size} events no longer hash to the kept checkpoint's root",
-        )
+    size = checkpoint["tree_size"]
+    failure = anchor_mismatch(size, checkpoint["root_hash"])
     if failure:
         result = VerificationResult(False, 0, 1, None, *failure)
         verification_record(kind=VerificationKind.ANCHOR, result=result, started_at=timezone.now())
         raise CommandError(f"checkpoint check FAILED: {failure[1]}; the system is halted")
+    head = tree.log_size()
     tree.tree_extend(head)
     proof = tree.tree_consistency_proof(size, head)
     if not merkle.verify_consistency(
