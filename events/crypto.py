@@ -20,7 +20,8 @@ SCHEMA_VERSION = 1
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a Z: 2026-11-22T03:15:00.000000Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: %Y drops the leading zeros of years before 1000 on glibc.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 # Strings made only of these characters are their own RFC 8785 form between quotes.
@@ -47,12 +48,13 @@ def canonical_content(
     agent_id: str,
     signing_key_id: str,
     signing_mode: str,
-    local_timestamp: datetime,
+    local_timestamp: datetime | str,
     prev_hash: str,
     schema_version: int = SCHEMA_VERSION,
     payload_bytes: bytes | None = None,
 ) -> bytes:
-    """The RFC 8785 form of an event's content.
+    """The RFC 8785 form of an event's content (`local_timestamp` a moment, or already the
+    text `format_timestamp` makes of it).
 
     The envelope's members are written in RFC 8785 order around the payload's own canonical
     form (`payload_bytes` when the caller already has it), which gives the same bytes as
@@ -67,7 +69,11 @@ def canonical_content(
             b',"event_type":',
             text(event_type),
             b',"local_timestamp":',
-            text(format_timestamp(local_timestamp)),
+            text(
+                local_timestamp
+                if isinstance(local_timestamp, str)
+                else format_timestamp(local_timestamp)
+            ),
             b',"payload":',
             rfc8785.dumps(payload) if payload_bytes is None else payload_bytes,
             b',"prev_hash":',

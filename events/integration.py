@@ -79,52 +79,79 @@ class Rejected(Exception):
 def lock_chain() -> None:
     """Serialises integration until the caller's transaction ends, across every process.
 
-    PostgreSQL: a transaction-scoped advisory lock, after which the head is read afresh.
+    PostgreSQL: a transaction-scoped advisory lock, after which the head is read afresh; in
+    the same statement, no bitmap scans for the rest of the transaction (see PENDING_SQL).
     SQLite: transactions begin IMMEDIATE (settings), so the write lock is already held.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s), set_config('enable_bitmapscan', 'off', true)",
+                [CHAIN_LOCK_KEY],
+            )
 
 
 class KeyRing:
     """The registered agent and witness keys, read once per batch, and the choice of keys for
     an event: the agent's newest key active at its time, and the witnesses (never the agent
-    itself) active then, taking turns by sequence in key id order."""
+    itself) active then, taking turns by sequence in key id order.
+
+    Times are compared as `crypto.format_timestamp` text (fixed width, UTC), the form queued
+    entries are read in: no datetime is built per event.
+    """
 
     def __init__(self, keys: Iterable[AgentKey]) -> None:
-        self.keys = sorted(keys, key=lambda key: key.key_id)
-
-    def for_event(self, *, agent_id: str, at: datetime, sequence: int) -> tuple[AgentKey, AgentKey]:
-        agent_keys = [
-            key
-            for key in self.keys
-            if key.kind == KeyKind.AGENT and key.agent_id == agent_id and key.active_at(at)
+        by_id = sorted(keys, key=lambda key: key.key_id)
+        spans = [
+            (
+                crypto.format_timestamp(key.active_from),
+                crypto.format_timestamp(key.active_until) if key.active_until else None,
+                key,
+            )
+            for key in by_id
         ]
+        self.agent_keys: dict[str, list[tuple[str, str | None, AgentKey]]] = {}
+        # Newest first; among keys active from the same moment, the lowest key id.
+        for span in sorted(
+            (span for span in spans if span[2].kind == KeyKind.AGENT),
+            key=lambda span: span[0],
+            reverse=True,
+        ):
+            self.agent_keys.setdefault(span[2].agent_id, []).append(span)
+        self.witnesses = [span for span in spans if span[2].kind == KeyKind.WITNESS]
+
+    def for_event(self, *, agent_id: str, at: str, sequence: int) -> tuple[AgentKey, AgentKey]:
+        agent_key = next(
+            (
+                key
+                for start, end, key in self.agent_keys.get(agent_id, ())
+                if start <= at and (end is None or at < end)
+            ),
+            None,
+        )
         witnesses = [
             key
-            for key in self.keys
-            if key.kind == KeyKind.WITNESS and key.agent_id != agent_id and key.active_at(at)
+            for start, end, key in self.witnesses
+            if key.agent_id != agent_id and start <= at and (end is None or at < end)
         ]
-        if not agent_keys:
-            raise Rejected(f"{agent_id} has no agent key active at {at.isoformat()}")
+        if agent_key is None:
+            raise Rejected(f"{agent_id} has no agent key active at {at}")
         if not witnesses:
-            raise Rejected(f"no witness key is active at {at.isoformat()}")
-        agent_key = max(agent_keys, key=lambda key: key.active_from)
+            raise Rejected(f"no witness key is active at {at}")
         return agent_key, witnesses[sequence % len(witnesses)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Entry:
     id: int
     event_type: str
     payload: str
     agent_id: str
-    local_timestamp: datetime
-    enqueued_at: datetime
+    local_timestamp: str  # as crypto.format_timestamp writes it
+    enqueued_at: float  # seconds since the epoch
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     """An event chained but not yet signed."""
 
@@ -189,9 +216,33 @@ class _Signatures:
                     part.cancel()
 
 
+# The queue's pending entries in id order through the partial index `event_queue_pending`,
+# local_timestamp already in its canonical text (PostgreSQL formats it faster than Python
+# parses it). Plain index scans, not bitmap ones: they mark the index entries of integrated
+# entries dead as they pass, so later scans skip them until VACUUM removes them.
+PENDING_SQL = """
+SELECT id, event_type, payload, agent_id,
+       to_char(local_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+       extract(epoch FROM enqueued_at)::float8
+FROM event_queue
+WHERE processed_at IS NULL AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
+  AND starts_with(event_type, %(prefix)s)
+ORDER BY id
+LIMIT %(limit)s
+"""
+
+
 def _pending(
     limit: int | None, ids: Sequence[int] | None = None, event_type_prefix: str = ""
 ) -> list[_Entry]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                PENDING_SQL,
+                {"ids": None if ids is None else list(ids), "prefix": event_type_prefix,
+                 "limit": limit},
+            )  # fmt: skip
+            return [_Entry(*row) for row in cursor.fetchall()]
     entries = EventQueueEntry.objects.filter(processed_at__isnull=True).order_by("id")
     if ids is not None:
         entries = entries.filter(id__in=ids)
@@ -200,7 +251,10 @@ def _pending(
     rows = entries.values_list(
         "id", "event_type", "payload", "agent_id", "local_timestamp", "enqueued_at"
     )
-    return [_Entry(*row) for row in (rows[:limit] if limit else rows)]
+    return [
+        _Entry(id, event_type, payload, agent_id, crypto.format_timestamp(at), enqueued.timestamp())
+        for id, event_type, payload, agent_id, at, enqueued in (rows[:limit] if limit else rows)
+    ]
 
 
 def _insert(events: Iterable[tuple[Any, ...]]) -> None:
@@ -215,23 +269,36 @@ def _insert(events: Iterable[tuple[Any, ...]]) -> None:
         # The ORM stores a JSONField's value: the payload's object, not its canonical text.
         rows = [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in events]
         Event.objects.bulk_create(
-            Event(**{**row, "payload": json.loads(row["payload"])}) for row in rows
+            Event(
+                **{
+                    **row,
+                    "payload": json.loads(row["payload"]),
+                    "local_timestamp": datetime.fromisoformat(row["local_timestamp"]),
+                }
+            )
+            for row in rows
         )
 
 
-def _mark(integrated: list[tuple[int, int]], rejected: list[tuple[int, str]]) -> None:
+def _mark(integrated: list[_Draft], rejected: list[tuple[int, str]]) -> None:
+    """Records each integrated entry's sequence (consecutive, from the first draft's) and
+    each rejected entry's reason."""
     now = timezone.now()
     if integrated and connection.vendor == "postgresql":
-        ids, sequences = zip(*integrated, strict=True)
+        ids = [draft.entry.id for draft in integrated]
         with connection.cursor() as cursor:
+            # The id range lets the join read only this batch's part of the queue.
             cursor.execute(
-                "UPDATE event_queue AS q SET sequence = s.sequence, processed_at = %s "
-                "FROM unnest(%s::bigint[], %s::bigint[]) AS s(id, sequence) WHERE q.id = s.id",
-                [now, list(ids), list(sequences)],
+                "UPDATE event_queue AS q SET sequence = %s + s.n - 1, processed_at = %s "
+                "FROM unnest(%s::text::bigint[]) WITH ORDINALITY AS s(id, n) "
+                "WHERE q.id = s.id AND q.id BETWEEN %s AND %s",
+                [integrated[0].sequence, now, "{" + ",".join(map(str, ids)) + "}", ids[0], ids[-1]],
             )
     else:
-        for entry_id, sequence in integrated:
-            EventQueueEntry.objects.filter(id=entry_id).update(sequence=sequence, processed_at=now)
+        for draft in integrated:
+            EventQueueEntry.objects.filter(id=draft.entry.id).update(
+                sequence=draft.sequence, processed_at=now
+            )
     for entry_id, reason in rejected:
         EventQueueEntry.objects.filter(id=entry_id).update(rejected_reason=reason, processed_at=now)
 
@@ -307,7 +374,7 @@ def events_integrate(
             )
             for draft in signatures.signed()
         )
-        _mark([(draft.entry.id, draft.sequence) for draft in drafts], rejected)
+        _mark(drafts, rejected)
         transaction.on_commit(lambda: _settled(drafts, rejected, head=sequence))
     APPEND_DURATION.observe(time.perf_counter() - started)
     return len(entries)
@@ -316,11 +383,11 @@ def events_integrate(
 def _settled(drafts: list[_Draft], rejected: list[tuple[int, str]], *, head: int) -> None:
     """Counted once committed: a rolled-back batch never happened."""
     CHAIN_HEAD.set(head)
-    now = timezone.now()
+    now = time.time()
     for event_type, count in Counter(draft.entry.event_type for draft in drafts).items():
         EVENTS_APPENDED.labels(event_type).inc(count)
     for draft in drafts:
-        INTEGRATION_LAG.observe(max((now - draft.entry.enqueued_at).total_seconds(), 0.0))
+        INTEGRATION_LAG.observe(max(now - draft.entry.enqueued_at, 0.0))
     for entry_id, reason in rejected:
         EVENTS_REJECTED.inc()
         logger.error("event_rejected", queue_id=entry_id, reason=reason)

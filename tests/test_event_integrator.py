@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from conclave.exceptions import Conflict
 from events import crypto
-from events.integration import _integrate_step, events_integrate, events_queue_purge
+from events.integration import _integrate_step, _pending, events_integrate, events_queue_purge
 from events.models import Event, EventQueueEntry
 from events.services import EventNotLogged, event_append, key_rotate
 from tests import independent_verifier
@@ -109,6 +109,23 @@ def test_json_text__plain_and_escaped_strings__equal_rfc8785(text):
 
 
 # --- Queue, then integrate -----------------------------------------------------------------------
+
+
+def test_pending__local_timestamp_text__as_format_timestamp_writes_it(integrator_mode):
+    now = timezone.now()
+    moments = [
+        now,
+        now.replace(microsecond=0),
+        now.replace(microsecond=7),
+        now.replace(year=999),
+        now.astimezone(timezone.get_fixed_timezone(-330)),
+    ]
+    for moment in moments:
+        queue_raw(local_timestamp=moment)
+
+    read = [entry.local_timestamp for entry in _pending(None)]
+
+    assert read == [crypto.format_timestamp(moment) for moment in moments]
 
 
 def test_append__integrator_mode__queued_until_integrated(integrator_mode):

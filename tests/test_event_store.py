@@ -260,6 +260,68 @@ def test_events__invalid_insert__refused_by_trigger(system_keys, overrides, mess
     assert message in _insert_after_head(**overrides)
 
 
+def _two_rows_after_head(**second_overrides) -> tuple[str, dict]:
+    """An INSERT of two rows: the first follows the head; the second as overridden."""
+    head = Event.objects.order_by("-sequence").first()
+    first = {
+        "sequence": head.sequence + 1,
+        "prev_hash": head.content_hash,
+        "content_hash": "a" * 64,
+    }
+    second = {"sequence": head.sequence + 2, "prev_hash": "a" * 64, "content_hash": "d" * 64}
+    second.update(second_overrides)
+    values = (
+        "(%({n}sequence)s, 'x', '{{}}', %(agent_id)s, %(signing_key_id)s, 'DEVELOPMENT', "
+        "clock_timestamp(), %({n}prev_hash)s, %({n}content_hash)s, repeat('b', 128), "
+        "%(witness_id)s, %(witness_key_id)s, repeat('c', 128), 1)"
+    )
+    # Only placeholders are formatted into the statement.
+    statement = (
+        "INSERT INTO events (sequence, event_type, payload, agent_id, signing_key_id, "  # noqa: S608
+        "signing_mode, local_timestamp, prev_hash, content_hash, signature, witness_id, "
+        f"witness_key_id, witness_signature, schema_version) VALUES {values.format(n='a_')}, "
+        f"{values.format(n='b_')}"
+    )
+    params = {
+        "agent_id": head.agent_id,
+        "signing_key_id": head.signing_key_id,
+        "witness_id": head.witness_id,
+        "witness_key_id": head.witness_key_id,
+        **{f"a_{name}": value for name, value in first.items()},
+        **{f"b_{name}": value for name, value in second.items()},
+    }
+    return statement, params
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"sequence": 3}, "sequence {third} does not follow the head"),
+        ({"prev_hash": "f" * 64}, "prev_hash of sequence {second} is not the content_hash"),
+        ({"content_hash": "D" * 64}, "64 lowercase hex characters (sequence {second})"),
+    ],
+)
+def test_events__second_row_of_a_statement_breaks_a_rule__whole_statement_refused(
+    system_keys, overrides, message
+):
+    head = Event.objects.order_by("-sequence").first().sequence
+    if "sequence" in overrides:
+        overrides = {"sequence": head + overrides["sequence"]}
+
+    refusal = refused(*_two_rows_after_head(**overrides))
+
+    assert message.format(second=head + 2, third=head + 3) in refusal
+    assert Event.objects.order_by("-sequence").first().sequence == head
+
+
+def test_events__statement_continuing_the_chain__accepted(system_keys):
+    head = Event.objects.order_by("-sequence").first().sequence
+
+    sql(*_two_rows_after_head())
+
+    assert Event.objects.order_by("-sequence").first().sequence == head + 2
+
+
 def test_events__client_supplied_authority_timestamp__replaced_by_database_clock(system_keys):
     agent = next(key for key in system_keys if key.kind == "agent")
     witness = next(key for key in system_keys if key.kind == "witness")
