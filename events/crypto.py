@@ -40,6 +40,28 @@ def canonical_payload(payload: Any) -> bytes:
     return rfc8785.dumps(payload)
 
 
+# The envelope's members in RFC 8785 order (code point order of their names).
+_CONTENT = (
+    b'{"agent_id":%s,"event_type":%s,"local_timestamp":%s,"payload":%s,"prev_hash":%s,'
+    b'"schema_version":%s,"sequence":%s,"signing_key_id":%s,"signing_mode":%s}'
+)
+# Integers RFC 8785 (I-JSON) can carry, written as plain digits.
+_SAFE_INTEGER = 2**53 - 1
+
+
+@lru_cache(maxsize=4096)
+def _json_name(value: str) -> bytes:
+    """`_json_text` of the few values nearly every event repeats: agents, event types, key
+    ids, signing modes."""
+    return _json_text(value)
+
+
+def _json_integer(value: int) -> bytes:
+    if type(value) is int and -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+        return b"%d" % value
+    return rfc8785.dumps(value)  # its error for what I-JSON cannot carry
+
+
 def canonical_content(
     *,
     sequence: int,
@@ -58,36 +80,21 @@ def canonical_content(
 
     The envelope's members are written in RFC 8785 order around the payload's own canonical
     form (`payload_bytes` when the caller already has it), which gives the same bytes as
-    serialising the whole object (tests/test_event_store.py checks it) at a fraction of the
-    cost: appends and verification do this for every event.
+    serialising the whole object (tests/test_event_integrator.py checks it) at a fraction of
+    the cost: appends and verification do this for every event.
     """
-    text = _json_text
-    return b"".join(
-        (
-            b'{"agent_id":',
-            text(agent_id),
-            b',"event_type":',
-            text(event_type),
-            b',"local_timestamp":',
-            text(
-                local_timestamp
-                if isinstance(local_timestamp, str)
-                else format_timestamp(local_timestamp)
-            ),
-            b',"payload":',
-            rfc8785.dumps(payload) if payload_bytes is None else payload_bytes,
-            b',"prev_hash":',
-            text(prev_hash),
-            b',"schema_version":',
-            rfc8785.dumps(schema_version),
-            b',"sequence":',
-            rfc8785.dumps(sequence),
-            b',"signing_key_id":',
-            text(signing_key_id),
-            b',"signing_mode":',
-            text(signing_mode),
-            b"}",
-        )
+    if not isinstance(local_timestamp, str):
+        local_timestamp = format_timestamp(local_timestamp)
+    return _CONTENT % (
+        _json_name(agent_id),
+        _json_name(event_type),
+        _json_text(local_timestamp),
+        rfc8785.dumps(payload) if payload_bytes is None else payload_bytes,
+        _json_text(prev_hash),
+        _json_integer(schema_version),
+        _json_integer(sequence),
+        _json_name(signing_key_id),
+        _json_name(signing_mode),
     )
 
 

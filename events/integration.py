@@ -119,8 +119,26 @@ class KeyRing:
         ):
             self.agent_keys.setdefault(span[2].agent_id, []).append(span)
         self.witnesses = [span for span in spans if span[2].kind == KeyKind.WITNESS]
+        # After the last moment any key starts or ends, the choice depends on the agent alone.
+        self.settled_after = max(
+            (moment for start, end, _ in spans for moment in (start, end) if moment), default=""
+        )
+        self.settled: dict[str, tuple[AgentKey | None, list[AgentKey]]] = {}
 
     def for_event(self, *, agent_id: str, at: str, sequence: int) -> tuple[AgentKey, AgentKey]:
+        if at > self.settled_after:
+            if agent_id not in self.settled:
+                self.settled[agent_id] = self._active(agent_id, at)
+            agent_key, witnesses = self.settled[agent_id]
+        else:
+            agent_key, witnesses = self._active(agent_id, at)
+        if agent_key is None:
+            raise Rejected(f"{agent_id} has no agent key active at {at}")
+        if not witnesses:
+            raise Rejected(f"no witness key is active at {at}")
+        return agent_key, witnesses[sequence % len(witnesses)]
+
+    def _active(self, agent_id: str, at: str) -> tuple[AgentKey | None, list[AgentKey]]:
         agent_key = next(
             (
                 key
@@ -134,11 +152,7 @@ class KeyRing:
             for start, end, key in self.witnesses
             if key.agent_id != agent_id and start <= at and (end is None or at < end)
         ]
-        if agent_key is None:
-            raise Rejected(f"{agent_id} has no agent key active at {at}")
-        if not witnesses:
-            raise Rejected(f"no witness key is active at {at}")
-        return agent_key, witnesses[sequence % len(witnesses)]
+        return agent_key, witnesses
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,11 +473,14 @@ def run_integrator(
     from conclave.halt import HALT_EVENT_PREFIX, halt_status
 
     backoff = RETRY_FIRST_SECONDS
+    settled = 0
     while not stop.is_set():
         try:
             # Also carries a halt set only in Redis into the database within a second.
             prefix = HALT_EVENT_PREFIX if halt_status().halted else ""
-            settled = _integrate_step(batch_size, prefix) if _has_pending(prefix) else 0
+            # After a batch, straight to the next: under load the queue is rarely empty.
+            busy = settled > 0 or _has_pending(prefix)
+            settled = _integrate_step(batch_size, prefix) if busy else 0
         except (DatabaseError, SignerUnavailable) as exc:
             logger.warning("integration_failed", error=str(exc), retry_in=backoff)
             connection.close()

@@ -99,6 +99,17 @@ def test_canonical_content__assembled_envelope__equals_rfc8785_of_whole_object()
         )
 
 
+@pytest.mark.parametrize("value", [0, 1, -1, 2**53 - 1, -(2**53) + 1])
+def test_json_integer__safe_integers__equal_rfc8785(value):
+    assert crypto._json_integer(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", [2**53, -(2**53)])
+def test_json_integer__beyond_i_json__refused_as_rfc8785_does(value):
+    with pytest.raises(rfc8785.CanonicalizationError):
+        crypto._json_integer(value)
+
+
 @pytest.mark.parametrize(
     "text",
     ["", "SYSTEM:EVENT_WRITER", "agent-0f3a", "a/b+c@d.e f_g", "2026-11-22T03:15:00.000000Z",
