@@ -12,8 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 SCHEMA_VERSION = 1
 
@@ -113,14 +113,16 @@ def witness_message(content_digest: bytes, signature: bytes) -> bytes:
 
 
 @lru_cache(maxsize=1024)
-def _public_key(raw: bytes) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(raw)
+def _verify_key(raw: bytes) -> VerifyKey:
+    return VerifyKey(raw)
 
 
 def signature_valid(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Ed25519 (RFC 8032) by libsodium, which also refuses non-canonical signatures and
+    small-order keys."""
     try:
-        _public_key(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
+        _verify_key(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError, TypeError):  # nacl's ValueError: a wrong length
         return False
     return True
 

@@ -1,7 +1,7 @@
 """The one module that holds private keys. Two backends behind one interface (SPEC 3.3):
 
 - `SoftwareSigner` (DEV_MODE=true, signing_mode DEVELOPMENT): Ed25519 keys as PKCS#8 files in
-  SIGNING_KEY_DIR (mode 0600), outside the database.
+  SIGNING_KEY_DIR (mode 0600), outside the database; libsodium signs.
 - `Pkcs11Signer` (DEV_MODE=false, signing_mode PRODUCTION): keys are generated inside the
   PKCS#11 token (PKCS11_MODULE, PKCS11_TOKEN_LABEL, PKCS11_PIN) as sensitive, non-extractable
   objects labelled with their key id, and every signature is made by the token (CKM_EDDSA).
@@ -16,6 +16,7 @@ import pkcs11
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
+from nacl.signing import SigningKey
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
@@ -41,12 +42,12 @@ class Signer(Protocol):
 
 class SoftwareSigner:
     mode = "DEVELOPMENT"
-    # OpenSSL signs without holding the GIL: threads sign on every core.
+    # libsodium signs without holding the GIL: threads sign on every core.
     thread_safe = True
 
     def __init__(self, key_dir: Path) -> None:
         self.key_dir = key_dir
-        self._keys: dict[str, Ed25519PrivateKey] = {}
+        self._keys: dict[str, SigningKey] = {}
 
     def _path(self, key_id: str) -> Path:
         if not key_id.replace("-", "").replace("_", "").isalnum():
@@ -64,10 +65,10 @@ class SoftwareSigner:
         fd = os.open(self._path(key_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as file:
             file.write(pem)
-        self._keys[key_id] = private
+        self._keys[key_id] = _signing_key(private)
         return private.public_key().public_bytes_raw()
 
-    def _private(self, key_id: str) -> Ed25519PrivateKey:
+    def _private(self, key_id: str) -> SigningKey:
         if key_id not in self._keys:
             try:
                 pem = self._path(key_id).read_bytes()
@@ -76,11 +77,22 @@ class SoftwareSigner:
             private = serialization.load_pem_private_key(pem, password=None)
             if not isinstance(private, Ed25519PrivateKey):
                 raise SignerUnavailable(f"{key_id} is not an Ed25519 key")
-            self._keys[key_id] = private
+            self._keys[key_id] = _signing_key(private)
         return self._keys[key_id]
 
     def sign(self, key_id: str, message: bytes) -> bytes:
-        return self._private(key_id).sign(message)
+        return self._private(key_id).sign(message).signature
+
+
+def _signing_key(private: Ed25519PrivateKey) -> SigningKey:
+    """The same key for libsodium: its 32-byte seed."""
+    return SigningKey(
+        private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 ED25519_OID = "1.3.101.112"

@@ -99,6 +99,32 @@ def test_canonical_content__assembled_envelope__equals_rfc8785_of_whole_object()
         )
 
 
+def test_signature_valid__openssl_signature__accepted_and_tampering_refused():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes_raw()
+    signature = key.sign(b"message")
+
+    assert crypto.signature_valid(public, signature, b"message")
+    assert not crypto.signature_valid(public, signature, b"messagE")
+    assert not crypto.signature_valid(public, bytes([signature[0] ^ 1]) + signature[1:], b"message")
+    assert not crypto.signature_valid(public, signature[:63], b"message")
+    assert not crypto.signature_valid(public[:31], signature, b"message")
+
+
+def test_software_signer__signature__verifies_with_openssl(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from events.signing import SoftwareSigner
+
+    public = SoftwareSigner(tmp_path).create_key("agent-test")
+    # A second signer reads the key back from its PKCS#8 file.
+    signature = SoftwareSigner(tmp_path).sign("agent-test", b"digest")
+
+    Ed25519PublicKey.from_public_bytes(public).verify(signature, b"digest")  # raises if not
+
+
 @pytest.mark.parametrize("value", [0, 1, -1, 2**53 - 1, -(2**53) + 1])
 def test_json_integer__safe_integers__equal_rfc8785(value):
     assert crypto._json_integer(value) == rfc8785.dumps(value)

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from psycopg import ClientCursor
 
 APPEND_ONLY_TABLES = (
     "events",
@@ -57,7 +58,9 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
             verb = "ALTER" if cursor.fetchone() else "CREATE"
-            cursor.execute(f"{verb} ROLE {role} LOGIN PASSWORD %s", [password])
+            # DDL takes no server-side parameters: the password is quoted by the client.
+            with ClientCursor(connection.connection) as ddl, connection.wrap_database_errors:
+                ddl.execute(f"{verb} ROLE {role} LOGIN PASSWORD %s", [password])
             for line in grants(role):
                 if not line.startswith("--"):
                     cursor.execute(line)
