@@ -2,6 +2,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from nacl.signing import SigningKey
+
 
 @dataclass(frozen=True)
 class Result:
@@ -28,6 +30,15 @@ def rate(operation: Callable[[], object], *, seconds: float = 2.0) -> float:
         operation()
         count += 1
     return count / (time.perf_counter() - started)
+
+
+def bare_ed25519_verify() -> Callable[[], object]:
+    """One Ed25519 verification by libsodium, the implementation the product verifies with
+    (events.crypto), with nothing of the product around it: the ceiling verification is
+    measured against."""
+    key = SigningKey.generate()
+    signed, verify_key = key.sign(b"\x01" * 32), key.verify_key
+    return lambda: verify_key.verify(signed)
 
 
 BENCHMARKS: list[Callable[[], list[Result]]] = []

@@ -6,6 +6,7 @@ digest || signature). All hashes, signatures and keys are lowercase hex outside 
 """
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -24,6 +25,12 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def timestamp_sql(column: str) -> str:
+    """PostgreSQL's expression for `format_timestamp` of a timestamptz column: the same text,
+    made by the server (cheaper than building a datetime per row and formatting it)."""
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
 # Strings made only of these characters are their own RFC 8785 form between quotes.
 _PLAIN_TEXT = re.compile(r"[A-Za-z0-9 _.:@+/-]*")
 
@@ -35,8 +42,42 @@ def _json_text(value: str) -> bytes:
     return rfc8785.dumps(value)
 
 
+# Integers RFC 8785 (I-JSON) can carry, written as plain digits.
+_SAFE_INTEGER = 2**53 - 1
+
+
+def _plain_json(value: Any) -> bool:
+    """Whether the standard library's JSON encoder writes `value` exactly as RFC 8785 does:
+    no floats (their shortest forms differ), integers I-JSON can carry, and ASCII keys (whose
+    code point order is RFC 8785's UTF-16 order). Strings are escaped alike by both."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
+    if kind is dict:
+        return all(
+            type(key) is str and key.isascii() and _plain_json(item) for key, item in value.items()
+        )
+    if kind is list:
+        return all(_plain_json(item) for item in value)
+    return False
+
+
 def canonical_payload(payload: Any) -> bytes:
-    """The RFC 8785 form of a payload; raises rfc8785's errors for what JSON cannot carry."""
+    """The RFC 8785 form of a payload; raises rfc8785's errors for what JSON cannot carry.
+
+    Payloads of plain JSON (what the workshop writes) are serialised by the standard
+    library's C encoder with sorted keys, three times as fast as rfc8785's pure Python;
+    anything else (floats, astral keys, lone surrogates) by rfc8785 itself.
+    """
+    if _plain_json(payload):
+        try:
+            return json.dumps(
+                payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
+        except UnicodeEncodeError:  # a lone surrogate: rfc8785 decides
+            pass
     return rfc8785.dumps(payload)
 
 
@@ -45,8 +86,6 @@ _CONTENT = (
     b'{"agent_id":%s,"event_type":%s,"local_timestamp":%s,"payload":%s,"prev_hash":%s,'
     b'"schema_version":%s,"sequence":%s,"signing_key_id":%s,"signing_mode":%s}'
 )
-# Integers RFC 8785 (I-JSON) can carry, written as plain digits.
-_SAFE_INTEGER = 2**53 - 1
 
 
 @lru_cache(maxsize=4096)
@@ -89,7 +128,7 @@ def canonical_content(
         _json_name(agent_id),
         _json_name(event_type),
         _json_text(local_timestamp),
-        rfc8785.dumps(payload) if payload_bytes is None else payload_bytes,
+        canonical_payload(payload) if payload_bytes is None else payload_bytes,
         _json_text(prev_hash),
         _json_integer(schema_version),
         _json_integer(sequence),

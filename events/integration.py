@@ -234,16 +234,15 @@ class _Signatures:
 # local_timestamp already in its canonical text (PostgreSQL formats it faster than Python
 # parses it). Plain index scans, not bitmap ones: they mark the index entries of integrated
 # entries dead as they pass, so later scans skip them until VACUUM removes them.
-PENDING_SQL = """
-SELECT id, event_type, payload, agent_id,
-       to_char(local_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+PENDING_SQL = f"""
+SELECT id, event_type, payload, agent_id, {crypto.timestamp_sql("local_timestamp")},
        extract(epoch FROM enqueued_at)::float8
 FROM event_queue
 WHERE processed_at IS NULL AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
   AND starts_with(event_type, %(prefix)s)
 ORDER BY id
 LIMIT %(limit)s
-"""
+"""  # noqa: S608 - a fixed expression
 
 
 def _pending(

@@ -125,6 +125,41 @@ def test_software_signer__signature__verifies_with_openssl(tmp_path):
     Ed25519PublicKey.from_public_bytes(public).verify(signature, b"digest")  # raises if not
 
 
+def _random_plain_json(rng: random.Random, depth: int = 0):
+    """JSON without floats, ASCII keys: what the fast path of canonical_payload takes."""
+    kind = rng.randint(0, 4 if depth < 3 else 2)
+    if kind == 0:
+        return _random_text(rng) + rng.choice(["", "\ud800", "\ue000", "\x7f", "\x1f"])
+    if kind == 1:
+        return rng.choice([rng.randint(-(2**53) + 1, 2**53 - 1), True, False, None, 0])
+    if kind == 2:
+        return rng.choice(["", "é", "\u2028"])
+    if kind == 3:
+        return [_random_plain_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    keys = string.ascii_letters + string.digits + ' _-"\\\t'
+    return {
+        "".join(rng.choice(keys) for _ in range(rng.randint(0, 6))): _random_plain_json(
+            rng, depth + 1
+        )
+        for _ in range(rng.randint(0, 5))
+    }
+
+
+def test_canonical_payload__random_json__equals_rfc8785():
+    rng = random.Random(8785)
+    payloads = [_random_plain_json(rng) for _ in range(2000)]
+    payloads += [_random_json(rng) for _ in range(2000)]  # floats, astral keys: rfc8785's way
+    payloads += [{"\ue000": 1, "\U0001f600": 2}, {"n": 2**53}, {"n": 1.0}, {1: "int key"}]
+    for payload in payloads:
+        try:
+            expected = rfc8785.dumps(payload)
+        except (rfc8785.CanonicalizationError, TypeError, ValueError) as refusal:
+            with pytest.raises(type(refusal)):
+                crypto.canonical_payload(payload)
+            continue
+        assert crypto.canonical_payload(payload) == expected, payload
+
+
 @pytest.mark.parametrize("value", [0, 1, -1, 2**53 - 1, -(2**53) + 1])
 def test_json_integer__safe_integers__equal_rfc8785(value):
     assert crypto._json_integer(value) == rfc8785.dumps(value)
