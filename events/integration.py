@@ -265,8 +265,10 @@ def _pending(
         "id", "event_type", "payload", "agent_id", "local_timestamp", "enqueued_at"
     )
     return [
-        _Entry(id, event_type, payload, agent_id, crypto.format_timestamp(at), enqueued.timestamp())
-        for id, event_type, payload, agent_id, at, enqueued in (rows[:limit] if limit else rows)
+        _Entry(
+            entry_id, event_type, payload, agent, crypto.format_timestamp(at), enqueued.timestamp()
+        )
+        for entry_id, event_type, payload, agent, at, enqueued in (rows[:limit] if limit else rows)
     ]
 
 
