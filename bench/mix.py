@@ -28,7 +28,8 @@ WRK = shutil.which("wrk") or "wrk"
 SECONDS = int(os.environ.get("BENCH_MIX_SECONDS", "60"))
 HALT_RUN_SECONDS = 20
 PER_ENDPOINT = 8
-ORDERS_FOR_STATUS = int(os.environ.get("BENCH_MIX_STATUS_ORDERS", "3000"))
+# Two status changes each: enough for 150 changes/s for the run (a third change is a 409).
+ORDERS_FOR_STATUS = int(os.environ.get("BENCH_MIX_STATUS_ORDERS", "9000"))
 
 # Each wrk prints its own figures at the end, and counts answers by status.
 COMMON = """
