@@ -143,17 +143,17 @@ def _parse(output: str) -> Run:
 
 def _wrk_all(base: str, scripts: dict[str, str], seconds: int, connections: int) -> dict[str, Run]:
     """One wrk per endpoint, all at once; returns each one's figures."""
-    folder = Path(tempfile.mkdtemp())
-    processes = {}
-    for name, body in scripts.items():
-        script = folder / f"{name}.lua"
-        script.write_text(body + COMMON)
-        processes[name] = subprocess.Popen(  # noqa: S603 - wrk (system-packages.txt)
-            [WRK, "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-             "-s", str(script), f"{base}{PATHS[name]}"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-    return {name: _parse(process.communicate()[0]) for name, process in processes.items()}
+    with tempfile.TemporaryDirectory(prefix="conclave-mix-") as folder:
+        processes = {}
+        for name, body in scripts.items():
+            script = Path(folder) / f"{name}.lua"
+            script.write_text(body + COMMON)
+            processes[name] = subprocess.Popen(  # noqa: S603 - wrk (system-packages.txt)
+                [WRK, "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout",
+                 "10s", "-s", str(script), f"{base}{PATHS[name]}"],
+                stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+        return {name: _parse(process.communicate()[0]) for name, process in processes.items()}
 
 
 def _prepare(count: int) -> tuple[list[int], str, int]:

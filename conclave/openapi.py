@@ -10,12 +10,10 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 
 from conclave.middleware import paths_allowed_while_halted
 from conclave.serializers import StrictInputSerializer
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class ErrorSerializer(serializers.Serializer):
