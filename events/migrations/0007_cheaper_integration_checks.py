@@ -19,6 +19,59 @@ from django.db import migrations
 
 from conclave.migration_ops import vendor_sql
 
+# validate_signature_format_on_insert's function, with the test that a hex column holds a
+# character other than lowercase hex: now a negated class, before (0005) an ltrim.
+SIGNATURES_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION conclave_validate_inserted_signatures() RETURNS trigger AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT n.sequence,
+           length(n.content_hash) <> 64 OR {content_hash}
+           OR length(n.prev_hash) <> 64 OR {prev_hash} AS bad_hash,
+           length(n.signature) <> 128 OR {signature}
+           OR length(n.witness_signature) <> 128 OR {witness_signature} AS bad_signature,
+           n.signing_mode NOT IN ('DEVELOPMENT', 'PRODUCTION') AS bad_mode,
+           n.signing_key_id, n.agent_id, n.local_timestamp
+    INTO bad
+    FROM inserted n
+    WHERE length(n.content_hash) <> 64 OR {content_hash}
+       OR length(n.prev_hash) <> 64 OR {prev_hash}
+       OR length(n.signature) <> 128 OR {signature}
+       OR length(n.witness_signature) <> 128 OR {witness_signature}
+       OR n.signing_mode NOT IN ('DEVELOPMENT', 'PRODUCTION')
+       OR NOT EXISTS (
+           SELECT 1 FROM agent_keys k
+           WHERE k.key_id = n.signing_key_id AND k.kind = 'agent' AND k.agent_id = n.agent_id
+             AND k.active_from <= n.local_timestamp
+             AND (k.active_until IS NULL OR n.local_timestamp < k.active_until))
+    ORDER BY n.sequence LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    ELSIF bad.bad_hash THEN
+        RAISE EXCEPTION 'hashes must be 64 lowercase hex characters (sequence %)', bad.sequence
+            USING ERRCODE = 'raise_exception';
+    ELSIF bad.bad_signature THEN
+        RAISE EXCEPTION 'signatures must be 128 lowercase hex characters (sequence %)',
+            bad.sequence USING ERRCODE = 'raise_exception';
+    ELSIF bad.bad_mode THEN
+        RAISE EXCEPTION 'unknown signing_mode (sequence %)', bad.sequence
+            USING ERRCODE = 'raise_exception';
+    END IF;
+    RAISE EXCEPTION 'signing key % is not an agent key of % active at % (sequence %)',
+        bad.signing_key_id, bad.agent_id, bad.local_timestamp, bad.sequence
+        USING ERRCODE = 'raise_exception';
+END $$ LANGUAGE plpgsql;
+"""
+HEX_COLUMNS = ("content_hash", "prev_hash", "signature", "witness_signature")
+
+
+def signatures_function(not_hex: str) -> str:
+    return SIGNATURES_FUNCTION.format(
+        **{column: not_hex.format(column=f"n.{column}") for column in HEX_COLUMNS}
+    )
+
+
 FORWARD = r"""
 -- Each inserted event follows the one before it in the statement, and the first follows
 -- the head (sequence - 1 exists and its content_hash is this prev_hash; the first event of
@@ -64,48 +117,7 @@ END $$ LANGUAGE plpgsql;
 -- Lowercase hex of the right lengths (a length test and a negated class: PostgreSQL's regex
 -- engine is slow on bounded repetition, fast on a single class), a known signing mode, and
 -- an agent key of the agent active then.
-CREATE OR REPLACE FUNCTION conclave_validate_inserted_signatures() RETURNS trigger AS $$
-DECLARE
-    bad record;
-BEGIN
-    SELECT n.sequence,
-           length(n.content_hash) <> 64 OR n.content_hash ~ '[^0-9a-f]'
-           OR length(n.prev_hash) <> 64 OR n.prev_hash ~ '[^0-9a-f]' AS bad_hash,
-           length(n.signature) <> 128 OR n.signature ~ '[^0-9a-f]'
-           OR length(n.witness_signature) <> 128 OR n.witness_signature ~ '[^0-9a-f]'
-               AS bad_signature,
-           n.signing_mode NOT IN ('DEVELOPMENT', 'PRODUCTION') AS bad_mode,
-           n.signing_key_id, n.agent_id, n.local_timestamp
-    INTO bad
-    FROM inserted n
-    WHERE length(n.content_hash) <> 64 OR length(n.prev_hash) <> 64
-       OR length(n.signature) <> 128 OR length(n.witness_signature) <> 128
-       OR n.content_hash ~ '[^0-9a-f]' OR n.prev_hash ~ '[^0-9a-f]'
-       OR n.signature ~ '[^0-9a-f]' OR n.witness_signature ~ '[^0-9a-f]'
-       OR n.signing_mode NOT IN ('DEVELOPMENT', 'PRODUCTION')
-       OR NOT EXISTS (
-           SELECT 1 FROM agent_keys k
-           WHERE k.key_id = n.signing_key_id AND k.kind = 'agent' AND k.agent_id = n.agent_id
-             AND k.active_from <= n.local_timestamp
-             AND (k.active_until IS NULL OR n.local_timestamp < k.active_until))
-    ORDER BY n.sequence LIMIT 1;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    ELSIF bad.bad_hash THEN
-        RAISE EXCEPTION 'hashes must be 64 lowercase hex characters (sequence %)', bad.sequence
-            USING ERRCODE = 'raise_exception';
-    ELSIF bad.bad_signature THEN
-        RAISE EXCEPTION 'signatures must be 128 lowercase hex characters (sequence %)',
-            bad.sequence USING ERRCODE = 'raise_exception';
-    ELSIF bad.bad_mode THEN
-        RAISE EXCEPTION 'unknown signing_mode (sequence %)', bad.sequence
-            USING ERRCODE = 'raise_exception';
-    END IF;
-    RAISE EXCEPTION 'signing key % is not an agent key of % active at % (sequence %)',
-        bad.signing_key_id, bad.agent_id, bad.local_timestamp, bad.sequence
-        USING ERRCODE = 'raise_exception';
-END $$ LANGUAGE plpgsql;
-
+{signatures_function}
 -- Called only when a WHEN clause below found a broken rule.
 CREATE OR REPLACE FUNCTION conclave_refuse_queue_change() RETURNS trigger AS $$
 BEGIN
@@ -160,50 +172,7 @@ END $$ LANGUAGE plpgsql;
 CREATE TRIGGER protect_event_queue BEFORE UPDATE OR DELETE ON event_queue
     FOR EACH ROW EXECUTE FUNCTION conclave_protect_event_queue();
 
-CREATE OR REPLACE FUNCTION conclave_validate_inserted_signatures() RETURNS trigger AS $$
-DECLARE
-    bad record;
-BEGIN
-    SELECT n.sequence,
-           length(n.content_hash) <> 64 OR ltrim(n.content_hash, '0123456789abcdef') <> ''
-           OR length(n.prev_hash) <> 64 OR ltrim(n.prev_hash, '0123456789abcdef') <> ''
-               AS bad_hash,
-           length(n.signature) <> 128 OR ltrim(n.signature, '0123456789abcdef') <> ''
-           OR length(n.witness_signature) <> 128
-           OR ltrim(n.witness_signature, '0123456789abcdef') <> '' AS bad_signature,
-           n.signing_mode NOT IN ('DEVELOPMENT', 'PRODUCTION') AS bad_mode,
-           n.signing_key_id, n.agent_id, n.local_timestamp
-    INTO bad
-    FROM inserted n
-    WHERE length(n.content_hash) <> 64 OR ltrim(n.content_hash, '0123456789abcdef') <> ''
-       OR length(n.prev_hash) <> 64 OR ltrim(n.prev_hash, '0123456789abcdef') <> ''
-       OR length(n.signature) <> 128 OR ltrim(n.signature, '0123456789abcdef') <> ''
-       OR length(n.witness_signature) <> 128
-       OR ltrim(n.witness_signature, '0123456789abcdef') <> ''
-       OR n.signing_mode NOT IN ('DEVELOPMENT', 'PRODUCTION')
-       OR NOT EXISTS (
-           SELECT 1 FROM agent_keys k
-           WHERE k.key_id = n.signing_key_id AND k.kind = 'agent' AND k.agent_id = n.agent_id
-             AND k.active_from <= n.local_timestamp
-             AND (k.active_until IS NULL OR n.local_timestamp < k.active_until))
-    ORDER BY n.sequence LIMIT 1;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    ELSIF bad.bad_hash THEN
-        RAISE EXCEPTION 'hashes must be 64 lowercase hex characters (sequence %)', bad.sequence
-            USING ERRCODE = 'raise_exception';
-    ELSIF bad.bad_signature THEN
-        RAISE EXCEPTION 'signatures must be 128 lowercase hex characters (sequence %)',
-            bad.sequence USING ERRCODE = 'raise_exception';
-    ELSIF bad.bad_mode THEN
-        RAISE EXCEPTION 'unknown signing_mode (sequence %)', bad.sequence
-            USING ERRCODE = 'raise_exception';
-    END IF;
-    RAISE EXCEPTION 'signing key % is not an agent key of % active at % (sequence %)',
-        bad.signing_key_id, bad.agent_id, bad.local_timestamp, bad.sequence
-        USING ERRCODE = 'raise_exception';
-END $$ LANGUAGE plpgsql;
-
+{previous_signatures_function}
 CREATE OR REPLACE FUNCTION conclave_verify_inserted_chain() RETURNS trigger AS $$
 DECLARE
     bad record;
@@ -224,6 +193,13 @@ BEGIN
         bad.sequence, bad.sequence - 1 USING ERRCODE = 'raise_exception';
 END $$ LANGUAGE plpgsql;
 """
+
+
+FORWARD = FORWARD.replace("{signatures_function}", signatures_function("{column} ~ '[^0-9a-f]'"))
+REVERSE = REVERSE.replace(
+    "{previous_signatures_function}",
+    signatures_function("ltrim({column}, '0123456789abcdef') <> ''"),
+)
 
 
 class Migration(migrations.Migration):
