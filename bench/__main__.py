@@ -48,7 +48,7 @@ def scratch_database() -> None:
 
 
 def main() -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "conclave.settings.test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     # As deployed on PostgreSQL: writers queue, the integrator process logs (bench.events).
     os.environ.setdefault("EVENT_INTEGRATION", "integrator")
     os.environ.setdefault("SIGNING_KEY_DIR", tempfile.mkdtemp(prefix="conclave-bench-keys-"))

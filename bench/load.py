@@ -1,6 +1,7 @@
 """The workshop under load: `GET /api/config/feature-flags` and `POST /api/orders` with 16
 concurrent clients (wrk) against gunicorn, each beside a bare view served the same way in the
-same run (bench.baseline: same gunicorn, same workers, no middleware).
+same run (bench.baseline: same gunicorn, same workers, no middleware), the two measured in
+turns so that a machine shared with others slows both alike.
 
 Orders are anonymous, as in the rollout runbook, with the throttles off (all clients share one
 address); the integrator runs beside gunicorn as it is deployed, so the events the orders
@@ -11,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,8 @@ from bench.harness import Result, benchmark
 REPO = Path(__file__).resolve().parents[1]
 CONNECTIONS = 16
 SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "10"))
+# The view and its baseline are measured in turns, SECONDS / ROUNDS at a time.
+ROUNDS = 5
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1))))
 ORDER = (
     '{"mechanic_name": "Test Mechanic", "vin": "TEST123456789", "car_number": "12-345-67", '
@@ -40,9 +44,14 @@ wrk.headers["Content-Type"] = "application/json"
 
 @dataclass(frozen=True)
 class Load:
-    throughput: float  # requests/s
+    requests: int
+    seconds: float
     p50_ms: float
     p99_ms: float
+
+    @property
+    def throughput(self) -> float:  # requests/s
+        return self.requests / self.seconds
 
 
 def _free_port() -> int:
@@ -110,13 +119,38 @@ def _wrk(url: str, *, post: bool, seconds: int = SECONDS) -> Load:
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"the load run had failed requests:\n{output}")
     percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", output, re.MULTILINE))
-    throughput = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    return Load(throughput, _milliseconds(percentiles["50"]), _milliseconds(percentiles["99"]))
+    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s),", output)
+    if done is None:
+        raise RuntimeError(f"wrk did not report its requests:\n{output}")
+    return Load(
+        int(done.group(1)),
+        _milliseconds(done.group(2) + done.group(3)) / 1000,
+        _milliseconds(percentiles["50"]),
+        _milliseconds(percentiles["99"]),
+    )
 
 
-def _measure(url: str, *, post: bool) -> Load:
-    _wrk(url, post=post, seconds=2)  # warm: every worker's connections, caches, code paths
-    return _wrk(url, post=post)
+def _paired(url: str, baseline_url: str, *, post: bool) -> tuple[Load, Load]:
+    """The view and its baseline, each for SECONDS in all, taken in turns (ROUNDS of each):
+    a machine that slows down or speeds up during the run affects both alike. Throughput is
+    over all the rounds; p50 is the rounds' median, p99 their worst."""
+    for target in (url, baseline_url):
+        _wrk(target, post=post, seconds=2)  # warm: every worker's connections, caches, paths
+    runs: dict[str, list[Load]] = {url: [], baseline_url: []}
+    for _ in range(ROUNDS):
+        for target in (url, baseline_url):
+            runs[target].append(_wrk(target, post=post, seconds=max(1, SECONDS // ROUNDS)))
+    combined = []
+    for loads in runs.values():
+        combined.append(
+            Load(
+                sum(load.requests for load in loads),
+                sum(load.seconds for load in loads),
+                statistics.median(load.p50_ms for load in loads),
+                max(load.p99_ms for load in loads),
+            )
+        )
+    return combined[0], combined[1]
 
 
 def _results(name: str, load: Load, baseline_name: str, baseline: Load) -> list[Result]:
@@ -134,19 +168,21 @@ def workshop_load() -> list[Result]:
     from events.services import keys_bootstrap
 
     keys_bootstrap()
-    with _gunicorn("bench.baseline.settings", "/bare") as base:
-        bare = _measure(f"{base}/bare", post=False)
-        bare_drf = _measure(f"{base}/bare-drf", post=True)
     integrator = _integrator()
     try:
-        with _gunicorn(os.environ["DJANGO_SETTINGS_MODULE"], "/v1/health") as base:
-            flags = _measure(f"{base}/api/config/feature-flags", post=False)
-            orders = _measure(f"{base}/api/orders", post=True)
+        with (
+            _gunicorn("bench.baseline.settings", "/bare") as bare,
+            _gunicorn(os.environ["DJANGO_SETTINGS_MODULE"], "/v1/health") as base,
+        ):
+            flags, bare_json = _paired(
+                f"{base}/api/config/feature-flags", f"{bare}/bare", post=False
+            )
+            orders, bare_drf = _paired(f"{base}/api/orders", f"{bare}/bare-drf", post=True)
     finally:
         integrator.send_signal(signal.SIGTERM)
         integrator.wait(timeout=60)
-    label = f"{CONNECTIONS} clients, gunicorn x{WORKERS}"
+    label = f"{CONNECTIONS} clients, gunicorn x{WORKERS}, in {ROUNDS} turns with the view"
     return [
-        *_results("flags_load", flags, f"bare Django JSON view ({label})", bare),
+        *_results("flags_load", flags, f"bare Django JSON view ({label})", bare_json),
         *_results("orders_load", orders, f"bare DRF POST view ({label})", bare_drf),
     ]

@@ -51,7 +51,7 @@ class LanguageMiddleware:
         if path.startswith(MECHANIC_PREFIX):
             language = mechanic_language(request)
             varies: tuple[str, ...] = ("Cookie", "Accept-Language")
-        elif path.startswith(API_PREFIX) and "Accept-Language" in request.headers:
+        elif path.startswith(API_PREFIX) and "HTTP_ACCEPT_LANGUAGE" in request.META:
             language = accepted_language(request)
             varies = ("Accept-Language",)
         else:

@@ -87,6 +87,14 @@ def _mechanic_chat(order: Order, flags: Mapping[str, bool]) -> tuple[int, str] |
     return mechanic.telegram_chat_id, mechanic.language
 
 
+def order_created_notifies(flags: Mapping[str, bool]) -> bool:
+    """Whether `notify_order_created` queues messages (which then belong in the order's
+    transaction)."""
+    return bool(
+        flags["ENABLE_TG_ADMIN_NOTIFS"] and settings.ADMIN_CHAT_IDS and settings.TELEGRAM_BOT_TOKEN
+    )
+
+
 def notify_order_created(*, order: Order, event: PendingEvent, flags: Mapping[str, bool]) -> int:
     """A message to every ADMIN_CHAT_IDS chat while ENABLE_TG_ADMIN_NOTIFS is on."""
     if not flags["ENABLE_TG_ADMIN_NOTIFS"] or not settings.ADMIN_CHAT_IDS:

@@ -1,14 +1,22 @@
 """Orders, the mechanic's status changes and login, and the catalog (SPEC 4; the rollout
 runbook's curl commands as written)."""
 
+import json
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from events.models import Event
+from conclave.exceptions import Halted
+from conclave.halt import forget_halt_status
+from conclave.services import halt_raise
+from events.crypto import canonical_payload
+from events.models import Event, EventQueueEntry
+from events.services import NEW_ROW_ID, event_append_inserting
+from flags.selectors import flags_snapshot
 from orders.models import Category, Order, Part
+from orders.services import order_create
 from tests.conftest import run_manage
 from tests.workshop import RUNBOOK_ORDER, client_for, flag_on
 
@@ -51,6 +59,67 @@ def test_order_create__one_event_in_the_same_transaction(api_client, system_keys
     events = Event.objects.filter(event_type="order.created")
     assert events.count() == 1
     assert events.get().payload["vin"] == "TEST123456789"
+
+
+def test_order_create__as_deployed__order_and_its_event_one_statement(
+    settings, system_keys, django_assert_num_queries
+):
+    """With an integrator process chaining the log, the order row and its event's queue entry
+    are one INSERT statement: one round trip, committed together."""
+    settings.EVENT_INTEGRATION = "integrator"
+    fields = {**RUNBOOK_ORDER, "flags": flags_snapshot()}
+    order_create(**fields)  # reads the halt and the signing keys, kept a moment per process
+
+    with django_assert_num_queries(1):
+        order = order_create(**fields)
+
+    entry = EventQueueEntry.objects.order_by("id").last()
+    assert entry is not None
+    assert (
+        entry.payload
+        == canonical_payload(
+            {
+                "order_id": order.pk,
+                "vin": "TEST123456789",
+                "car_number": None,
+                "part_type": "brake_pads",
+                "category": "brakes",
+                "original_or_analog": "original",
+                "mechanic_id": None,
+                "actor": "anonymous",
+            }
+        ).decode()
+    )
+    stored = Order.objects.get(pk=order.pk)
+    assert (order.created_at, order.updated_at) == (stored.created_at, stored.updated_at)
+    assert order.created_at is not None
+
+
+def test_order_create__halted__refused_nothing_written(system_keys):
+    halt_raise(reason="drill", actor="test", channel="command")
+    forget_halt_status()
+
+    with pytest.raises(Halted):
+        order_create(**RUNBOOK_ORDER, flags=flags_snapshot())
+
+    assert not Order.objects.exists()
+
+
+def test_event_append_inserting__payload_holding_the_stand_in__still_the_new_id(
+    settings, system_keys
+):
+    """A payload that already holds the number standing in for the new id is saved, then
+    appended, the plain way."""
+    settings.EVENT_INTEGRATION = "integrator"
+    order = Order(mechanic_name="M", vin="TEST123456789", part_type="p", category="c")
+
+    pending = event_append_inserting(
+        order, event_type="order.created", payload={"note": NEW_ROW_ID}, id_key="order_id"
+    )
+
+    entry = EventQueueEntry.objects.get(id=pending.queue_id)
+    assert json.loads(entry.payload) == {"note": NEW_ROW_ID, "order_id": order.pk}
+    assert Order.objects.filter(pk=order.pk).exists()
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def test_local_settings__urls_set__postgres_and_redis_used(tmp_path):
 
     values = settings_of(env, "DATABASES", "CACHES", "CELERY_BROKER_URL")
 
-    assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert values["DATABASES"]["default"]["ENGINE"] == "conclave.database"
     assert values["CACHES"]["default"]["BACKEND"] == "django_redis.cache.RedisCache"
     assert values["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/3"
 

@@ -20,7 +20,7 @@ if DEBUG:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must name the hosts this service answers to")
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] != "conclave.database":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production")
 if not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL must be set in production (halt channel and broker)")

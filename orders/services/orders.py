@@ -1,6 +1,7 @@
 """Orders: creation, status, assignment and comments."""
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
@@ -8,12 +9,13 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from conclave.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
-from events.services import event_append
+from events.services import event_append, event_append_inserting
 from flags.selectors import flags_snapshot
 from notifications.services import (
     notify_order_assigned,
     notify_order_created,
     notify_status_changed,
+    order_created_notifies,
 )
 from orders.models import (
     TRANSITIONS,
@@ -29,7 +31,6 @@ from orders.services.common import actor_of
 from orders.validators import normalise_car_number, normalise_vin
 
 
-@transaction.atomic
 def order_create(
     *,
     mechanic_name: str,
@@ -64,7 +65,7 @@ def order_create(
     stored_car_number = normalise_car_number(car_number) if flags["ENABLE_CAR_NUMBER"] else ""
     user = created_by if created_by is not None and created_by.is_authenticated else None
     mechanic = MechanicProfile.objects.filter(user=user, is_active=True).first() if user else None
-    order = Order.objects.create(
+    order = Order(
         mechanic_name=mechanic_name.strip(),
         vin=normalised_vin,
         car_number=stored_car_number,
@@ -78,7 +79,6 @@ def order_create(
         telegram_language=telegram_language,
     )
     payload = {
-        "order_id": order.pk,
         "vin": order.vin,
         "car_number": order.car_number or None,
         "part_type": order.part_type,
@@ -91,8 +91,13 @@ def order_create(
         payload["part_id"] = part.pk
     if telegram_chat_id is not None:
         payload["channel"] = "telegram"
-    event = event_append(event_type="order.created", payload=payload)
-    notify_order_created(order=order, event=event, flags=flags)
+    # The order and its event are one statement; staff's notification, when there is one,
+    # joins them in a transaction.
+    with transaction.atomic() if order_created_notifies(flags) else nullcontext():
+        event = event_append_inserting(
+            order, event_type="order.created", payload=payload, id_key="order_id"
+        )
+        notify_order_created(order=order, event=event, flags=flags)
     return order
 
 
