@@ -11,6 +11,7 @@ A request reads the flags once (`request_flags`), so it never sees half of a cha
 
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -42,6 +43,16 @@ def _shared_cache() -> bool:
     return bool(settings.REDIS_URL)
 
 
+def _shared_version() -> Any:
+    """The shared version key, created when missing (a fresh or restarted Redis), so an
+    unchanged key rather than the clock decides when the rows are read again."""
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = cache.get(VERSION_KEY)
+    return version
+
+
 def _read_rows() -> dict[str, bool]:
     stored = dict(FeatureFlag.objects.values_list("name", "enabled"))
     values = {name: bool(stored.get(name, False)) for name in FLAG_NAMES}
@@ -57,7 +68,7 @@ def flags_snapshot() -> Mapping[str, bool]:
     if snapshot is not None and now - snapshot.read_at < LOCAL_TTL:
         return snapshot.values
     with _lock:
-        version = cache.get(VERSION_KEY) if _shared_cache() else None
+        version = _shared_version() if _shared_cache() else None
         if (
             snapshot is not None
             and _shared_cache()

@@ -173,6 +173,20 @@ def test_flags_read__no_query_on_the_hot_path(api_client, django_assert_num_quer
     assert response.status_code == 200
 
 
+def test_flags_read__version_key_missing__rows_read_once_not_every_ttl(
+    monkeypatch, django_assert_num_queries
+):
+    # the cache starts empty (a fresh or restarted Redis): the key is created, and from then
+    # on only a change of it makes the process read the rows again
+    monkeypatch.setattr("flags.selectors.LOCAL_TTL", 0)
+    with django_assert_num_queries(1):
+        flags_snapshot()
+
+    with django_assert_num_queries(0):
+        flags_snapshot()
+        flags_snapshot()
+
+
 def test_flags_command__list_on_off_and_kill_switch(system_keys):
     out = StringIO()
     call_command("flags", "on", "enable_car_number", stdout=out)
