@@ -62,11 +62,12 @@ def test_order_create__one_event_in_the_same_transaction(api_client, system_keys
 
 
 def test_order_create__as_deployed__order_and_its_event_one_statement(
-    settings, system_keys, django_assert_num_queries
+    settings, monkeypatch, system_keys, django_assert_num_queries
 ):
     """With an integrator process chaining the log, the order row and its event's queue entry
     are one INSERT statement: one round trip, committed together."""
     settings.EVENT_INTEGRATION = "integrator"
+    monkeypatch.setattr("conclave.halt.HALT_CHECK_INTERVAL", 60.0)  # however slow the machine
     fields = {**RUNBOOK_ORDER, "flags": flags_snapshot()}
     order_create(**fields)  # reads the halt and the signing keys, kept a moment per process
 
