@@ -6,7 +6,8 @@ entries into log events, in one transaction per batch:
 
 1. take the chain lock (a transaction-scoped advisory lock on PostgreSQL; SQLite's write
    lock), so two integrators, or an integrator and an inline writer, never interleave;
-2. read the head afresh and the pending entries in `id` order;
+2. read the head afresh (and the key rows, when they changed) and the pending entries in
+   `id` order;
 3. hash each event's content in chain order (each `prev_hash` is the previous digest);
 4. sign each digest with the agent's key, and digest + signature with a witness key, on every
    core when the signer allows threads (signatures do not feed the chain);
@@ -155,6 +156,35 @@ class KeyRing:
         return agent_key, witnesses
 
 
+# The chain's head and a digest of every key row (each whole row's text), read together once
+# the chain lock is held: the key ring is built again only when a key row was added or
+# changed, not for every batch (it cost more than the rest of a small batch).
+HEAD_AND_KEYS_SQL = """
+SELECT head.sequence, head.content_hash, keys.digest
+FROM (SELECT md5(string_agg(k::text, ',' ORDER BY k.id)) AS digest FROM agent_keys AS k) AS keys
+LEFT JOIN LATERAL (
+    SELECT sequence, content_hash FROM events ORDER BY sequence DESC LIMIT 1
+) AS head ON true
+"""
+_ring: tuple[str, "KeyRing"] | None = None
+
+
+def _head_and_keys() -> tuple[int, str, "KeyRing"]:
+    """The head's sequence and content hash (0 and the genesis hash for an empty log), and
+    the key ring as the key rows stand now."""
+    global _ring
+    if connection.vendor != "postgresql":
+        head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
+        return *(head or (0, GENESIS_PREV_HASH)), KeyRing(AgentKey.objects.all())
+    with connection.cursor() as cursor:
+        cursor.execute(HEAD_AND_KEYS_SQL)
+        sequence, content_hash, digest = cursor.fetchone()
+    ring = _ring
+    if ring is None or ring[0] != digest:
+        ring = _ring = (digest, KeyRing(AgentKey.objects.all()))
+    return sequence or 0, content_hash or GENESIS_PREV_HASH, ring[1]
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     id: int
@@ -220,6 +250,10 @@ class _Signatures:
             self._flush()
 
     def signed(self) -> Iterator[_Draft]:
+        if not self.pending:
+            # One chunk in all (a small batch): nothing to overlap it with, so no thread.
+            yield from self._sign_all(self.chunk)
+            return
         self._flush()
         try:
             for part in self.pending:
@@ -336,9 +370,7 @@ def events_integrate(
         entries = _pending(limit, ids, event_type_prefix)
         if not entries:
             return 0
-        head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
-        sequence, prev_hash = head if head else (0, GENESIS_PREV_HASH)
-        ring = KeyRing(AgentKey.objects.all())
+        sequence, prev_hash, ring = _head_and_keys()
         drafts: list[_Draft] = []
         signatures = _Signatures(signer)
         rejected: list[tuple[int, str]] = []
@@ -491,5 +523,8 @@ def run_integrator(
         backoff = RETRY_FIRST_SECONDS
         if on_batch is not None:
             on_batch(settled)
-        if settled == 0:
+        if settled < batch_size:
+            # A batch that was not full emptied the queue: the next look waits a moment, so
+            # that under a steady trickle each batch takes what a poll interval brings
+            # rather than one or two entries at the full cost of a batch.
             stop.wait(poll_interval)

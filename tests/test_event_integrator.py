@@ -308,6 +308,18 @@ def test_integrate__key_rotated_while_queued__signed_by_key_active_at_local_time
     assert independent_verifier.verify(observed, keys) == []
 
 
+def test_integrate__key_rotated_between_batches__key_ring_read_again(integrator_mode):
+    agent = next(key for key in integrator_mode if key.kind == "agent")
+    event_append(event_type="order.created", payload={"n": 1})
+    events_integrate()  # the key ring is read and kept for the batches that follow
+    successor = key_rotate(key_id=agent.key_id)
+    after = event_append(event_type="order.created", payload={"n": 2})
+
+    events_integrate()
+
+    assert after.wait().signing_key_id == successor.key_id
+
+
 # --- The database keeps the queue honest ---------------------------------------------------------
 
 

@@ -408,17 +408,30 @@ def test_orders_migrations__roll_back_car_number_and_catalog_then_forward(
                 )
             }
 
+    def indexes() -> set[str]:
+        with psycopg.connect(database.dsn) as connection:
+            return {
+                row[0]
+                for row in connection.execute(
+                    "SELECT indexname FROM pg_indexes WHERE tablename IN ('orders', 'parts')"
+                )
+            }
+
     assert run_manage("migrate", "-v0", env=env).returncode == 0
-    full = columns()
+    full, full_indexes = columns(), indexes()
     back = run_manage("migrate", "orders", "0001", env=env)
-    rolled_back = columns()
+    rolled_back, rolled_back_indexes = columns(), indexes()
     forward = run_manage("migrate", "-v0", env=env)
 
     assert {"car_number", "part_id"} <= full
+    # the runbook's checklist: "Indexes created: idx_orders_car_number, idx_parts_category_id"
+    assert {"idx_orders_car_number", "idx_parts_category_id"} <= full_indexes
+    assert not [name for name in full_indexes if name.endswith("_like")]
     assert back.returncode == 0, back.stderr
     assert not {"car_number", "part_id"} & rolled_back
+    assert not {"idx_orders_car_number", "idx_parts_category_id"} & rolled_back_indexes
     assert forward.returncode == 0, forward.stderr
-    assert columns() == full
+    assert (columns(), indexes()) == (full, full_indexes)
 
 
 # --- Assignment and comments ---------------------------------------------------------------------
