@@ -15,7 +15,7 @@ max_requests = 5000
 max_requests_jitter = 500
 # Heartbeat files on tmpfs: the container's root filesystem is read-only.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
-accesslog = None  # django_structlog logs every request with its request id
+accesslog = None  # RequestLogMiddleware logs every request with its request id
 logconfig_dict = build_logging_config(
     level=os.environ.get("LOG_LEVEL", "INFO"), fmt=os.environ.get("LOG_FORMAT", "json")
 )

@@ -76,7 +76,7 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
-            # django_structlog logs each request once; Django's own copy would repeat it.
+            # RequestLogMiddleware logs each request once; Django's own copy would repeat it.
             "django.request": {"level": "ERROR"},
             "django.server": {"level": "WARNING"},
             # httpx logs each request's URL at INFO: Telegram's carry the bot token.

@@ -11,7 +11,6 @@ documented and tested definition of the endpoint.
 """
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,13 +20,13 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from conclave.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from conclave.middleware import REQUEST_ID
 from flags.constants import FLAG_NAMES
 from flags.selectors import flags_snapshot
 
 PATH = "/api/config/feature-flags"
 VIEW_NAME = "feature-flags"  # the URL name, as RequestMetricsMiddleware labels it
 
-REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a client's own id is echoed only if plain
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

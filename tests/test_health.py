@@ -1,3 +1,4 @@
+import logging
 import re
 import shutil
 import subprocess
@@ -167,6 +168,37 @@ def test_response__upstream_request_id__not_trusted_by_default(api_client):
     response = api_client.get("/v1/health", HTTP_X_REQUEST_ID="attacker-chosen")
 
     assert response["X-Request-ID"] != "attacker-chosen"
+
+
+def test_response__upstream_request_id__trusted_when_configured_and_plain(settings):
+    settings.TRUST_UPSTREAM_REQUEST_ID = True
+    client = APIClient()  # its middleware reads the setting
+
+    plain = client.get("/v1/health", HTTP_X_REQUEST_ID="edge-7f3a.1")["X-Request-ID"]
+    odd = client.get("/v1/health", HTTP_X_REQUEST_ID="<b>forged id</b>")["X-Request-ID"]
+
+    assert plain == "edge-7f3a.1"
+    assert re.fullmatch(r"[0-9a-f-]{36}", odd)
+
+
+def test_request_log__one_line_per_request__id_peer_code_user(staff_client, staff_user, caplog):
+    with caplog.at_level(logging.INFO, logger="conclave.requests"):
+        listed = staff_client.get("/api/orders")
+        missing = staff_client.get("/api/orders/999999")
+        anonymous = APIClient().get("/v1/health")
+
+    lines = [record.msg for record in caplog.records if record.name == "conclave.requests"]
+    assert [(line["event"], line["level"], line["code"]) for line in lines] == [
+        ("request_finished", "info", 200),
+        ("request_finished", "warning", 404),
+        ("request_finished", "info", 200),
+    ]
+    assert [line["request_id"] for line in lines] == [
+        response["X-Request-ID"] for response in (listed, missing, anonymous)
+    ]
+    assert lines[0]["request"] == "GET /api/orders"
+    assert lines[0]["peer"] == "127.0.0.1"
+    assert [line["user_id"] for line in lines] == [staff_user.pk, staff_user.pk, None]
 
 
 def test_openapi_schema__served_and_lists_core_endpoints(api_client):

@@ -94,8 +94,8 @@ MIDDLEWARE = [
     "mechanic_ui.middleware.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_structlog.middlewares.RequestMiddleware",
-    "conclave.middleware.RequestIdMiddleware",
+    # The request id on every log line and the X-Request-ID header; one line per request.
+    "conclave.middleware.RequestLogMiddleware",
     # Every unsafe request is refused while halted (SPEC 3.4).
     "conclave.middleware.HaltMiddleware",
     # A view's database outage (unreachable, disk full) is a 503/507, not a 500.
@@ -365,9 +365,7 @@ LOG_FORMAT = choice("LOG_FORMAT", ("json", "console"), default="json")
 LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
 configure_structlog()
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
-DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # the middleware logs REMOTE_ADDR, never a header
-DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = env.bool("TRUST_UPSTREAM_REQUEST_ID", default=False)
-DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # logging.DEBUG: one line per request is enough
+TRUST_UPSTREAM_REQUEST_ID = env.bool("TRUST_UPSTREAM_REQUEST_ID", default=False)
 
 # --- Order photos ------------------------------------------------------------------------------
 ORDER_PHOTO_MAX_BYTES = env.int("ORDER_PHOTO_MAX_BYTES", default=8 * 1024 * 1024)
