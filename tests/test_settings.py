@@ -253,3 +253,11 @@ def test_env_example__every_variable_read_by_settings_is_documented():
     documented = (REPO_ROOT / ".env.example").read_text()
 
     assert sorted(name for name in read if f"{name}=" not in documented) == []
+
+
+@pytest.mark.django_db
+def test_migrations__every_model_change_has_its_migration():
+    from django.core.management import call_command
+
+    # exits non-zero (SystemExit) when a model differs from what its migrations build
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
