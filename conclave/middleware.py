@@ -82,8 +82,7 @@ class RequestLogMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.META.get("HTTP_X_REQUEST_ID", "") if self.trust_upstream else ""
         request_id = given if REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
+        bound = structlog.contextvars.bind_contextvars(
             request_id=request_id, peer=request.META.get("REMOTE_ADDR")
         )
         try:
@@ -105,7 +104,9 @@ class RequestLogMiddleware:
                 )
             return response
         finally:
-            structlog.contextvars.clear_contextvars()
+            # (Only this middleware binds request context: resetting its own variables is
+            # enough, and far cheaper than clearing every context variable.)
+            structlog.contextvars.reset_contextvars(**bound)
 
 
 def _user_id(request: HttpRequest) -> Any:

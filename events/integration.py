@@ -11,8 +11,9 @@ entries into log events, in one transaction per batch:
 3. hash each event's content in chain order (each `prev_hash` is the previous digest);
 4. sign each digest with the agent's key, and digest + signature with a witness key, on every
    core when the signer allows threads (signatures do not feed the chain);
-5. insert the batch (COPY on PostgreSQL; the database's triggers check every row) and record
-   the sequence each entry received.
+5. insert the batch (on PostgreSQL one INSERT with the queue's UPDATE for a small batch,
+   COPY for a large one; the database's triggers check every row) and record the sequence
+   each entry received.
 
 A crash anywhere rolls the whole batch back, so each entry is integrated once, in order, and
 the chain has no gap or fork. An entry the log cannot take (its agent has no key active at
@@ -156,33 +157,23 @@ class KeyRing:
         return agent_key, witnesses
 
 
-# The chain's head and a digest of every key row (each whole row's text), read together once
-# the chain lock is held: the key ring is built again only when a key row was added or
-# changed, not for every batch (it cost more than the rest of a small batch).
-HEAD_AND_KEYS_SQL = """
-SELECT head.sequence, head.content_hash, keys.digest
-FROM (SELECT md5(string_agg(k::text, ',' ORDER BY k.id)) AS digest FROM agent_keys AS k) AS keys
-LEFT JOIN LATERAL (
-    SELECT sequence, content_hash FROM events ORDER BY sequence DESC LIMIT 1
-) AS head ON true
-"""
+# A digest of every key row (each whole row's text): the key ring is built again only when a
+# key row was added or changed, not for every batch (it cost more than the rest of a small
+# batch).
+KEYS_DIGEST_SQL = (
+    "SELECT md5(string_agg(k::text, ',' ORDER BY k.id)) AS digest FROM agent_keys AS k"
+)
 _ring: tuple[str, "KeyRing"] | None = None
 
 
-def _head_and_keys() -> tuple[int, str, "KeyRing"]:
-    """The head's sequence and content hash (0 and the genesis hash for an empty log), and
-    the key ring as the key rows stand now."""
+def _key_ring(digest: str | None) -> "KeyRing":
+    """The key ring as the key rows stand, kept while their digest stays the same."""
     global _ring
-    if connection.vendor != "postgresql":
-        head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
-        return *(head or (0, GENESIS_PREV_HASH)), KeyRing(AgentKey.objects.all())
-    with connection.cursor() as cursor:
-        cursor.execute(HEAD_AND_KEYS_SQL)
-        sequence, content_hash, digest = cursor.fetchone()
     ring = _ring
-    if ring is None or ring[0] != digest:
-        ring = _ring = (digest, KeyRing(AgentKey.objects.all()))
-    return sequence or 0, content_hash or GENESIS_PREV_HASH, ring[1]
+    if digest is None or ring is None or ring[0] != digest:
+        ring = (digest or "", KeyRing(AgentKey.objects.all()))
+        _ring = ring if digest is not None else None
+    return ring[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +297,50 @@ def _pending(
     ]
 
 
+# The pending entries, each row also carrying the chain's head and the key rows' digest: one
+# statement, read once the chain lock is held (a statement of its own, so that it sees what
+# the lock's previous holder committed).
+PENDING_AND_HEAD_SQL = f"""
+SELECT pending.*, head.sequence, head.content_hash, keys.digest
+FROM ({PENDING_SQL}) AS pending
+CROSS JOIN ({KEYS_DIGEST_SQL}) AS keys
+LEFT JOIN LATERAL (
+    SELECT sequence, content_hash FROM events ORDER BY sequence DESC LIMIT 1
+) AS head ON true
+ORDER BY pending.id
+"""  # noqa: S608 - fixed expressions
+
+
+def _pending_and_head(
+    limit: int | None, ids: Sequence[int] | None, event_type_prefix: str
+) -> tuple[list[_Entry], int, str, "KeyRing | None"]:
+    """The pending entries (as `_pending`), the head's sequence and content hash (0 and the
+    genesis hash for an empty log) and the key ring; with no entry, nothing else."""
+    if connection.vendor != "postgresql":
+        entries = _pending(limit, ids, event_type_prefix)
+        if not entries:
+            return [], 0, GENESIS_PREV_HASH, None
+        head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
+        sequence, content_hash = head or (0, GENESIS_PREV_HASH)
+        return entries, sequence, content_hash, _key_ring(None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            PENDING_AND_HEAD_SQL,
+            {"ids": None if ids is None else list(ids), "prefix": event_type_prefix,
+             "limit": limit},
+        )  # fmt: skip
+        rows = cursor.fetchall()
+    if not rows:
+        return [], 0, GENESIS_PREV_HASH, None
+    sequence, content_hash, digest = rows[0][-3:]
+    return (
+        [_Entry(*row[:-3]) for row in rows],
+        sequence or 0,
+        content_hash or GENESIS_PREV_HASH,
+        _key_ring(digest),
+    )
+
+
 def _insert(events: Iterable[tuple[Any, ...]]) -> None:
     if connection.vendor == "postgresql":
         copy_sql = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
@@ -329,20 +364,32 @@ def _insert(events: Iterable[tuple[Any, ...]]) -> None:
         )
 
 
+# Records each integrated entry's sequence (consecutive, from the first one's); the id range
+# lets the join read only this batch's part of the queue.
+MARK_SQL = (
+    "UPDATE event_queue AS q SET sequence = %s + s.n - 1, processed_at = %s "
+    "FROM unnest(%s::text::bigint[]) WITH ORDINALITY AS s(id, n) "
+    "WHERE q.id = s.id AND q.id BETWEEN %s AND %s"
+)
+# Up to this many events, a batch is stored with one statement (see `_store`).
+INSERT_ROWS_MAX = 50
+
+
+def _mark_params(integrated: list[_Draft]) -> list[Any]:
+    ids = [draft.entry.id for draft in integrated]
+    return [
+        integrated[0].sequence, timezone.now(), "{" + ",".join(map(str, ids)) + "}", ids[0],
+        ids[-1],
+    ]  # fmt: skip
+
+
 def _mark(integrated: list[_Draft], rejected: list[tuple[int, str]]) -> None:
     """Records each integrated entry's sequence (consecutive, from the first draft's) and
     each rejected entry's reason."""
     now = timezone.now()
     if integrated and connection.vendor == "postgresql":
-        ids = [draft.entry.id for draft in integrated]
         with connection.cursor() as cursor:
-            # The id range lets the join read only this batch's part of the queue.
-            cursor.execute(
-                "UPDATE event_queue AS q SET sequence = %s + s.n - 1, processed_at = %s "
-                "FROM unnest(%s::text::bigint[]) WITH ORDINALITY AS s(id, n) "
-                "WHERE q.id = s.id AND q.id BETWEEN %s AND %s",
-                [integrated[0].sequence, now, "{" + ",".join(map(str, ids)) + "}", ids[0], ids[-1]],
-            )
+            cursor.execute(MARK_SQL, _mark_params(integrated))
     else:
         for draft in integrated:
             EventQueueEntry.objects.filter(id=draft.entry.id).update(
@@ -350,6 +397,29 @@ def _mark(integrated: list[_Draft], rejected: list[tuple[int, str]]) -> None:
             )
     for entry_id, reason in rejected:
         EventQueueEntry.objects.filter(id=entry_id).update(rejected_reason=reason, processed_at=now)
+
+
+def _store(
+    events: Iterable[tuple[Any, ...]], integrated: list[_Draft], rejected: list[tuple[int, str]]
+) -> None:
+    """Inserts the batch's events and records what became of each entry. On PostgreSQL a
+    small batch is one statement, its INSERT and the queue's UPDATE together (a round trip
+    where COPY and the UPDATE take three: most of a small batch's cost); a larger one is
+    copied, COPY being the fastest bulk load, then marked."""
+    if not integrated or connection.vendor != "postgresql" or len(integrated) > INSERT_ROWS_MAX:
+        _insert(events)
+        _mark(integrated, rejected)
+        return
+    rows = list(events)
+    row = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        # Only placeholders and the fixed column names are formatted into the statement.
+        cursor.execute(
+            f"WITH inserted AS (INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608
+            f"VALUES {', '.join([row] * len(rows))}) {MARK_SQL}",
+            [value for values in rows for value in values] + _mark_params(integrated),
+        )
+    _mark([], rejected)
 
 
 def events_integrate(
@@ -367,10 +437,9 @@ def events_integrate(
     started = time.perf_counter()
     with transaction.atomic():
         lock_chain()
-        entries = _pending(limit, ids, event_type_prefix)
-        if not entries:
+        entries, sequence, prev_hash, ring = _pending_and_head(limit, ids, event_type_prefix)
+        if ring is None:
             return 0
-        sequence, prev_hash, ring = _head_and_keys()
         drafts: list[_Draft] = []
         signatures = _Signatures(signer)
         rejected: list[tuple[int, str]] = []
@@ -402,7 +471,7 @@ def events_integrate(
             drafts.append(draft)
             signatures.add(draft)
             prev_hash = digest.hex()
-        _insert(
+        rows = (
             (
                 draft.sequence,
                 draft.entry.event_type,
@@ -421,7 +490,7 @@ def events_integrate(
             )
             for draft in signatures.signed()
         )
-        _mark(drafts, rejected)
+        _store(rows, drafts, rejected)
         transaction.on_commit(lambda: _settled(drafts, rejected, head=sequence))
     APPEND_DURATION.observe(time.perf_counter() - started)
     return len(entries)

@@ -13,7 +13,13 @@ from django.utils import timezone
 
 from conclave.exceptions import Conflict
 from events import crypto
-from events.integration import _integrate_step, _pending, events_integrate, events_queue_purge
+from events.integration import (
+    INSERT_ROWS_MAX,
+    _integrate_step,
+    _pending,
+    events_integrate,
+    events_queue_purge,
+)
 from events.models import Event, EventQueueEntry
 from events.services import EventNotLogged, event_append, key_rotate
 from tests import independent_verifier
@@ -219,7 +225,8 @@ def test_append__integrator_mode__queued_until_integrated(integrator_mode):
 def test_integrate__many_entries__one_chain_in_queue_order_verified(integrator_mode, api_client):
     pendings = [event_append(event_type="order.created", payload={"n": n}) for n in range(120)]
 
-    assert events_integrate(limit=50) == 50
+    # 50: one INSERT with the queue's UPDATE; 70: COPY, then the UPDATE (`_store`)
+    assert events_integrate(limit=INSERT_ROWS_MAX) == 50
     assert events_integrate(limit=None) == 70
     assert events_integrate() == 0
 
@@ -278,17 +285,19 @@ def test_integrate__inline_mode_entry_without_key__conflict_rolls_back(settings,
     assert EventQueueEntry.objects.get(agent_id="SYSTEM:UNKNOWN").processed_at is None
 
 
+@pytest.mark.parametrize("after", [1, INSERT_ROWS_MAX])  # stored with INSERT / with COPY
 def test_integrate__batch_refused_by_database__bad_entry_rejected_rest_integrated(
-    integrator_mode,
+    integrator_mode, after
 ):
     first = event_append(event_type="order.created", payload={"n": 1})
     malformed = queue_raw(payload="{not json")
-    last = event_append(event_type="order.created", payload={"n": 3})
+    rest = [event_append(event_type="order.created", payload={"n": n}) for n in range(after)]
 
-    assert _integrate_step(batch_size=10) == 3
+    assert _integrate_step(batch_size=100) == 2 + after
 
     assert "refused by the database" in EventQueueEntry.objects.get(id=malformed).rejected_reason
-    assert (first.wait().sequence, last.wait().sequence) == (2, 3)
+    assert first.wait().sequence == 2
+    assert [pending.wait().sequence for pending in rest] == list(range(3, 3 + after))
 
 
 def test_integrate__key_rotated_while_queued__signed_by_key_active_at_local_time(

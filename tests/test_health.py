@@ -201,6 +201,28 @@ def test_request_log__one_line_per_request__id_peer_code_user(staff_client, staf
     assert [line["user_id"] for line in lines] == [staff_user.pk, staff_user.pk, None]
 
 
+@pytest.mark.parametrize(
+    ("accept", "query", "status"),
+    [
+        (None, "", 200),
+        ("*/*", "", 200),
+        ("application/json", "", 200),
+        ("application/json; indent=2", "", 200),
+        ("text/html,application/json;q=0.9", "", 200),
+        ("application/xml", "", 406),
+        (None, "?format=json", 200),
+        (None, "?format=xml", 404),
+    ],
+)
+def test_content_negotiation__json_only__as_drf_answers(api_client, accept, query, status):
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+
+    response = api_client.get(f"/v1/health{query}", **headers)
+
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+
+
 def test_openapi_schema__served_and_lists_core_endpoints(api_client):
     response = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
 

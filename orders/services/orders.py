@@ -30,6 +30,9 @@ from orders.selectors import handles_orders
 from orders.services.common import actor_of
 from orders.validators import normalise_car_number, normalise_vin
 
+# (Django builds a choices enum's `values` list anew on every use.)
+ORIGINS = tuple(PartOrigin.values)
+
 
 def order_create(
     *,
@@ -57,8 +60,8 @@ def order_create(
     ):
         if not (value or "").strip() or len(value) > limit:
             errors[field] = [f"1 to {limit} characters."]
-    if original_or_analog not in PartOrigin.values:
-        errors["original_or_analog"] = [f"One of {', '.join(PartOrigin.values)}."]
+    if original_or_analog not in ORIGINS:
+        errors["original_or_analog"] = [f"One of {', '.join(ORIGINS)}."]
     if errors:
         raise ValidationFailed(errors)
     normalised_vin = normalise_vin(vin)
