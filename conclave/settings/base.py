@@ -164,7 +164,7 @@ EVENT_INTEGRATION = choice(
     default="inline" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "integrator",
 )
 EVENT_INTEGRATOR_BATCH_SIZE = env.int("EVENT_INTEGRATOR_BATCH_SIZE", default=2000)
-EVENT_INTEGRATOR_POLL_SECONDS = env.float("EVENT_INTEGRATOR_POLL_SECONDS", default=0.005)
+EVENT_INTEGRATOR_POLL_SECONDS = env.float("EVENT_INTEGRATOR_POLL_SECONDS", default=0.01)
 # Integrated queue entries are purged after this long (their events stay in the log).
 EVENT_QUEUE_RETENTION_SECONDS = env.int("EVENT_QUEUE_RETENTION_SECONDS", default=3600)
 
