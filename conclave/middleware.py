@@ -2,7 +2,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
@@ -20,7 +20,6 @@ from django.http import (
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject, empty
-from django_structlog.middlewares.request import sync_streaming_content_wrapper
 
 from conclave.exception_handlers import database_error_response, too_large
 from conclave.exceptions import Halted
@@ -99,7 +98,7 @@ class RequestLogMiddleware:
                 )  # fmt: skip
             response["X-Request-ID"] = request_id
             if isinstance(response, StreamingHttpResponse) and not response.is_async:
-                response.streaming_content = sync_streaming_content_wrapper(
+                response.streaming_content = _in_context(
                     response.streaming_content, structlog.contextvars.get_contextvars()
                 )
             return response
@@ -107,6 +106,12 @@ class RequestLogMiddleware:
             # (Only this middleware binds request context: resetting its own variables is
             # enough, and far cheaper than clearing every context variable.)
             structlog.contextvars.reset_contextvars(**bound)
+
+
+def _in_context(content: Iterator[bytes], context: dict[str, Any]) -> Iterator[bytes]:
+    """A streamed body, sent (after the middleware has returned) with the request's context."""
+    with structlog.contextvars.bound_contextvars(**context):
+        yield from content
 
 
 def _user_id(request: HttpRequest) -> Any:

@@ -270,16 +270,18 @@ LIMIT %(limit)s
 """  # noqa: S608 - a fixed expression
 
 
+def _pending_params(
+    limit: int | None, ids: Sequence[int] | None, event_type_prefix: str
+) -> dict[str, Any]:
+    return {"ids": None if ids is None else list(ids), "prefix": event_type_prefix, "limit": limit}
+
+
 def _pending(
     limit: int | None, ids: Sequence[int] | None = None, event_type_prefix: str = ""
 ) -> list[_Entry]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                PENDING_SQL,
-                {"ids": None if ids is None else list(ids), "prefix": event_type_prefix,
-                 "limit": limit},
-            )  # fmt: skip
+            cursor.execute(PENDING_SQL, _pending_params(limit, ids, event_type_prefix))
             return [_Entry(*row) for row in cursor.fetchall()]
     entries = EventQueueEntry.objects.filter(processed_at__isnull=True).order_by("id")
     if ids is not None:
@@ -324,11 +326,7 @@ def _pending_and_head(
         sequence, content_hash = head or (0, GENESIS_PREV_HASH)
         return entries, sequence, content_hash, _key_ring(None)
     with connection.cursor() as cursor:
-        cursor.execute(
-            PENDING_AND_HEAD_SQL,
-            {"ids": None if ids is None else list(ids), "prefix": event_type_prefix,
-             "limit": limit},
-        )  # fmt: skip
+        cursor.execute(PENDING_AND_HEAD_SQL, _pending_params(limit, ids, event_type_prefix))
         rows = cursor.fetchall()
     if not rows:
         return [], 0, GENESIS_PREV_HASH, None
@@ -412,7 +410,7 @@ def _store(
         return
     rows = list(events)
     row = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
-    with connection.cursor() as cursor, connection.wrap_database_errors:
+    with connection.cursor() as cursor:
         # Only placeholders and the fixed column names are formatted into the statement.
         cursor.execute(
             f"WITH inserted AS (INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608
