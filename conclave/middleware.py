@@ -10,6 +10,8 @@ from csp.constants import HEADER
 from csp.middleware import CheckableLazyObject, CSPMiddleware, PolicyParts
 from csp.utils import build_policy
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -227,6 +229,21 @@ class DatabaseErrorMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         return database_error_response(request, exception)
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's messages middleware, the storage made on first use: the API's requests never
+    use it, and building it (a cookie and a session storage) then updating it cost more than
+    1% of an order."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response
+        return super().process_response(request, response)
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):

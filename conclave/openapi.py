@@ -7,6 +7,7 @@ switched-off feature's 404) names it with `extend_schema(responses=...)`."""
 
 from typing import Any
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
@@ -14,6 +15,12 @@ from rest_framework.permissions import SAFE_METHODS, AllowAny
 
 from conclave.middleware import paths_allowed_while_halted
 from conclave.serializers import StrictInputSerializer
+
+
+class SessionCookieScheme(SessionScheme):
+    """The session cookie, as drf-spectacular describes DRF's own session authentication."""
+
+    target_class = "conclave.authentication.SessionCookieAuthentication"
 
 
 class ErrorSerializer(serializers.Serializer):

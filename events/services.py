@@ -13,7 +13,8 @@ import rfc8785
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, sql
 from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
@@ -198,19 +199,25 @@ def event_append_batch(
 NEW_ROW_ID = 2**53 - 1
 
 
-# The INSERT statements of event_append_inserting, compiled once per model and per set of
-# fields left to their database defaults.
+# The statements of event_append_inserting, compiled once per model and per set of fields
+# left to their database defaults.
 Converters = dict[int, tuple[list[Any], Any]]  # SQLCompiler.get_converters
 _insert_statements: dict[tuple[type[Model], tuple[bool, ...]], tuple[str, Converters]] = {}
+_concrete_fields: dict[type[Model], list[Any]] = {}
 
 
-def _insert_sql(instance: Model) -> tuple[str, list[Any], Converters]:
-    """The INSERT that `instance.save()` would send for a new row, RETURNING what a save reads
-    back (the primary key, database defaults), and the converters of those columns. Django's
-    own compiler writes it, so defaults, auto_now fields and conversions are those of a save;
-    its text is kept, and the parameters of the next row are the fields' own conversions."""
+def _insert_sql(instance: Model, db: BaseDatabaseWrapper) -> tuple[str, list[Any], Converters]:
+    """The statement of `event_append_inserting` for `instance` (its row's INSERT, RETURNING
+    what a save reads back, and the queue entry's INSERT), its parameters but the queue
+    entry's, and the converters of the returned columns. Django's own compiler writes the row's
+    INSERT, so defaults, auto_now fields and conversions are those of a save; the statement
+    is kept, and the parameters of the next row are the fields' own conversions."""
     meta = instance._meta
-    fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+    fields = _concrete_fields.get(type(instance))
+    if fields is None:
+        fields = _concrete_fields[type(instance)] = [
+            f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field
+        ]
     values = [field.pre_save(instance, True) for field in fields]
     defaults = tuple(isinstance(value, DatabaseDefault) for value in values)
     key = (type(instance), defaults)
@@ -221,17 +228,25 @@ def _insert_sql(instance: Model) -> tuple[str, list[Any], Converters]:
     if expressions or key not in _insert_statements:
         query = sql.InsertQuery(type(instance))
         query.insert_values(fields, [instance])
-        compiler = query.get_compiler(connection=connection)
+        compiler = query.get_compiler(connection=db)
         compiler.returning_fields = meta.db_returning_fields
-        [(statement, params)] = compiler.as_sql()
+        [(insert, params)] = compiler.as_sql()
         columns = [field.get_col(meta.db_table) for field in meta.db_returning_fields]
         converters = compiler.get_converters(columns)
+        pk = db.ops.quote_name(str(meta.pk.column))
+        # Django's compiled INSERT and a quoted column name; every value is a parameter.
+        statement = (
+            f"WITH inserted AS ({insert}), entry AS ("  # noqa: S608
+            "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) "
+            f"SELECT %s, %s || inserted.{pk}::text || %s, %s, %s FROM inserted RETURNING id) "
+            "SELECT inserted.*, entry.id FROM inserted, entry"
+        )
         if not expressions:  # (an expression's SQL is its own)
             _insert_statements[key] = (statement, converters)
         return statement, list(params), converters
     statement, converters = _insert_statements[key]
     params = [
-        field.get_db_prep_save(value, connection)
+        field.get_db_prep_save(value, db)
         for field, value, default in zip(fields, values, defaults, strict=True)
         if not default
     ]
@@ -251,10 +266,11 @@ def event_append_inserting(
     there is one (as `event_append`). On PostgreSQL one statement does both, and outside a
     transaction commits them at once: one round trip where BEGIN, two INSERTs and COMMIT take
     four."""
+    db = connections[DEFAULT_DB_ALIAS]  # (`connection` looks it up on every use)
     key_text = f"{json.dumps(id_key)}:"
     template = _canonical_payload(EventDraft(event_type, {**payload, id_key: NEW_ROW_ID}, agent_id))
     parts = template.split(f"{key_text}{NEW_ROW_ID}")
-    if connection.vendor != "postgresql" or instance.pk is not None or len(parts) != 2:
+    if db.vendor != "postgresql" or instance.pk is not None or len(parts) != 2:
         # (or the stand-in is also one of the caller's values)
         with transaction.atomic():
             instance.save(force_insert=True)
@@ -263,31 +279,22 @@ def event_append_inserting(
             )
     ensure_not_halted(event_types=(event_type,))
     _check_agent_can_sign(agent_id)
-    insert, params, converters = _insert_sql(instance)
-    meta = instance._meta
-    pk = connection.ops.quote_name(str(meta.pk.column))
-    # Django's compiled INSERT and a quoted column name; every value is a parameter.
-    statement = (
-        f"WITH inserted AS ({insert}), entry AS ("  # noqa: S608
-        "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) "
-        f"SELECT %s, %s || inserted.{pk}::text || %s, %s, %s FROM inserted RETURNING id) "
-        "SELECT inserted.*, entry.id FROM inserted, entry"
-    )
+    statement, params, converters = _insert_sql(instance, db)
     params += [event_type, parts[0] + key_text, parts[1], agent_id, timezone.now()]
     inline = settings.EVENT_INTEGRATION == "inline"
     with transaction.atomic() if inline else nullcontext():
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             cursor.execute(statement, params)
             *values, queue_id = cursor.fetchone()
         if inline:
             events_integrate(limit=None, strict=True)
     for position, (functions, column) in converters.items():
         for convert in functions:
-            values[position] = convert(values[position], column, connection)
-    for field, value in zip(meta.db_returning_fields, values, strict=True):
+            values[position] = convert(values[position], column, db)
+    for field, value in zip(instance._meta.db_returning_fields, values, strict=True):
         setattr(instance, field.attname, value)
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = db.alias
     return PendingEvent(queue_id, event_type)
 
 

@@ -92,7 +92,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "mechanic_ui.middleware.LanguageMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "conclave.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # The request id on every log line and the X-Request-ID header; one line per request.
     "conclave.middleware.RequestLogMiddleware",
@@ -315,7 +315,7 @@ REST_FRAMEWORK = {
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "conclave.negotiation.JsonFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "conclave.authentication.BearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "conclave.authentication.SessionCookieAuthentication",
     ],
     # Least privilege: an endpoint that is public says so itself.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
