@@ -1,4 +1,8 @@
-"""Helpers for the workshop's tests: the runbook's order, a mechanic's client, a flag switch."""
+"""Helpers for the workshop's tests: the runbook's order, a mechanic's client, a flag switch,
+a span of time worked today."""
+
+import time
+from datetime import UTC, datetime, timedelta
 
 from rest_framework.test import APIClient
 
@@ -29,3 +33,16 @@ def client_for(username: str, password: str) -> APIClient:
     ).json()["token"]
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
+
+
+def span_today(minutes: int) -> tuple[datetime, datetime]:
+    """Up to `minutes` that started today (UTC, the product's time zone) and ended by now,
+    whatever the hour: a time entry counts on the day it starts, and none may end in the
+    future (a minute after midnight, the span is that minute)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    midnight = now.replace(hour=0, minute=0, second=0)
+    if now - midnight < timedelta(seconds=2):
+        time.sleep(2)
+        now += timedelta(seconds=2)
+    started = max(now - timedelta(minutes=2 * minutes), midnight)
+    return started, min(started + timedelta(minutes=minutes), now)
