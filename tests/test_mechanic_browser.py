@@ -250,7 +250,9 @@ def test_time_history__periods_and_totals(page, workshop):
 
     expect(page).to_have_url(re.compile(r"period=yesterday"))
     expect(page.locator("#period-total")).to_have_text("0:00:00")
-    assert total_today == str(ended - started)
+    # (other tests of the module may have timed a few seconds today on other orders)
+    hours, minutes, seconds = map(int, total_today.split(":"))
+    assert hours * 3600 + minutes * 60 + seconds >= (ended - started).total_seconds()
 
 
 def test_profile__password_change_then_sign_in_with_it(page, workshop):
