@@ -397,26 +397,39 @@ def _mark(integrated: list[_Draft], rejected: list[tuple[int, str]]) -> None:
         EventQueueEntry.objects.filter(id=entry_id).update(rejected_reason=reason, processed_at=now)
 
 
+# One statement for a batch of any size (see `_store`): the events as one array per column,
+# unnested in order (the chain's triggers check each row against the one inserted before
+# it), then the queue's UPDATE. Its text never changes, so psycopg converts it once and
+# PostgreSQL plans it once; a VALUES list per batch size was re-parsed on every batch.
+_ARRAYS = ", ".join(
+    "%b::" + {"sequence": "bigint", "schema_version": "smallint"}.get(column, "text") + "[]"
+    for column in EVENT_COLUMNS
+)
+_VALUES = ", ".join(
+    column + {"payload": "::jsonb", "local_timestamp": "::timestamptz"}.get(column, "")
+    for column in EVENT_COLUMNS
+)
+INSERT_AND_MARK_SQL = (
+    f"WITH inserted AS (INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608
+    f"SELECT {_VALUES} FROM unnest({_ARRAYS}) "
+    f"WITH ORDINALITY AS r({', '.join(EVENT_COLUMNS)}, n) ORDER BY n) {MARK_SQL}"
+)
+
+
 def _store(
     events: Iterable[tuple[Any, ...]], integrated: list[_Draft], rejected: list[tuple[int, str]]
 ) -> None:
     """Inserts the batch's events and records what became of each entry. On PostgreSQL a
-    small batch is one statement, its INSERT and the queue's UPDATE together (a round trip
-    where COPY and the UPDATE take three: most of a small batch's cost); a larger one is
-    copied, COPY being the fastest bulk load, then marked."""
+    batch of up to INSERT_ROWS_MAX events is one statement, its INSERT and the queue's
+    UPDATE together (a round trip where COPY and the UPDATE take three: most of a small
+    batch's cost); a larger one is copied, COPY being the fastest bulk load, then marked."""
     if not integrated or connection.vendor != "postgresql" or len(integrated) > INSERT_ROWS_MAX:
         _insert(events)
         _mark(integrated, rejected)
         return
-    rows = list(events)
-    row = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
+    columns = [list(column) for column in zip(*events, strict=True)]
     with connection.cursor() as cursor:
-        # Only placeholders and the fixed column names are formatted into the statement.
-        cursor.execute(
-            f"WITH inserted AS (INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608
-            f"VALUES {', '.join([row] * len(rows))}) {MARK_SQL}",
-            [value for values in rows for value in values] + _mark_params(integrated),
-        )
+        cursor.execute(INSERT_AND_MARK_SQL, columns + _mark_params(integrated))
     _mark([], rejected)
 
 

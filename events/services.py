@@ -19,6 +19,7 @@ from django.db.models import Model, sql
 from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 
+from conclave.database.statements import fetch_one
 from conclave.exceptions import Conflict, DomainError, NotFound, ValidationFailed
 from conclave.halt import ensure_not_halted
 from conclave.metrics import CHECKPOINT_DURATION, CHECKPOINT_TREE_SIZE
@@ -134,6 +135,13 @@ def _check_agent_can_sign(agent_id: str) -> None:
     _can_sign_until[agent_id] = time.monotonic() + KEY_CHECK_TTL_SECONDS
 
 
+# The queue entry of one event: the statement nearly every write runs.
+ENQUEUE_ONE_SQL = (
+    "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) "
+    "VALUES (%s, %s, %s, %s) RETURNING id"
+)
+
+
 def _enqueue(rows: list[tuple[str, str, str, datetime]]) -> list[int]:
     """Inserts queue entries in order, one statement, and returns their ids in that order."""
     if connection.vendor == "postgresql":
@@ -144,6 +152,9 @@ def _enqueue(rows: list[tuple[str, str, str, datetime]]) -> list[int]:
                     for start in range(0, len(rows), ENQUEUE_ROWS_PER_STATEMENT)
                     for queue_id in _enqueue(rows[start : start + ENQUEUE_ROWS_PER_STATEMENT])
                 ]
+        if len(rows) == 1:
+            row = fetch_one(connections[DEFAULT_DB_ALIAS], ENQUEUE_ONE_SQL, rows[0])
+            return [row[0]] if row else []
         # Only placeholders are formatted into the statement.
         sql = "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) VALUES "
         sql += ", ".join(["(%s, %s, %s, %s)"] * len(rows)) + " RETURNING id"
@@ -283,9 +294,7 @@ def event_append_inserting(
     params += [event_type, parts[0] + key_text, parts[1], agent_id, timezone.now()]
     inline = settings.EVENT_INTEGRATION == "inline"
     with transaction.atomic() if inline else nullcontext():
-        with db.cursor() as cursor:
-            cursor.execute(statement, params)
-            *values, queue_id = cursor.fetchone()
+        *values, queue_id = fetch_one(db, statement, params)
         if inline:
             events_integrate(limit=None, strict=True)
     for position, (functions, column) in converters.items():

@@ -1,10 +1,15 @@
 """The PostgreSQL backend's health check (conclave.database): no round trip for a healthy
-connection, a reconnection for one the server ended."""
+connection, a reconnection for one the server ended; and `fetch_one`, the write path's
+statements run past Django's cursor yet with its transactions and errors."""
 
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
+
+from conclave.database.statements import fetch_one
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +62,41 @@ def test_health_check__connection_ended_by_the_server__unusable_then_reconnects(
     with own_connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != pid
+
+
+# --- fetch_one: the write path's statements past Django's cursor --------------------------------
+
+
+@pytest.fixture
+def scratch_table():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE scratch (n int NOT NULL)")
+    assert not connection.queries_logged  # so fetch_one goes past Django's cursor
+
+
+def test_fetch_one__in_a_transaction__part_of_it_and_rolled_back_with_it(scratch_table):
+    with transaction.atomic():
+        row = fetch_one(connection, "INSERT INTO scratch VALUES (%s) RETURNING n, 2", [7])
+        transaction.set_rollback(True)
+
+    assert row == (7, 2)
+    assert fetch_one(connection, "SELECT count(*) FROM scratch", []) == (0,)
+
+
+def test_fetch_one__database_refuses__djangos_error_then_the_broken_block_refused(scratch_table):
+    with transaction.atomic():
+        with pytest.raises(IntegrityError, match="null value"):
+            with transaction.atomic(savepoint=False):
+                fetch_one(connection, "INSERT INTO scratch VALUES (%s) RETURNING n", [None])
+        with pytest.raises(TransactionManagementError):
+            fetch_one(connection, "SELECT 1", [])
+
+    assert fetch_one(connection, "SELECT count(*) FROM scratch", []) == (0,)
+
+
+def test_fetch_one__queries_logged__through_djangos_cursor_and_counted(own_connection):
+    with CaptureQueriesContext(own_connection) as queries:
+        row = fetch_one(own_connection, "SELECT %s::int + 1", [41])
+
+    assert row == (42,)
+    assert [query["sql"] for query in queries.captured_queries] == ["SELECT 41::int + 1"]

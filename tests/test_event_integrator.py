@@ -206,6 +206,30 @@ def test_pending__local_timestamp_text__as_format_timestamp_writes_it(integrator
     assert read == [crypto.format_timestamp(moment) for moment in moments]
 
 
+@pytest.mark.parametrize("batch", [7, INSERT_ROWS_MAX + 1])  # stored with INSERT / with COPY
+def test_integrate__escapes_and_unicode__stored_exactly_and_verified(
+    integrator_mode, api_client, batch
+):
+    rng = random.Random(batch)
+    payloads = [
+        {"text": _random_text(rng).replace("\x00", ""), "n": n, "nested": {"q": '"\\', "e": "😀"}}
+        for n in range(batch)
+    ]
+    pendings = [
+        event_append(event_type=f'order.note-"{n}\\', payload=payload)
+        for n, payload in enumerate(payloads)
+    ]
+
+    assert events_integrate(limit=None) == batch
+
+    events = [pending.wait() for pending in pendings]
+    assert [event.payload for event in events] == payloads
+    assert [event.event_type for event in events] == [f'order.note-"{n}\\' for n in range(batch)]
+    observed = api_client.get("/v1/observer/events?limit=1000").json()["events"]
+    keys = api_client.get("/v1/observer/keys").json()["keys"]
+    assert independent_verifier.verify(observed, keys) == []
+
+
 def test_append__integrator_mode__queued_until_integrated(integrator_mode):
     pending = event_append(event_type="order.created", payload={"vin": "TEST123456789"})
 

@@ -57,6 +57,10 @@ class Command(BaseCommand):
         "signatures. Exits 0 when clean; otherwise halts the system and exits 1 with the first "
         "bad sequence."
     )
+    # Verification reads the log and nothing of the project's configuration that the system
+    # checks look at; skipping them (and the URLconf and schema views they import) saves a
+    # tenth of a second of every run, which cron jobs and observers repeat.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--full", action="store_true", help="Verify from the first event.")
