@@ -153,8 +153,7 @@ def _enqueue(rows: list[tuple[str, str, str, datetime]]) -> list[int]:
                     for queue_id in _enqueue(rows[start : start + ENQUEUE_ROWS_PER_STATEMENT])
                 ]
         if len(rows) == 1:
-            row = fetch_one(connections[DEFAULT_DB_ALIAS], ENQUEUE_ONE_SQL, rows[0])
-            return [row[0]] if row else []
+            return [fetch_one(connections[DEFAULT_DB_ALIAS], ENQUEUE_ONE_SQL, rows[0])[0]]
         # Only placeholders are formatted into the statement.
         sql = "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) VALUES "
         sql += ", ".join(["(%s, %s, %s, %s)"] * len(rows)) + " RETURNING id"

@@ -5,7 +5,7 @@ statements run past Django's cursor yet with its transactions and errors."""
 import time
 
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
@@ -100,3 +100,8 @@ def test_fetch_one__queries_logged__through_djangos_cursor_and_counted(own_conne
 
     assert row == (42,)
     assert [query["sql"] for query in queries.captured_queries] == ["SELECT 41::int + 1"]
+
+
+def test_fetch_one__no_row__database_error(scratch_table):
+    with pytest.raises(DatabaseError, match="No row returned"):
+        fetch_one(connection, "SELECT n FROM scratch", [])

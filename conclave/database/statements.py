@@ -3,11 +3,13 @@
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 
-def fetch_one(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    """The first row of `sql` run on `db`, in the caller's transaction if there is one.
+def fetch_one(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> tuple[Any, ...]:
+    """The row `sql` returns (as an INSERT ... RETURNING of one row does), run on `db` in the
+    caller's transaction if there is one; DatabaseError if it returns none.
 
     When nothing watches Django's cursor (no query log, as in DEBUG or a test counting
     queries, and no execute wrappers) the statement goes to the driver's connection
@@ -18,9 +20,13 @@ def fetch_one(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> tuple
     if db.queries_logged or db.execute_wrappers:
         with db.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchone()
-    db.ensure_connection()
-    db.validate_thread_sharing()
-    db.validate_no_broken_transaction()
-    with db.wrap_database_errors, db.connection.cursor() as cursor:
-        return cursor.execute(sql, params).fetchone()
+            row = cursor.fetchone()
+    else:
+        db.ensure_connection()
+        db.validate_thread_sharing()
+        db.validate_no_broken_transaction()
+        with db.wrap_database_errors, db.connection.cursor() as cursor:
+            row = cursor.execute(sql, params).fetchone()
+    if row is None:
+        raise DatabaseError(f"No row returned by: {sql}")
+    return row
