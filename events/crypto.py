@@ -64,6 +64,10 @@ def _plain_json(value: Any) -> bool:
     return False
 
 
+# json.dumps would build this encoder anew for every payload.
+_SORTED_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_payload(payload: Any) -> bytes:
     """The RFC 8785 form of a payload; raises rfc8785's errors for what JSON cannot carry.
 
@@ -73,9 +77,7 @@ def canonical_payload(payload: Any) -> bytes:
     """
     if _plain_json(payload):
         try:
-            return json.dumps(
-                payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode()
+            return _SORTED_COMPACT.encode(payload).encode()
         except UnicodeEncodeError:  # a lone surrogate: rfc8785 decides
             pass
     return rfc8785.dumps(payload)

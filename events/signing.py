@@ -10,17 +10,19 @@
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pkcs11
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from nacl.signing import SigningKey
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
-from pkcs11.util.ec import encode_named_curve_parameters
 
 from conclave.exceptions import DomainError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+# cryptography's key files and python-pkcs11 are imported where a backend first needs them:
+# together they are a tenth of a second of every process's start (web workers, Celery,
+# verify_chain), most of which never read a key file or open a token.
 
 
 class SignerUnavailable(DomainError):
@@ -55,6 +57,9 @@ class SoftwareSigner:
         return self.key_dir / f"{key_id}.pem"
 
     def create_key(self, key_id: str) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         private = Ed25519PrivateKey.generate()
         pem = private.private_bytes(
             serialization.Encoding.PEM,
@@ -70,6 +75,9 @@ class SoftwareSigner:
 
     def _private(self, key_id: str) -> SigningKey:
         if key_id not in self._keys:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
             try:
                 pem = self._path(key_id).read_bytes()
             except FileNotFoundError as exc:
@@ -84,8 +92,10 @@ class SoftwareSigner:
         return self._private(key_id).sign(message).signature
 
 
-def _signing_key(private: Ed25519PrivateKey) -> SigningKey:
+def _signing_key(private: "Ed25519PrivateKey") -> SigningKey:
     """The same key for libsodium: its 32-byte seed."""
+    from cryptography.hazmat.primitives import serialization
+
     return SigningKey(
         private.private_bytes(
             serialization.Encoding.Raw,
@@ -116,6 +126,8 @@ class Pkcs11Signer:
         self._pid: int | None = None
 
     def _open(self) -> Any:
+        import pkcs11
+
         slot = (os.getpid(), self.module, self.token_label, self.pin)
         if slot not in _SESSIONS:
             try:
@@ -130,6 +142,9 @@ class Pkcs11Signer:
         return _SESSIONS[slot]
 
     def create_key(self, key_id: str) -> bytes:
+        from pkcs11 import Attribute, KeyType, Mechanism
+        from pkcs11.util.ec import encode_named_curve_parameters
+
         session = self._open()
         parameters = session.create_domain_parameters(
             KeyType.EC_EDWARDS,
@@ -149,6 +164,9 @@ class Pkcs11Signer:
         return point[2:] if len(point) == 34 and point[:2] == b"\x04\x20" else point
 
     def sign(self, key_id: str, message: bytes) -> bytes:
+        import pkcs11
+        from pkcs11 import Mechanism, ObjectClass
+
         session = self._open()
         if key_id not in self._keys:
             try:

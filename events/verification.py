@@ -49,6 +49,10 @@ class KeyRecord:
         )
 
     @cached_property
+    def public_hex(self) -> str:
+        return self.public_key.hex()
+
+    @cached_property
     def _span(self) -> tuple[str, str | None]:
         until = self.active_until
         return crypto.format_timestamp(self.active_from), (
@@ -164,7 +168,7 @@ def keys_registered_by(row: dict, registered: dict[str, str]) -> dict[str, str]:
 def _check_provenance(row: dict, keys: dict[str, KeyRecord], registered: dict[str, str]) -> None:
     for column in ("signing_key_id", "witness_key_id"):
         key = keys.get(row[column])
-        if key is None or registered.get(row[column]) != key.public_key.hex():
+        if key is None or registered.get(row[column]) != key.public_hex:
             raise ChainBroken(
                 row["sequence"], f"{column} {row[column]} was never registered in the log"
             )
