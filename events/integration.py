@@ -255,6 +255,41 @@ class _Signatures:
                     part.cancel()
 
 
+# Reads of pending entries start this many ids below the newest entry this process
+# settled, and from the queue's beginning at least this often (see `QueueFloor`).
+FLOOR_MARGIN_IDS = 10_000
+FULL_SCAN_SECONDS = 1.0
+
+
+class QueueFloor:
+    """Where this process's reads of pending entries start.
+
+    Integrated entries stay in the pending index, dead, until VACUUM removes them (autovacuum
+    may be off, behind, or held back by a long transaction), and a read from the queue's
+    beginning walks all of them: 2 ms for 200,000, on every batch and every idle poll. So
+    reads start FLOOR_MARGIN_IDS below the newest entry settled; an entry below that still
+    pending (its transaction stayed open while that many newer ones were settled) is found
+    by a read from the beginning, made at least every FULL_SCAN_SECONDS.
+    """
+
+    def __init__(self) -> None:
+        self.settled_up_to = 0
+        self.full_scan_due = 0.0
+
+    def start(self) -> int:
+        now = time.monotonic()
+        if now >= self.full_scan_due:
+            self.full_scan_due = now + FULL_SCAN_SECONDS
+            return 0
+        return max(0, self.settled_up_to - FLOOR_MARGIN_IDS)
+
+    def settled(self, entry_id: int) -> None:
+        self.settled_up_to = max(self.settled_up_to, entry_id)
+
+
+queue_floor = QueueFloor()
+
+
 # The queue's pending entries in id order through the partial index `event_queue_pending`,
 # local_timestamp already in its canonical text (PostgreSQL formats it faster than Python
 # parses it). Plain index scans, not bitmap ones: they mark the index entries of integrated
@@ -264,7 +299,7 @@ SELECT id, event_type, payload, agent_id, {crypto.timestamp_sql("local_timestamp
        extract(epoch FROM enqueued_at)::float8
 FROM event_queue
 WHERE processed_at IS NULL AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
-  AND starts_with(event_type, %(prefix)s)
+  AND id >= %(floor)s AND starts_with(event_type, %(prefix)s)
 ORDER BY id
 LIMIT %(limit)s
 """  # noqa: S608 - a fixed expression
@@ -273,7 +308,13 @@ LIMIT %(limit)s
 def _pending_params(
     limit: int | None, ids: Sequence[int] | None, event_type_prefix: str
 ) -> dict[str, Any]:
-    return {"ids": None if ids is None else list(ids), "prefix": event_type_prefix, "limit": limit}
+    return {
+        "ids": None if ids is None else list(ids),
+        # (entries asked for by id are read wherever they are)
+        "floor": queue_floor.start() if ids is None else 0,
+        "prefix": event_type_prefix,
+        "limit": limit,
+    }
 
 
 def _pending(
@@ -286,6 +327,8 @@ def _pending(
     entries = EventQueueEntry.objects.filter(processed_at__isnull=True).order_by("id")
     if ids is not None:
         entries = entries.filter(id__in=ids)
+    else:
+        entries = entries.filter(id__gte=queue_floor.start())
     if event_type_prefix:
         entries = entries.filter(event_type__startswith=event_type_prefix)
     rows = entries.values_list(
@@ -509,6 +552,8 @@ def events_integrate(
 
 def _settled(drafts: list[_Draft], rejected: list[tuple[int, str]], *, head: int) -> None:
     """Counted once committed: a rolled-back batch never happened."""
+    ids = [draft.entry.id for draft in drafts[-1:]] + [entry_id for entry_id, _ in rejected]
+    queue_floor.settled(max(ids, default=0))
     CHAIN_HEAD.set(head)
     now = time.time()
     for event_type, count in Counter(draft.entry.event_type for draft in drafts).items():
@@ -561,7 +606,7 @@ def events_queue_purge(*, older_than: timedelta) -> int:
 
 
 def _has_pending(event_type_prefix: str = "") -> bool:
-    pending = EventQueueEntry.objects.filter(processed_at__isnull=True)
+    pending = EventQueueEntry.objects.filter(processed_at__isnull=True, id__gte=queue_floor.start())
     if event_type_prefix:
         pending = pending.filter(event_type__startswith=event_type_prefix)
     return pending.exists()

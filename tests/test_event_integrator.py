@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from conclave.exceptions import Conflict
-from events import crypto
+from events import crypto, integration
 from events.integration import (
     INSERT_ROWS_MAX,
     _integrate_step,
@@ -260,6 +260,32 @@ def test_integrate__many_entries__one_chain_in_queue_order_verified(integrator_m
     observed = api_client.get("/v1/observer/events?limit=1000").json()["events"]
     keys = api_client.get("/v1/observer/keys").json()["keys"]
     assert independent_verifier.verify(observed, keys) == []
+
+
+def test_integrate__entry_below_the_floor__found_by_the_next_read_from_the_start(
+    integrator_mode, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(integration, "queue_floor", integration.QueueFloor())
+    monkeypatch.setattr(integration, "FLOOR_MARGIN_IDS", 2)
+    with connection.cursor() as cursor:  # the id of a transaction still open
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('event_queue', 'id'))")
+        [(drawn,)] = cursor.fetchall()
+    newer = [event_append(event_type="order.created", payload={"n": n}) for n in range(6)]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert events_integrate() == 6  # the first read starts from the beginning
+    # ... which commits only now.
+    late = queue_raw(id=drawn, payload='{"late":true}')
+
+    # Reads start 2 ids below the newest settled entry, until the next full read is due.
+    assert integration.queue_floor.start() == newer[-1].queue_id - 2
+    assert events_integrate() == 0
+    assert not integration._has_pending()
+
+    integration.queue_floor.full_scan_due = 0.0
+    assert integration._has_pending()
+    integration.queue_floor.full_scan_due = 0.0
+    assert events_integrate() == 1
+    assert EventQueueEntry.objects.get(id=late).sequence == 8
 
 
 def test_wait__inside_the_appending_transaction__refused(integrator_mode):
