@@ -30,9 +30,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def scratch_database() -> None:
-    """Benchmarks write a lot: they get a fresh database of their own on the same server."""
+    """Benchmarks write a lot: they get a fresh database of their own on the same server, and
+    an empty Redis database (a halt or a flag version an earlier run left there would be
+    read back into the fresh database)."""
     import psycopg
+    import redis
     from django.conf import settings
+
+    if settings.REDIS_URL:
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
 
     server = settings.DATABASES["default"]
     admin = (
