@@ -269,7 +269,8 @@ class QueueFloor:
     beginning walks all of them: 2 ms for 200,000, on every batch and every idle poll. So
     reads start FLOOR_MARGIN_IDS below the newest entry settled; an entry below that still
     pending (its transaction stayed open while that many newer ones were settled) is found
-    by a read from the beginning, made at least every FULL_SCAN_SECONDS.
+    by a read from the beginning, due every FULL_SCAN_SECONDS: the next batch's read, or an
+    idle poll that finds the whole queue empty.
     """
 
     def __init__(self) -> None:
@@ -277,11 +278,12 @@ class QueueFloor:
         self.full_scan_due = 0.0
 
     def start(self) -> int:
-        now = time.monotonic()
-        if now >= self.full_scan_due:
-            self.full_scan_due = now + FULL_SCAN_SECONDS
+        if time.monotonic() >= self.full_scan_due:
             return 0
         return max(0, self.settled_up_to - FLOOR_MARGIN_IDS)
+
+    def scanned_from_start(self) -> None:
+        self.full_scan_due = time.monotonic() + FULL_SCAN_SECONDS
 
     def settled(self, entry_id: int) -> None:
         self.settled_up_to = max(self.settled_up_to, entry_id)
@@ -305,13 +307,22 @@ LIMIT %(limit)s
 """  # noqa: S608 - a fixed expression
 
 
+def _read_floor(ids: Sequence[int] | None) -> int:
+    """Where a read of pending entries starts (entries asked for by id: wherever they are)."""
+    if ids is not None:
+        return 0
+    floor = queue_floor.start()
+    if floor == 0:
+        queue_floor.scanned_from_start()
+    return floor
+
+
 def _pending_params(
     limit: int | None, ids: Sequence[int] | None, event_type_prefix: str
 ) -> dict[str, Any]:
     return {
         "ids": None if ids is None else list(ids),
-        # (entries asked for by id are read wherever they are)
-        "floor": queue_floor.start() if ids is None else 0,
+        "floor": _read_floor(ids),
         "prefix": event_type_prefix,
         "limit": limit,
     }
@@ -328,7 +339,7 @@ def _pending(
     if ids is not None:
         entries = entries.filter(id__in=ids)
     else:
-        entries = entries.filter(id__gte=queue_floor.start())
+        entries = entries.filter(id__gte=_read_floor(ids))
     if event_type_prefix:
         entries = entries.filter(event_type__startswith=event_type_prefix)
     rows = entries.values_list(
@@ -606,10 +617,15 @@ def events_queue_purge(*, older_than: timedelta) -> int:
 
 
 def _has_pending(event_type_prefix: str = "") -> bool:
-    pending = EventQueueEntry.objects.filter(processed_at__isnull=True, id__gte=queue_floor.start())
+    floor = queue_floor.start()
+    pending = EventQueueEntry.objects.filter(processed_at__isnull=True, id__gte=floor)
     if event_type_prefix:
         pending = pending.filter(event_type__startswith=event_type_prefix)
-    return pending.exists()
+    if pending.exists():
+        return True  # (a read from the start still due: the batch's read makes it)
+    if floor == 0:
+        queue_floor.scanned_from_start()
+    return False
 
 
 def run_integrator(

@@ -245,7 +245,13 @@ class EventQueueEntry(models.Model):
                 name="event_queue_pending",
                 condition=models.Q(processed_at__isnull=True),
             ),
-            models.Index(fields=["processed_at"], name="event_queue_processed_at"),
+            # For purging settled entries. Pending rows stay out of it: every append's INSERT
+            # would otherwise add a NULL key to it, to be replaced when the row is settled.
+            models.Index(
+                fields=["processed_at"],
+                name="event_queue_processed_at",
+                condition=models.Q(processed_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -38,6 +38,15 @@ def _fresh_flags() -> Iterator[None]:
     forget_flags()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_queue_floor(monkeypatch) -> None:
+    """The integrator's reads start from the queue's beginning in every test (its floor is
+    the process's: a transactional test's settled entries would carry it into the next)."""
+    from events import integration
+
+    monkeypatch.setattr(integration, "queue_floor", integration.QueueFloor())
+
+
 def reset_halt() -> None:
     """No halt in Redis, and both channels read afresh (a test's database row is rolled back
     with its transaction)."""

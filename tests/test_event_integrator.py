@@ -265,7 +265,6 @@ def test_integrate__many_entries__one_chain_in_queue_order_verified(integrator_m
 def test_integrate__entry_below_the_floor__found_by_the_next_read_from_the_start(
     integrator_mode, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(integration, "queue_floor", integration.QueueFloor())
     monkeypatch.setattr(integration, "FLOOR_MARGIN_IDS", 2)
     with connection.cursor() as cursor:  # the id of a transaction still open
         cursor.execute("SELECT nextval(pg_get_serial_sequence('event_queue', 'id'))")
@@ -276,16 +275,22 @@ def test_integrate__entry_below_the_floor__found_by_the_next_read_from_the_start
     # ... which commits only now.
     late = queue_raw(id=drawn, payload='{"late":true}')
 
-    # Reads start 2 ids below the newest settled entry, until the next full read is due.
+    # Reads start 2 ids below the newest settled entry until a read from the start is due.
     assert integration.queue_floor.start() == newer[-1].queue_id - 2
     assert events_integrate() == 0
     assert not integration._has_pending()
 
+    # Due: the idle poll sees the entry and leaves the read from the start to the batch.
     integration.queue_floor.full_scan_due = 0.0
     assert integration._has_pending()
-    integration.queue_floor.full_scan_due = 0.0
     assert events_integrate() == 1
     assert EventQueueEntry.objects.get(id=late).sequence == 8
+    assert integration.queue_floor.start() > 0  # until the next second
+
+    # Due again with nothing pending: one idle poll from the start, then from the floor.
+    integration.queue_floor.full_scan_due = 0.0
+    assert not integration._has_pending()
+    assert integration.queue_floor.start() > 0
 
 
 def test_wait__inside_the_appending_transaction__refused(integrator_mode):
