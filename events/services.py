@@ -135,11 +135,7 @@ def _check_agent_can_sign(agent_id: str) -> None:
     _can_sign_until[agent_id] = time.monotonic() + KEY_CHECK_TTL_SECONDS
 
 
-# The queue entry of one event: the statement nearly every write runs.
-ENQUEUE_ONE_SQL = (
-    "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) "
-    "VALUES (%s, %s, %s, %s) RETURNING id"
-)
+QUEUE_INSERT = "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp)"
 
 
 def _enqueue(rows: list[tuple[str, str, str, datetime]]) -> list[int]:
@@ -152,11 +148,10 @@ def _enqueue(rows: list[tuple[str, str, str, datetime]]) -> list[int]:
                     for start in range(0, len(rows), ENQUEUE_ROWS_PER_STATEMENT)
                     for queue_id in _enqueue(rows[start : start + ENQUEUE_ROWS_PER_STATEMENT])
                 ]
-        if len(rows) == 1:
-            return [fetch_one(connections[DEFAULT_DB_ALIAS], ENQUEUE_ONE_SQL, rows[0])[0]]
         # Only placeholders are formatted into the statement.
-        sql = "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) VALUES "
-        sql += ", ".join(["(%s, %s, %s, %s)"] * len(rows)) + " RETURNING id"
+        sql = f"{QUEUE_INSERT} VALUES {', '.join(['(%s, %s, %s, %s)'] * len(rows))} RETURNING id"
+        if len(rows) == 1:  # nearly every write: past Django's cursor when it can
+            return [fetch_one(connections[DEFAULT_DB_ALIAS], sql, rows[0])[0]]
         with connection.cursor() as cursor:
             cursor.execute(sql, [value for row in rows for value in row])
             # Ids come from one sequence, drawn row by row in VALUES order.
@@ -246,8 +241,7 @@ def _insert_sql(instance: Model, db: BaseDatabaseWrapper) -> tuple[str, list[Any
         pk = db.ops.quote_name(str(meta.pk.column))
         # Django's compiled INSERT and a quoted column name; every value is a parameter.
         statement = (
-            f"WITH inserted AS ({insert}), entry AS ("  # noqa: S608
-            "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp) "
+            f"WITH inserted AS ({insert}), entry AS ({QUEUE_INSERT} "  # noqa: S608
             f"SELECT %s, %s || inserted.{pk}::text || %s, %s, %s FROM inserted RETURNING id) "
             "SELECT inserted.*, entry.id FROM inserted, entry"
         )
