@@ -6,6 +6,7 @@ import random
 import string
 from datetime import timedelta
 
+import psycopg
 import pytest
 import rfc8785
 from django.db import DatabaseError, connection, transaction
@@ -228,6 +229,26 @@ def test_integrate__escapes_and_unicode__stored_exactly_and_verified(
     observed = api_client.get("/v1/observer/events?limit=1000").json()["events"]
     keys = api_client.get("/v1/observer/keys").json()["keys"]
     assert independent_verifier.verify(observed, keys) == []
+
+
+def test_lock_chain__planner_settings__last_until_the_transaction_ends():
+    # (its own connection: the test's transaction never commits)
+    server = connection.settings_dict
+    dsn = (
+        f"host={server['HOST']} port={server['PORT'] or 5432} user={server['USER']} "
+        f"dbname={server['NAME']}"
+    )
+    show = "SELECT current_setting('plan_cache_mode'), current_setting('enable_bitmapscan')"
+    with psycopg.connect(dsn) as own:
+        before = own.execute(show).fetchone()
+        own.commit()
+        own.execute(integration.LOCK_CHAIN_SQL, [integration.CHAIN_LOCK_KEY])
+        during = own.execute(show).fetchone()
+        own.commit()
+        after = own.execute(show).fetchone()
+
+    assert before == after == ("auto", "on")
+    assert during == ("force_generic_plan", "off")
 
 
 def test_append__integrator_mode__queued_until_integrated(integrator_mode):
