@@ -47,6 +47,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from conclave.database.statements import fetch_all
 from conclave.exceptions import Conflict
 from conclave.metrics import (
     APPEND_DURATION,
@@ -95,8 +96,7 @@ def lock_chain() -> None:
     SQLite: transactions begin IMMEDIATE (settings), so the write lock is already held.
     """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(LOCK_CHAIN_SQL, [CHAIN_LOCK_KEY])
+        fetch_all(connection, LOCK_CHAIN_SQL, [CHAIN_LOCK_KEY])
 
 
 class KeyRing:
@@ -342,9 +342,8 @@ def _pending(
     limit: int | None, ids: Sequence[int] | None = None, event_type_prefix: str = ""
 ) -> list[_Entry]:
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(PENDING_SQL, _pending_params(limit, ids, event_type_prefix))
-            return [_Entry(*row) for row in cursor.fetchall()]
+        params = _pending_params(limit, ids, event_type_prefix)
+        return [_Entry(*row) for row in fetch_all(connection, PENDING_SQL, params)]
     entries = EventQueueEntry.objects.filter(processed_at__isnull=True).order_by("id")
     if ids is not None:
         entries = entries.filter(id__in=ids)
@@ -389,9 +388,9 @@ def _pending_and_head(
         head = Event.objects.order_by("-sequence").values_list("sequence", "content_hash").first()
         sequence, content_hash = head or (0, GENESIS_PREV_HASH)
         return entries, sequence, content_hash, _key_ring(None)
-    with connection.cursor() as cursor:
-        cursor.execute(PENDING_AND_HEAD_SQL, _pending_params(limit, ids, event_type_prefix))
-        rows = cursor.fetchall()
+    rows = fetch_all(
+        connection, PENDING_AND_HEAD_SQL, _pending_params(limit, ids, event_type_prefix)
+    )
     if not rows:
         return [], 0, GENESIS_PREV_HASH, None
     sequence, content_hash, digest = rows[0][-3:]
@@ -450,8 +449,7 @@ def _mark(integrated: list[_Draft], rejected: list[tuple[int, str]]) -> None:
     each rejected entry's reason."""
     now = timezone.now()
     if integrated and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(MARK_SQL, _mark_params(integrated))
+        fetch_all(connection, MARK_SQL, _mark_params(integrated))
     else:
         for draft in integrated:
             EventQueueEntry.objects.filter(id=draft.entry.id).update(
@@ -495,8 +493,7 @@ def _store(
     document = json.dumps(
         [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in events], ensure_ascii=False
     )
-    with connection.cursor() as cursor:
-        cursor.execute(INSERT_AND_MARK_SQL, [document, *_mark_params(integrated)])
+    fetch_all(connection, INSERT_AND_MARK_SQL, [document, *_mark_params(integrated)])
     _mark([], rejected)
 
 

@@ -105,3 +105,17 @@ def test_fetch_one__queries_logged__through_djangos_cursor_and_counted(own_conne
 def test_fetch_one__no_row__database_error(scratch_table):
     with pytest.raises(DatabaseError, match="No row returned"):
         fetch_one(connection, "SELECT n FROM scratch", [])
+
+
+def test_fetch_one__kept_cursor__reused_until_the_connection_is_replaced(own_connection):
+    first = fetch_one(own_connection, "SELECT pg_backend_pid(), now()", [])
+    kept = own_connection.statement_cursor()
+    second = fetch_one(own_connection, "SELECT pg_backend_pid(), now()", [])
+
+    assert own_connection.statement_cursor() is kept
+    assert second[0] == first[0]
+    own_connection.close()
+    third = fetch_one(own_connection, "SELECT pg_backend_pid(), %s::int", [3])
+
+    assert own_connection.statement_cursor() is not kept
+    assert third[0] != first[0] and third[1] == 3

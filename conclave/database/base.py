@@ -9,11 +9,25 @@ the connection is usable; anything there, Django's own check decides.
 """
 
 import select
+from typing import Any
 
 from django.db.backends.postgresql import base
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    _statement_cursor: Any = None
+
+    def statement_cursor(self) -> Any:
+        """The driver's cursor that `conclave.database.statements` runs its statements on, one
+        per connection and kept: a cursor made for each statement builds its adapters anew,
+        and the loader of every timestamp it returns, which looks the session's time zone up
+        (7% of an order's CPU). Only for statements that run one at a time, each result read
+        before the next (the driver cursor holds the last result)."""
+        cursor = self._statement_cursor
+        if cursor is None or cursor.closed or cursor.connection is not self.connection:
+            cursor = self._statement_cursor = self.connection.cursor()
+        return cursor
+
     def is_usable(self) -> bool:
         connection = self.connection
         if connection is None or connection.closed:
