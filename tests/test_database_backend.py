@@ -119,3 +119,32 @@ def test_fetch_one__kept_cursor__reused_until_the_connection_is_replaced(own_con
 
     assert own_connection.statement_cursor() is not kept
     assert third[0] != first[0] and third[1] == 3
+
+
+# --- timestamps: psycopg's C loader where Django's Python one would read the same values -------
+
+
+def test_timestamps__read_in_utc__as_djangos_own_loader_reads_them():
+    from datetime import UTC
+
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+    from conclave.database.base import TIMESTAMPTZ_OID, UtcTimestamptzLoader
+
+    moments = (
+        "SELECT now(), '2026-03-29 01:59:59.999999+00'::timestamptz, "
+        "'1999-12-31 23:59:59.5-08'::timestamptz, '0005-01-01 00:00:00+00'::timestamptz, "
+        "'9999-12-31 23:59:59.999999+00'::timestamptz, NULL::timestamptz"
+    )
+    with connection.cursor() as cursor:
+        loader = cursor.cursor.adapters.get_loader(TIMESTAMPTZ_OID, 0)
+        cursor.execute(moments)
+        ours = cursor.fetchone()
+    with connection.cursor() as cursor:
+        register_tzloader(UTC, cursor.cursor)  # Django's own, on this cursor only
+        cursor.execute(moments)
+        djangos = cursor.fetchone()
+
+    assert loader is UtcTimestamptzLoader
+    assert ours == djangos
+    assert all(value.tzinfo is UTC for value in ours[:-1]) and ours[-1] is None
