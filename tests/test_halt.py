@@ -172,15 +172,18 @@ def test_halted__writes_refused_503_reads_go_on(staff_client, api_client, system
     assert constitutional["halt"]["reason"] == "integrity drill"
 
 
-def test_halted__event_append_refused_except_halt_events(system_keys):
+@pytest.mark.parametrize("integration", ["inline", "integrator"])
+def test_halted__event_append_refused_except_halt_events(settings, system_keys, integration):
+    settings.EVENT_INTEGRATION = integration
     halt_raise(reason="drill", actor="test", channel="command")
     forget_halt_status()
 
     with pytest.raises(Halted):
         event_append(event_type="order.created", payload={})
-    event_append(event_type="halt.note", payload={})
+    note = event_append(event_type="halt.note", payload={})
 
-    assert not Event.objects.filter(event_type="order.created").exists()
+    assert not EventQueueEntry.objects.filter(event_type="order.created").exists()
+    assert EventQueueEntry.objects.filter(id=note.queue_id).exists()
 
 
 def test_integrator__halted__integrates_only_halt_events(settings, system_keys):
