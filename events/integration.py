@@ -436,20 +436,19 @@ MARK_SQL = (
 INSERT_ROWS_MAX = 50
 
 
-def _mark_params(integrated: list[_Draft]) -> list[Any]:
+def _mark_params(integrated: list[_Draft], now: datetime) -> list[Any]:
     ids = [draft.entry.id for draft in integrated]
     return [
-        integrated[0].sequence, timezone.now(), "{" + ",".join(map(str, ids)) + "}", ids[0],
+        integrated[0].sequence, now, "{" + ",".join(map(str, ids)) + "}", ids[0],
         ids[-1],
     ]  # fmt: skip
 
 
-def _mark(integrated: list[_Draft], rejected: list[tuple[int, str]]) -> None:
+def _mark(integrated: list[_Draft], rejected: list[tuple[int, str]], *, now: datetime) -> None:
     """Records each integrated entry's sequence (consecutive, from the first draft's) and
-    each rejected entry's reason."""
-    now = timezone.now()
+    each rejected entry's reason, all processed at `now`."""
     if integrated and connection.vendor == "postgresql":
-        fetch_all(connection, MARK_SQL, _mark_params(integrated))
+        fetch_all(connection, MARK_SQL, _mark_params(integrated, now))
     else:
         for draft in integrated:
             EventQueueEntry.objects.filter(id=draft.entry.id).update(
@@ -486,15 +485,16 @@ def _store(
     batch of up to INSERT_ROWS_MAX events is one statement, its INSERT and the queue's
     UPDATE together (a round trip where COPY and the UPDATE take three: most of a small
     batch's cost); a larger one is copied, COPY being the fastest bulk load, then marked."""
+    now = timezone.now()
     if not integrated or connection.vendor != "postgresql" or len(integrated) > INSERT_ROWS_MAX:
         _insert(events)
-        _mark(integrated, rejected)
+        _mark(integrated, rejected, now=now)
         return
     document = json.dumps(
         [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in events], ensure_ascii=False
     )
-    fetch_all(connection, INSERT_AND_MARK_SQL, [document, *_mark_params(integrated)])
-    _mark([], rejected)
+    fetch_all(connection, INSERT_AND_MARK_SQL, [document, *_mark_params(integrated, now)])
+    _mark([], rejected, now=now)
 
 
 def events_integrate(
@@ -609,7 +609,7 @@ def _integrate_step(batch_size: int, event_type_prefix: str = "") -> int:
             reason = f"refused by the database: {exc}"
             with transaction.atomic():
                 lock_chain()
-                _mark([], [(entry.id, reason)])
+                _mark([], [(entry.id, reason)], now=timezone.now())
             EVENTS_REJECTED.inc()
             logger.error("event_rejected", queue_id=entry.id, reason=reason)
             settled += 1
