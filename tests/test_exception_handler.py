@@ -127,3 +127,19 @@ def test_throttle__forged_x_forwarded_for__same_client(api_client):
     ]
 
     assert statuses == [200, 200, 429]
+
+
+def test_input_serializer__each_instance_binds_copies_of_the_declared_fields():
+    from orders.apis.orders import OrdersApi
+
+    declared = OrdersApi.InputSerializer._declared_fields
+    first, second = OrdersApi.InputSerializer(data={}), OrdersApi.InputSerializer(data={})
+
+    for name, field in declared.items():
+        mine, theirs = first.fields[name], second.fields[name]
+        assert mine is not field and theirs is not field and mine is not theirs
+        assert type(mine) is type(field)
+        assert (mine.parent, theirs.parent, field.parent) == (first, second, None)
+        # What the field was built with, for DRF's deep copy of it.
+        assert (mine._args, mine._kwargs) == (field._args, field._kwargs)
+        assert mine.validators == field.validators
