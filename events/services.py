@@ -3,7 +3,7 @@
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -135,6 +135,14 @@ def _check_agent_can_sign(agent_id: str) -> None:
     _can_sign_until[agent_id] = time.monotonic() + KEY_CHECK_TTL_SECONDS
 
 
+def _ensure_appendable(event_types: tuple[str, ...], agent_ids: Iterable[str]) -> None:
+    """What every append checks before it queues: not halted (halt events excepted), and
+    each agent able to sign (see `_check_agent_can_sign`)."""
+    ensure_not_halted(event_types=event_types)
+    for agent_id in agent_ids:
+        _check_agent_can_sign(agent_id)
+
+
 QUEUE_INSERT = "INSERT INTO event_queue (event_type, payload, agent_id, local_timestamp)"
 QUEUE_INSERT_ONE = f"{QUEUE_INSERT} VALUES (%s, %s, %s, %s) RETURNING id"
 
@@ -178,9 +186,9 @@ def event_append_batch(
     payloads = [_canonical_payload(draft) for draft in drafts]
     if not drafts:
         return []
-    ensure_not_halted(event_types=tuple(draft.event_type for draft in drafts))
-    for agent_id in {draft.agent_id for draft in drafts}:
-        _check_agent_can_sign(agent_id)
+    _ensure_appendable(
+        tuple(draft.event_type for draft in drafts), {draft.agent_id for draft in drafts}
+    )
     moment = local_timestamp or timezone.now()
     rows = [
         (draft.event_type, payload, draft.agent_id, moment)
@@ -282,8 +290,7 @@ def event_append_inserting(
             return event_append(
                 event_type=event_type, payload={**payload, id_key: instance.pk}, agent_id=agent_id
             )
-    ensure_not_halted(event_types=(event_type,))
-    _check_agent_can_sign(agent_id)
+    _ensure_appendable((event_type,), (agent_id,))
     statement, params, converters = _insert_sql(instance, db)
     params += [event_type, parts[0] + key_text, parts[1], agent_id, timezone.now()]
     inline = settings.EVENT_INTEGRATION == "inline"
@@ -316,8 +323,7 @@ def event_append(
     if db.vendor != "postgresql" or settings.EVENT_INTEGRATION == "inline":
         return event_append_batch(drafts=[draft], local_timestamp=local_timestamp)[0]
     text = _canonical_payload(draft)
-    ensure_not_halted(event_types=(event_type,))
-    _check_agent_can_sign(agent_id)
+    _ensure_appendable((event_type,), (agent_id,))
     row = fetch_one(
         db, QUEUE_INSERT_ONE, (event_type, text, agent_id, local_timestamp or timezone.now())
     )
