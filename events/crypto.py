@@ -7,7 +7,9 @@ digest || signature). All hashes, signatures and keys are lowercase hex outside 
 
 import hashlib
 import json
+import json.encoder
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -64,8 +66,29 @@ def _plain_json(value: Any) -> bool:
     return False
 
 
-# json.dumps would build this encoder anew for every payload.
 _SORTED_COMPACT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _sorted_compact_encoder() -> Callable[[Any], str]:
+    """`_SORTED_COMPACT.encode`, with the standard library's C encoder made once rather than
+    on every call (`JSONEncoder.encode` builds it anew each time: about 40% of its cost for
+    an order's payload). No circular-reference markers: `_plain_json` has walked the value
+    first. The pure Python encoder where there is no C encoder."""
+    make_c_encoder = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
+    if make_c_encoder is None:
+        return _SORTED_COMPACT.encode
+    make = make_c_encoder(
+        None, _SORTED_COMPACT.default, json.encoder.encode_basestring, None, ":", ",",
+        True, False, False,
+    )  # fmt: skip
+
+    def encode(value: Any) -> str:
+        return "".join(make(value, 0))
+
+    return encode
+
+
+_encode_sorted_compact = _sorted_compact_encoder()
 
 
 def canonical_payload(payload: Any) -> bytes:
@@ -77,7 +100,7 @@ def canonical_payload(payload: Any) -> bytes:
     """
     if _plain_json(payload):
         try:
-            return _SORTED_COMPACT.encode(payload).encode()
+            return _encode_sorted_compact(payload).encode()
         except UnicodeEncodeError:  # a lone surrogate: rfc8785 decides
             pass
     return rfc8785.dumps(payload)

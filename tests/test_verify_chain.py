@@ -13,7 +13,7 @@ from django.db import connection
 from events.models import Event
 from events.services import event_append, key_rotate
 from events.signing import get_signer
-from events.verification import verify_chain
+from events.verification import MIN_CHUNK_SIZE, _chunk_bounds, verify_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +92,39 @@ def test_verify_chain__witness_signature_forged__detected(log):
     assert (result.ok, result.first_bad_sequence) == (False, 3)
 
 
+def test_verify_chain__forged_signature_then_edited_payload__earlier_one_reported(log):
+    # The signatures are checked after the page's other checks: a bad signature still comes
+    # before a later event's bad hash.
+    forged = Ed25519PrivateKey.generate().sign(bytes.fromhex(log[3].content_hash)).hex()
+    tamper(
+        ("UPDATE events SET signature = %s WHERE sequence = 4", [forged]),
+        ("UPDATE events SET payload = '{\"n\": 99}' WHERE sequence = 7", []),
+    )
+
+    result = verify_chain()
+
+    assert (result.ok, result.first_bad_sequence, result.checked) == (False, 4, 3)
+    assert (result.last_sequence, result.reason) == (3, "agent signature does not verify")
+
+
+def test_verify_chain__bad_witness_signature_and_witness_key_in_one_event__first_check_named(
+    log,
+):
+    # As one event's checks run: the witness key is refused before its signature is checked.
+    tamper(
+        (
+            "UPDATE events SET witness_signature = %s, witness_key_id = 'unknown' "
+            "WHERE sequence = 5",
+            ["0" * 128],
+        ),
+    )
+
+    result = verify_chain()
+
+    assert (result.ok, result.first_bad_sequence, result.checked) == (False, 5, 4)
+    assert result.reason == "witness key unknown is not valid"
+
+
 def test_verify_chain__key_public_bytes_replaced__detected(log):
     attacker = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     tamper(("UPDATE agent_keys SET public_key = %s WHERE kind = 'agent'", [attacker]))
@@ -165,3 +198,18 @@ def test_verify_chain_command__tampered__fails_naming_sequence_and_halts(log):
     state = HaltState.objects.get()
     assert (state.is_halted, state.channel) == (True, "automatic")
     assert "integrity failure at sequence 8" in state.reason
+
+
+def test_chunk_bounds__long_range__whole_contiguous_and_shrinking_toward_the_end():
+    bounds = _chunk_bounds(1, 200_000, chunk_size=25_000, workers=2)
+
+    sizes = [last - first + 1 for first, last in bounds]
+    assert (bounds[0][0], bounds[-1][1]) == (1, 200_000)
+    assert all(later[0] == earlier[1] + 1 for earlier, later in zip(bounds, bounds[1:]))
+    assert sizes[0] == 25_000
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[-1] <= MIN_CHUNK_SIZE
+
+
+def test_chunk_bounds__chunks_below_the_minimum__kept_as_asked():
+    assert _chunk_bounds(5, 30, chunk_size=10, workers=2) == [(5, 14), (15, 24), (25, 30)]
