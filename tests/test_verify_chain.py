@@ -3,6 +3,7 @@ which only a superuser can do (`session_replication_role = replica`), as an atta
 full database access would."""
 
 import json
+from itertools import pairwise
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -205,7 +206,7 @@ def test_chunk_bounds__long_range__whole_contiguous_and_shrinking_toward_the_end
 
     sizes = [last - first + 1 for first, last in bounds]
     assert (bounds[0][0], bounds[-1][1]) == (1, 200_000)
-    assert all(later[0] == earlier[1] + 1 for earlier, later in zip(bounds, bounds[1:]))
+    assert all(later[0] == earlier[1] + 1 for earlier, later in pairwise(bounds))
     assert sizes[0] == 25_000
     assert sizes == sorted(sizes, reverse=True)
     assert sizes[-1] <= MIN_CHUNK_SIZE
