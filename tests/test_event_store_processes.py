@@ -1,6 +1,7 @@
 """The event store against real concurrent processes and a least-privilege role, each in a
 PostgreSQL database of its own (the suite's test database rolls back, these must commit)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -64,6 +65,29 @@ def integrator(env: dict[str, str]) -> subprocess.Popen:
     # Keep reading what it logs, so a full pipe never blocks it.
     threading.Thread(target=process.stdout.read, daemon=True).start()
     return process
+
+
+def test_integrator__started__its_heap_settled_before_its_first_batch(event_store):
+    """What the integrator loaded at start is out of the garbage collector's sight
+    (conclave.heap): no full collection walks it between two batches."""
+    env, _ = event_store
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "integrate_events"],
+        cwd=REPO_ROOT,
+        env={**env, "EVENT_INTEGRATION": "integrator", "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        started = next(
+            json.loads(line) for line in process.stderr if '"integrator_started"' in line
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+    assert started["settled_objects"] > 50_000
 
 
 def test_concurrent_writers_and_integrators__killed_integrator__no_gap_no_fork_no_loss(

@@ -9,6 +9,7 @@ import structlog
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from conclave.heap import settle_heap
 from events.integration import events_integrate, run_integrator
 
 logger = structlog.get_logger(__name__)
@@ -78,7 +79,14 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        logger.info("integrator_started", batch_size=batch_size, poll_seconds=poll_seconds)
+        # (A batch held up by a full collection of the heap holds up every writer's event.)
+        settled = settle_heap()
+        logger.info(
+            "integrator_started",
+            batch_size=batch_size,
+            poll_seconds=poll_seconds,
+            settled_objects=settled,
+        )
         self.stdout.write(f"integrating queued events in batches of {batch_size}; SIGTERM stops")
         self.stdout.flush()
         run_integrator(
