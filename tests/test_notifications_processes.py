@@ -57,7 +57,7 @@ def celery_worker(
     process = subprocess.Popen(
         [PYTHON, "-m", "celery", "--app", "conclave", "worker", "--pool", "solo", "--beat",
          "--schedule", str(tmp_path / f"beat-{uuid.uuid4().hex[:6]}"), "--loglevel", level],
-        cwd=REPO_ROOT, env=env, stdout=output, stderr=output,
+        cwd=REPO_ROOT, env=env, stdout=output, stderr=output, start_new_session=True,
     )  # fmt: skip
     try:
         yield process
@@ -65,6 +65,9 @@ def celery_worker(
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=20)
+        # (The beat is a child process: a worker killed outright leaves it running.)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         if log:
             output.close()
 
@@ -216,7 +219,7 @@ def test_telegram_hanging__order_answers__worker_killed_mid_send__no_loss_no_dup
             post_order(base)  # answers 201 while the worker's call hangs
             wait_for(fake.held.is_set)
             assert fake.accepted == []
-            worker.send_signal(signal.SIGKILL)
+            os.killpg(worker.pid, signal.SIGKILL)  # the worker and its beat, as a machine dies
             worker.wait(timeout=10)
         fake.hold.set()
         with celery_worker(env, tmp_path):
