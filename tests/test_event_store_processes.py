@@ -71,13 +71,8 @@ def test_integrator__started__its_heap_settled_before_its_first_batch(event_stor
     """What the integrator loaded at start is out of the garbage collector's sight
     (conclave.heap): no full collection walks it between two batches."""
     env, _ = event_store
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "integrate_events"],
-        cwd=REPO_ROOT,
-        env={**env, "EVENT_INTEGRATION": "integrator", "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = integrator(
+        {**env, "EVENT_INTEGRATION": "integrator", "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
     )
     try:
         started = next(
