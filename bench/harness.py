@@ -1,3 +1,4 @@
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -30,6 +31,18 @@ def rate(operation: Callable[[], object], *, seconds: float = 2.0) -> float:
         operation()
         count += 1
     return count / (time.perf_counter() - started)
+
+
+def in_turns(*measurements: Callable[[], float], turns: int = 6) -> list[float]:
+    """Each measurement taken `turns` times in alternating order (A B, B A, A B, ...), so that
+    a machine speeding up or slowing down meanwhile weighs on each alike; returns the median
+    of each one's turns, in the order given."""
+    taken: list[list[float]] = [[] for _ in measurements]
+    for turn in range(turns):
+        order = list(range(len(measurements)))
+        for index in order if turn % 2 == 0 else reversed(order):
+            taken[index].append(measurements[index]())
+    return [statistics.median(values) for values in taken]
 
 
 def bare_ed25519_verify() -> Callable[[], object]:

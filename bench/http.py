@@ -1,12 +1,16 @@
-"""Request cost of the core endpoints through the whole middleware stack, in process."""
+"""Request cost of the core endpoints through the whole middleware stack, in process, each
+measured in turns with its baseline (bench.harness.in_turns)."""
+
+from collections.abc import Callable, Sequence
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import Client, override_settings
 from django.urls import path
 
-from bench.harness import Result, benchmark, rate
+from bench.harness import Result, benchmark, in_turns, rate
 
 HOST = "127.0.0.1"  # in ALLOWED_HOSTS of every settings module
+TURN = 0.5  # seconds of each turn (six turns of each measurement)
 
 
 def bare_view(request: HttpRequest) -> JsonResponse:
@@ -22,16 +26,37 @@ def expect_ok(response: HttpResponse) -> None:
         raise RuntimeError(f"benchmark request answered {response.status_code}, not 200")
 
 
+def requests_per_second(method: str, url: str) -> Callable[[], float]:
+    """A turn of requests through the product's own settings (URLconf, whole middleware)."""
+    client = Client(HTTP_HOST=HOST)
+    expect_ok(getattr(client, method)(url))  # warm: URLconf, middleware chain, logging
+    return lambda: rate(lambda: expect_ok(getattr(client, method)(url)), seconds=TURN)
+
+
+def bare_requests_per_second(method: str, middleware: Sequence[str] = ()) -> Callable[[], float]:
+    """A turn of requests to this module's bare view behind `middleware` only (none: the
+    baseline). A test client builds its middleware chain on its first request and keeps it;
+    the URLconf is read on every request, so each turn runs under the override."""
+    client = Client(HTTP_HOST=HOST)
+
+    def served() -> override_settings:
+        return override_settings(MIDDLEWARE=list(middleware), ROOT_URLCONF=__name__)
+
+    with served():
+        expect_ok(getattr(client, method)("/v1/health"))
+
+    def turn() -> float:
+        with served():
+            return rate(lambda: expect_ok(getattr(client, method)("/v1/health")), seconds=TURN)
+
+    return turn
+
+
 @benchmark
 def health_requests() -> list[Result]:
-    with override_settings(MIDDLEWARE=[], ROOT_URLCONF=__name__):
-        bare = Client(HTTP_HOST=HOST)
-        expect_ok(bare.get("/v1/health"))  # warm: loads this URLconf and an empty chain
-        baseline = rate(lambda: expect_ok(bare.get("/v1/health")))
-
-    client = Client(HTTP_HOST=HOST)
-    expect_ok(client.get("/v1/health"))  # warm: URLconf, middleware chain, logging
-    health = rate(lambda: expect_ok(client.get("/v1/health")))
+    health, baseline = in_turns(
+        requests_per_second("get", "/v1/health"), bare_requests_per_second("get")
+    )
     return [
         Result(
             name="health_request",
@@ -46,81 +71,90 @@ def health_requests() -> list[Result]:
 @benchmark
 def halt_check() -> list[Result]:
     """What the halt check adds to an unsafe request: the same POST to a bare view with only
-    HaltMiddleware in front of it, and with nothing."""
+    HaltMiddleware in front of it, and with nothing. The difference of two request times is
+    small beside their noise, so it may come out a little below zero."""
     from conclave.halt import halt_status
 
     if halt_status(fresh=True).halted:
         raise RuntimeError("the benchmark database is halted; the check would refuse")
-    with override_settings(MIDDLEWARE=[], ROOT_URLCONF=__name__):
-        bare = Client(HTTP_HOST=HOST)
-        expect_ok(bare.post("/v1/health"))
-        without = rate(lambda: expect_ok(bare.post("/v1/health")))
-    with override_settings(
-        MIDDLEWARE=["conclave.middleware.HaltMiddleware"], ROOT_URLCONF=__name__
-    ):
-        checked = Client(HTTP_HOST=HOST)
-        expect_ok(checked.post("/v1/health"))
-        with_check = rate(lambda: expect_ok(checked.post("/v1/health")))
-    cost_us = max(1e6 / with_check - 1e6 / without, 0.0)
+    with_check, without = in_turns(
+        bare_requests_per_second("post", ["conclave.middleware.HaltMiddleware"]),
+        bare_requests_per_second("post"),
+    )
     return [
         Result("halt_check_request", with_check, "requests/s",
                "the same POST without the halt check", without),
-        Result("halt_check_cost", cost_us, "µs/request",
+        Result("halt_check_cost", 1e6 / with_check - 1e6 / without, "µs/request",
                "the whole bare POST request", 1e6 / without),
     ]  # fmt: skip
 
 
+# Prints the time it sees each of `changes` flips of ENABLE_UI_REFRESH.
 PROPAGATION_PROBE = """
 import sys, time, django
 django.setup()
 from flags.selectors import flags_snapshot
-flags_snapshot()
+seen = flags_snapshot()["ENABLE_UI_REFRESH"]
 print("ready", flush=True)
-while not flags_snapshot()["ENABLE_UI_REFRESH"]:
-    time.sleep(0.001)
-print(time.time(), flush=True)
+for _ in range(int(sys.argv[1])):
+    while flags_snapshot()["ENABLE_UI_REFRESH"] == seen:
+        time.sleep(0.001)
+    seen = not seen
+    print(time.time(), flush=True)
 """
+PROPAGATION_CHANGES = 8
 
 
 @benchmark
 def flag_checks() -> list[Result]:
-    """A flag check on the hot path, and how long a change takes to reach another process."""
+    """A flag check on the hot path, and how long a change takes to reach another process:
+    eight changes, each at a random moment of the other process's local cache period."""
+    import random
+    import statistics
     import subprocess
     import sys
     import time
     from pathlib import Path
 
-    from flags.selectors import flags_snapshot
+    from events.services import keys_bootstrap
+    from flags.selectors import LOCAL_TTL, flags_snapshot
     from flags.services import flag_set
+
+    keys_bootstrap()  # a change is an event (BENCH_ONLY may run this first)
 
     plain = {"ENABLE_UI_REFRESH": False}
     flags_snapshot()
-    check = rate(lambda: flags_snapshot()["ENABLE_UI_REFRESH"])
-    lookup = rate(lambda: plain["ENABLE_UI_REFRESH"])
-
-    client = Client(HTTP_HOST=HOST)
-    expect_ok(client.get("/api/config/feature-flags"))
-    flags_request = rate(lambda: expect_ok(client.get("/api/config/feature-flags")))
-    with override_settings(MIDDLEWARE=[], ROOT_URLCONF=__name__):
-        bare = Client(HTTP_HOST=HOST)
-        expect_ok(bare.get("/v1/health"))
-        bare_request = rate(lambda: expect_ok(bare.get("/v1/health")))
+    check, lookup = in_turns(
+        lambda: rate(lambda: flags_snapshot()["ENABLE_UI_REFRESH"], seconds=TURN),
+        lambda: rate(lambda: plain["ENABLE_UI_REFRESH"], seconds=TURN),
+    )
+    flags_request, bare_request = in_turns(
+        requests_per_second("get", "/api/config/feature-flags"), bare_requests_per_second("get")
+    )
 
     probe = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", PROPAGATION_PROBE],
+        [sys.executable, "-c", PROPAGATION_PROBE, str(PROPAGATION_CHANGES)],
         cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     if probe.stdout is None or probe.stdout.readline().strip() != "ready":
         raise RuntimeError("the propagation probe did not start")
-    changed_at = time.time()
-    flag_set(name="ENABLE_UI_REFRESH", enabled=True, actor="bench")
-    seen_at = float(probe.stdout.readline())
-    probe.wait(timeout=10)
-    flag_set(name="ENABLE_UI_REFRESH", enabled=False, actor="bench")
+    delays = []
+    try:
+        for change in range(PROPAGATION_CHANGES):
+            time.sleep(random.uniform(0, LOCAL_TTL))  # noqa: S311 - a phase, not a secret
+            changed_at = time.time()
+            flag_set(name="ENABLE_UI_REFRESH", enabled=change % 2 == 0, actor="bench")
+            delays.append((float(probe.stdout.readline()) - changed_at) * 1000)
+        probe.wait(timeout=10)
+    finally:
+        probe.kill()
+        flag_set(name="ENABLE_UI_REFRESH", enabled=False, actor="bench")
     return [
         Result("flag_check", 1e6 / check, "µs/check", "a plain dict lookup", 1e6 / lookup),
         Result("feature_flags_request", flags_request, "requests/s",
                "bare Django view, same handler, no middleware", bare_request),
-        Result("flag_propagation", (seen_at - changed_at) * 1000, "ms",
-               "the 1 s requirement (not a measured baseline)", 1000.0),
+        Result("flag_propagation", max(delays), "ms",
+               f"the 1 s requirement; worst of {PROPAGATION_CHANGES} changes", 1000.0),
+        Result("flag_propagation_p50", statistics.median(delays), "ms",
+               f"the 1 s requirement; median of {PROPAGATION_CHANGES} changes", 1000.0),
     ]  # fmt: skip
