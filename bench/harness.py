@@ -38,8 +38,8 @@ def in_turns(*measurements: Callable[[], float], turns: int = 6) -> list[float]:
     a machine speeding up or slowing down meanwhile weighs on each alike; returns the median
     of each one's turns, in the order given."""
     taken: list[list[float]] = [[] for _ in measurements]
+    order = list(range(len(measurements)))
     for turn in range(turns):
-        order = list(range(len(measurements)))
         for index in order if turn % 2 == 0 else reversed(order):
             taken[index].append(measurements[index]())
     return [statistics.median(values) for values in taken]

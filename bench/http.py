@@ -2,6 +2,8 @@
 measured in turns with its baseline (bench.harness.in_turns)."""
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import Client, override_settings
@@ -26,30 +28,34 @@ def expect_ok(response: HttpResponse) -> None:
         raise RuntimeError(f"benchmark request answered {response.status_code}, not 200")
 
 
-def requests_per_second(method: str, url: str) -> Callable[[], float]:
-    """A turn of requests through the product's own settings (URLconf, whole middleware)."""
-    client = Client(HTTP_HOST=HOST)
-    expect_ok(getattr(client, method)(url))  # warm: URLconf, middleware chain, logging
-    return lambda: rate(lambda: expect_ok(getattr(client, method)(url)), seconds=TURN)
+def requests_per_second(method: str, url: str, **overrides: Any) -> Callable[[], float]:
+    """A turn of requests to `url`, under the settings `overrides` if any given. A test client
+    builds its middleware chain on its first request and keeps it; the URLconf is read on
+    every request, so the warm-up and each turn run under the overrides."""
+    send = getattr(Client(HTTP_HOST=HOST), method)
+
+    def request() -> None:
+        expect_ok(send(url))
+
+    def served() -> AbstractContextManager[object]:
+        return override_settings(**overrides) if overrides else nullcontext()
+
+    with served():
+        request()  # warm: URLconf, middleware chain, logging
+
+    def turn() -> float:
+        with served():
+            return rate(request, seconds=TURN)
+
+    return turn
 
 
 def bare_requests_per_second(method: str, middleware: Sequence[str] = ()) -> Callable[[], float]:
     """A turn of requests to this module's bare view behind `middleware` only (none: the
-    baseline). A test client builds its middleware chain on its first request and keeps it;
-    the URLconf is read on every request, so each turn runs under the override."""
-    client = Client(HTTP_HOST=HOST)
-
-    def served() -> override_settings:
-        return override_settings(MIDDLEWARE=list(middleware), ROOT_URLCONF=__name__)
-
-    with served():
-        expect_ok(getattr(client, method)("/v1/health"))
-
-    def turn() -> float:
-        with served():
-            return rate(lambda: expect_ok(getattr(client, method)("/v1/health")), seconds=TURN)
-
-    return turn
+    baseline)."""
+    return requests_per_second(
+        method, "/v1/health", MIDDLEWARE=list(middleware), ROOT_URLCONF=__name__
+    )
 
 
 @benchmark
