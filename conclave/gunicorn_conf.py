@@ -2,7 +2,19 @@
 
 import os
 
+from gunicorn.glogging import Logger
+
 from conclave.logging import build_logging_config
+
+
+class RequestLogOnlyLogger(Logger):
+    """gunicorn's logger without its access lines. RequestLogMiddleware logs each request once,
+    with its request id and user; gunicorn would log it a second time, without them, whenever
+    it is given a logging configuration (`logconfig_dict` below), whatever `accesslog` says."""
+
+    def access(self, resp: object, req: object, environ: object, request_time: object) -> None:
+        return None
+
 
 bind = os.environ.get("GUNICORN_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 # Sync workers: the fastest and most predictable on this kind of host (see DEVELOPERS.md).
@@ -16,6 +28,7 @@ max_requests_jitter = 500
 # Heartbeat files on tmpfs: the container's root filesystem is read-only.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 accesslog = None  # RequestLogMiddleware logs every request with its request id
+logger_class = RequestLogOnlyLogger
 logconfig_dict = build_logging_config(
     level=os.environ.get("LOG_LEVEL", "INFO"), fmt=os.environ.get("LOG_FORMAT", "json")
 )

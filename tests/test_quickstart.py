@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,29 @@ def test_make_run__fresh_checkout__serves_health_ready_metrics_schema(quickstart
     assert b"/v1/ready" in schema
     assert (tmp_path / "var" / "db.sqlite3").is_file()
     assert "Created staff user 'staff'" in run.output()
+
+
+def test_make_run__a_request__logged_once_as_json_with_its_request_id(quickstart):
+    """The request log's line and nothing else: gunicorn writes its own access line for every
+    request whenever it is given a logging configuration, whatever `accesslog` says."""
+    run = quickstart()
+    run.wait_until_serving()
+    probe = uuid.uuid4().hex
+
+    with urllib.request.urlopen(f"{run.base}/v1/health?probe={probe}", timeout=5) as response:  # noqa: S310 - loopback
+        request_id = response.headers["X-Request-ID"]
+    deadline = time.monotonic() + 10
+    while probe not in run.output() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # a second line, if there were one, is written right after the first
+
+    # honcho puts "HH:MM:SS web.1 | " before each line of the process's output.
+    lines = [line.split("| ", 1)[1] for line in run.output().splitlines() if probe in line]
+    logged = [json.loads(line) for line in lines]
+    assert [(entry["event"], entry.get("request_id")) for entry in logged] == [
+        ("request_finished", request_id)
+    ]
+    assert logged[0]["request"] == f"GET /v1/health?probe={probe}"
 
 
 def test_make_run__celery_worker__answers_through_filesystem_broker(quickstart):
