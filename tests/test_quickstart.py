@@ -6,6 +6,7 @@ These run in the SQLite pass of `make test` (marker `quickstart`).
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -216,6 +217,14 @@ def test_make_run__celery_worker__answers_through_filesystem_broker(quickstart):
 
     assert ping.returncode == 0, ping.stdout + ping.stderr
     assert "pong" in ping.stdout
+    # The ping's own stderr included: a newcomer's first start warns of nothing.
+    warned = [
+        line
+        for line in (run.output() + ping.stderr).splitlines()
+        if re.search(r'"level": "(warning|error|critical)"', line)
+        and '"event": "request_finished"' not in line
+    ]
+    assert warned == []
 
 
 def test_make_run__ctrl_c__stops_every_process(quickstart):

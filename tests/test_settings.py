@@ -78,7 +78,7 @@ def test_local_settings__no_database_or_redis_url__sqlite_locmem_filesystem_brok
     assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert values["DATABASES"]["default"]["NAME"] == str(tmp_path / "db.sqlite3")
     assert values["CACHES"]["default"]["BACKEND"].endswith("LocMemCache")
-    assert values["CELERY_BROKER_URL"] == "filesystem://"
+    assert values["CELERY_BROKER_URL"] == "filesystem://localhost//"
     assert values["DEV_MODE"] is True
     assert (tmp_path / "broker" / "queue").is_dir()
     assert len(values["SECRET_KEY"]) >= 50

@@ -192,8 +192,9 @@ else:
 # --- Celery ------------------------------------------------------------------------------------
 # With no Redis the broker is kombu's filesystem transport: it needs no server, works across
 # the quick start's processes (web, worker, beat) on one host, and ships with kombu. Delivery
-# guarantees come from the outbox, not from the broker.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# guarantees come from the outbox, not from the broker. (Its URL names a host, which the
+# transport ignores: without one kombu warns on every connection.)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost//")
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
