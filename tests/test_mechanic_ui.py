@@ -2,6 +2,7 @@
 what, filters and fragments, and the queries a page costs. In a real browser:
 test_mechanic_browser.py."""
 
+import logging
 import re
 
 import pytest
@@ -133,6 +134,25 @@ def test_one_time_link__signs_in_and_opens_the_order__once(mechanic):
     assert first.status_code == 302 and first["Location"] == f"/mechanic/orders/{order.pk}"
     assert client.get(first["Location"]).status_code == 200
     assert second.status_code == 403 and "not valid" in second.content.decode()
+
+
+def test_one_time_link__request_log__token_masked(mechanic, caplog):
+    """The link is a credential until it is used (and for good if its use fails): the request
+    log names the path without it."""
+    order = orders_of(mechanic)[0]
+    token = login_link_issue(mechanic=mechanic, order=order)
+
+    with caplog.at_level(logging.INFO, logger="conclave.requests"):
+        used = Client().get(f"/mechanic/login/link/{token}?from=telegram")
+        refused = Client().get(f"/mechanic/login/link/{token}x")
+
+    logged = [record.msg for record in caplog.records if record.name == "conclave.requests"]
+    assert (used.status_code, refused.status_code) == (302, 403)
+    assert [line["request"] for line in logged] == [
+        "GET /mechanic/login/link/[redacted]?from=telegram",
+        "GET /mechanic/login/link/[redacted]",
+    ]
+    assert token not in caplog.text
 
 
 def test_one_time_link__altered__refused(mechanic):
