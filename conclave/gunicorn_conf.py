@@ -25,6 +25,9 @@ graceful_timeout = 20
 keepalive = 5
 max_requests = 5000
 max_requests_jitter = 500
+# No control socket (gunicorn 25.1 on: a management interface in $HOME/.gunicorn that nothing
+# here uses; in the container, read-only, a warning at every start).
+control_socket_disable = True
 # Heartbeat files on tmpfs: the container's root filesystem is read-only.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 accesslog = None  # RequestLogMiddleware logs every request with its request id
