@@ -19,6 +19,7 @@ from conclave.halt import halt_status
 from conclave.models import HaltChannel
 from conclave.selectors import admin_dashboard, halt_ceremony_view, halt_state
 from conclave.services import ceremony_approve, ceremony_open, halt_clear, halt_raise
+from conclave.throttling import SignInFormThrottle
 from events.services import actor_of as event_actor
 
 
@@ -33,6 +34,12 @@ def error_text(error: DomainError) -> str:
             f"{field}: {' '.join(map(str, problems))}" for field, problems in detail.items()
         )
     return str(detail)
+
+
+class AdminLoginThrottle(SignInFormThrottle):
+    """The admin's sign-in page (staff, keepers, security admins)."""
+
+    form = "admin"
 
 
 class ConclaveAdminSite(admin.AdminSite):
@@ -58,6 +65,26 @@ class ConclaveAdminSite(admin.AdminSite):
             path("halt/ceremony/", self.admin_view(self.ceremony_view), name="halt-ceremony"),
         ]
         return own + super().get_urls()
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """Django's sign-in page, its attempts limited by address as the mechanics' are: 429
+        with a page saying how long to wait, and a success clears the count."""
+        if request.method != "POST":
+            return super().login(request, extra_context)
+        throttle = AdminLoginThrottle()
+        if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            wait = max(1, int(throttle.wait() or 60))
+            context = {**self.each_context(request), "title": "Too many attempts", "wait": wait}
+            refusal = TemplateResponse(
+                request, "admin/conclave/throttled.html", context, status=429
+            )
+            refusal["Retry-After"] = str(wait)
+            return refusal
+        response = super().login(request, extra_context)
+        signed_in = response.status_code == 302 and request.user.is_authenticated
+        if signed_in and getattr(throttle, "key", None):
+            throttle.cache.delete(throttle.key)  # (no key while the throttle is switched off)
+        return response
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         figures = admin_dashboard(request.user)

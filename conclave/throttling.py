@@ -3,7 +3,7 @@ the scoped throttles); signed-in users by account, here."""
 
 from typing import TYPE_CHECKING
 
-from rest_framework.throttling import UserRateThrottle
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
 if TYPE_CHECKING:  # DRF imports this module while it sets up rest_framework.views
     from rest_framework.request import Request
@@ -18,3 +18,15 @@ class SignedInUserThrottle(UserRateThrottle):
         if not (request.user and request.user.is_authenticated):
             return None
         return super().get_cache_key(request, view)
+
+
+class SignInFormThrottle(SimpleRateThrottle):
+    """Sign-in attempts at a page's form by client address, at the API login's rate
+    (`THROTTLE_RATE_LOGIN`); each form (`form`) keeps its own count. The page checks it before
+    the password and clears it on a success."""
+
+    scope = "login"
+    form = ""
+
+    def get_cache_key(self, request: "Request", view: "APIView | None") -> str:
+        return self.cache_format % {"scope": f"login-{self.form}", "ident": self.get_ident(request)}

@@ -19,9 +19,9 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
-from rest_framework.throttling import SimpleRateThrottle
 
 from conclave.exceptions import DomainError, FeatureDisabled, Halted, ValidationFailed
+from conclave.throttling import SignInFormThrottle
 from flags.selectors import request_flags
 from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, PartOrigin, TimeEntry
 from orders.selectors import (
@@ -48,13 +48,10 @@ FILTERS = {
 }
 
 
-class LoginFormThrottle(SimpleRateThrottle):
-    """Failed sign-ins by client address, with the API login's rate (`THROTTLE_RATE_LOGIN`)."""
+class LoginFormThrottle(SignInFormThrottle):
+    """The mechanics' sign-in page."""
 
-    scope = "login"
-
-    def get_cache_key(self, request: Any, view: Any) -> str:
-        return self.cache_format % {"scope": "login-form", "ident": self.get_ident(request)}
+    form = "mechanic"
 
 
 def mechanic_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -118,6 +118,33 @@ def test_anonymous__sent_to_the_login(db):
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
 
 
+def test_login__attempts_throttled_by_address__a_success_clears_them(system_keys, monkeypatch):
+    """Staff and keepers sign in here: as the mechanics' page, attempts from one address are
+    limited (THROTTLE_RATE_LOGIN), with a page saying how long to wait."""
+    from conclave.admin_site import AdminLoginThrottle
+
+    monkeypatch.setattr(AdminLoginThrottle, "THROTTLE_RATES", {"login": "3/min"})
+    UserFactory(username="stella", is_staff=True)
+    client = Client()
+
+    def sign_in(password: str) -> int:
+        data = {"username": "stella", "password": password, "next": "/admin/"}
+        return client.post("/admin/login/", data).status_code
+
+    first = [sign_in("wrong"), sign_in("correct horse battery")]
+    client.logout()
+    later = [sign_in("wrong") for _ in range(3)]
+    refused = client.post("/admin/login/", {"username": "stella", "password": "x"})
+    right = sign_in("correct horse battery")
+
+    assert first == [200, 302]  # the success cleared the failure before it
+    assert later == [200, 200, 200]
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many sign-in attempts" in refused.content.decode()
+    assert right == 429
+    assert "_auth_user_id" not in client.session
+
+
 # --- Flags ------------------------------------------------------------------------------------------
 
 
