@@ -22,6 +22,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from conclave.exceptions import DomainError
+from conclave.logging import logged_path
 
 logger = structlog.get_logger(__name__)
 
@@ -116,7 +117,7 @@ def database_error_response(
         detail = "The database cannot be reached just now: try again in a few seconds."
     else:
         return None
-    logger.error(code, error=str(error).strip()[:300], path=request.path)
+    logger.error(code, error=str(error).strip()[:300], path=logged_path(request, query=False))
     response: HttpResponse = (
         JsonResponse({"error": code, "detail": detail}, status=status)
         if _wants_json(request)

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import structlog
 
 REDACTED = "[redacted]"
+# Views whose path carries a credential (a one-time sign-in link's token): logged masked.
+SECRET_PATHS = frozenset({"mechanic:login-link"})
 
 
 def configured_secrets() -> list[str]:
@@ -33,6 +35,28 @@ def configured_secrets() -> list[str]:
         values.append(urlsplit(url or "").password or "")
     # Short values would scrub ordinary words: a secret is at least 6 characters.
     return sorted({str(v) for v in values if v and len(str(v)) >= 6}, key=len, reverse=True)
+
+
+def logged_path(request: Any, *, query: bool = True) -> str:
+    """The request's path (with its query string, or not) as log lines write it: the path
+    arguments of the views in SECRET_PATHS masked."""
+    path = request.get_full_path() if query else request.path
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.view_name in SECRET_PATHS:
+        for value in match.kwargs.values():
+            path = path.replace(str(value), REDACTED)
+    return path
+
+
+class SecretPathFilter(logging.Filter):
+    """Django's `django.request` lines ("Service Unavailable: <path>") with the path as
+    `logged_path` writes it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if request is not None and isinstance(record.args, tuple) and len(record.args) == 2:
+            record.args = (record.args[0], logged_path(request, query=False))
+        return True
 
 
 class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
@@ -71,13 +95,14 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
                 "foreign_pre_chain": SHARED_PROCESSORS,
             },
         },
+        "filters": {"secret_paths": {"()": SecretPathFilter}},
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "structured"},
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             # RequestLogMiddleware logs each request once; Django's own copy would repeat it.
-            "django.request": {"level": "ERROR"},
+            "django.request": {"level": "ERROR", "filters": ["secret_paths"]},
             "django.server": {"level": "WARNING"},
             # httpx logs each request's URL at INFO: Telegram's carry the bot token.
             "httpx": {"level": "WARNING"},

@@ -26,12 +26,10 @@ from django.utils.functional import SimpleLazyObject, empty
 from conclave.exception_handlers import database_error_response, too_large
 from conclave.exceptions import Halted
 from conclave.halt import halt_status
-from conclave.logging import REDACTED
+from conclave.logging import logged_path
 from conclave.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Views whose path carries a credential (a one-time sign-in link's token): logged masked.
-SECRET_PATHS = frozenset({"mechanic:login-link"})
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # an upstream id is taken only if plain
 
 logger = structlog.get_logger("conclave.requests")
@@ -98,7 +96,7 @@ class RequestLogMiddleware:
             if request_logger.isEnabledFor(level):
                 logger.log(
                     level, "request_finished", code=code,
-                    request=f"{request.method} {_logged_path(request)}",
+                    request=f"{request.method} {logged_path(request)}",
                     user_id=_user_id(request),
                 )  # fmt: skip
             response["X-Request-ID"] = request_id
@@ -117,15 +115,6 @@ def _in_context(content: Iterator[bytes], context: dict[str, Any]) -> Iterator[b
     """A streamed body, sent (after the middleware has returned) with the request's context."""
     with structlog.contextvars.bound_contextvars(**context):
         yield from content
-
-
-def _logged_path(request: HttpRequest) -> str:
-    path = request.get_full_path()
-    match = request.resolver_match
-    if match is not None and match.view_name in SECRET_PATHS:
-        for value in match.kwargs.values():
-            path = path.replace(str(value), REDACTED)
-    return path
 
 
 def _user_id(request: HttpRequest) -> Any:

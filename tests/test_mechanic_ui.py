@@ -155,6 +155,26 @@ def test_one_time_link__request_log__token_masked(mechanic, caplog):
     assert token not in caplog.text
 
 
+def test_one_time_link__database_down_while_redeeming__503_logged_without_the_token(
+    mechanic, monkeypatch, caplog
+):
+    """The token is still unused then: Django's own line for the 5xx names the path too."""
+    from django.db import OperationalError
+
+    def unreachable(token: str):
+        raise OperationalError("connection refused")
+
+    token = login_link_issue(mechanic=mechanic, order=orders_of(mechanic)[0])
+    monkeypatch.setattr("mechanic_ui.views.login_link_redeem", unreachable)
+
+    with caplog.at_level(logging.INFO):
+        response = Client().get(f"/mechanic/login/link/{token}")
+
+    assert response.status_code == 503
+    assert "Service Unavailable: /mechanic/login/link/[redacted]" in caplog.messages
+    assert token not in caplog.text
+
+
 def test_one_time_link__altered__refused(mechanic):
     order = orders_of(mechanic)[0]
     token = login_link_issue(mechanic=mechanic, order=order)
