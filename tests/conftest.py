@@ -177,16 +177,20 @@ def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subproce
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workers: int = 2, log: Path | None = None) -> Iterator[str]:
+def gunicorn(
+    env: dict[str, str], workers: int = 2, log: Path | None = None, config: str = ""
+) -> Iterator[str]:
     """A real gunicorn serving this project with `env` on a free port; yields its base URL.
-    Its output goes to `log` when given."""
+    Its output goes to `log` when given; `config` names a settings file (the command line's
+    workers and address still win)."""
     from tests.http import call
 
     port = free_port()
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [PYTHON, "-m", "gunicorn", "conclave.wsgi:application", "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5"],
+         "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5",
+         *(["--config", config] if config else [])],
         cwd=REPO_ROOT, env=env, stdout=output, stderr=output,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -2,16 +2,14 @@
 
 import copy
 import re
-import subprocess
-import time
-import urllib.request
 
 import kubernetes_validate
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from tests.conftest import PYTHON, REPO_ROOT, clean_env, free_port
+from tests.conftest import REPO_ROOT, clean_env, gunicorn
+from tests.http import call
 
 K8S_DIR = REPO_ROOT / "deploy" / "kubernetes"
 K8S_VERSION = "1.31"
@@ -341,35 +339,17 @@ def test_gunicorn_conf__serves_with_no_control_socket__writes_nothing_in_home(tm
     """gunicorn (25.1 on) opens a control socket in $HOME/.gunicorn by default: a management
     interface nothing here uses, and in the container (read-only root, HOME=/app) a warning at
     every start."""
-    home, port = tmp_path / "home", free_port()
+    home, log = tmp_path / "home", tmp_path / "gunicorn.log"
     home.mkdir()
     env = clean_env(
         DJANGO_SETTINGS_MODULE="conclave.settings.local",
         CONCLAVE_VAR_DIR=str(tmp_path / "var"),
         HOME=str(home),
         XDG_RUNTIME_DIR="",
-        GUNICORN_BIND=f"127.0.0.1:{port}",
     )
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "conclave.wsgi:application",
-             "--config", "python:conclave.gunicorn_conf"],
-            cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline, status = time.monotonic() + 30, None
-            while status is None and time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(  # noqa: S310 - loopback
-                        f"http://127.0.0.1:{port}/v1/health", timeout=1
-                    ) as response:
-                        status = response.status
-                except OSError:
-                    time.sleep(0.2)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+
+    with gunicorn(env, log=log, config="python:conclave.gunicorn_conf") as base:
+        status = call("GET", f"{base}/v1/health")[0]
 
     assert status == 200, log.read_text()
     assert list(home.iterdir()) == []
