@@ -59,6 +59,35 @@ class SecretPathFilter(logging.Filter):
         return True
 
 
+# Beat jobs run every few seconds that find nothing to do nearly every time: Celery's lines
+# for each run (sent, received, succeeded) would be most of the log. They log what they did.
+ROUTINE_TASKS = frozenset({"notifications.tasks.dispatch_due_notifications"})
+CELERY_TASK_LOGGERS = (
+    "celery.beat",
+    "celery.worker.strategy",
+    "celery.app.trace",
+    "django_structlog.celery.receivers",
+)
+
+
+class RoutineTaskFilter(logging.Filter):
+    """Drops the INFO lines of a routine task's runs; a failed run's warnings and errors pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or task_named(record) not in ROUTINE_TASKS
+
+
+def task_named(record: logging.LogRecord) -> str | None:
+    data = getattr(record, "data", None)  # the worker's "received" and "succeeded"
+    if isinstance(data, dict):
+        return data.get("name")
+    if isinstance(record.msg, dict):  # django-structlog's "task_enqueued"
+        return record.msg.get("child_task_name")
+    if isinstance(record.args, tuple) and len(record.args) == 2:  # beat's "Sending due task"
+        return str(record.args[1])
+    return None
+
+
 class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -95,7 +124,10 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
                 "foreign_pre_chain": SHARED_PROCESSORS,
             },
         },
-        "filters": {"secret_paths": {"()": SecretPathFilter}},
+        "filters": {
+            "secret_paths": {"()": SecretPathFilter},
+            "routine_tasks": {"()": RoutineTaskFilter},
+        },
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "structured"},
         },
@@ -107,6 +139,7 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
             # httpx logs each request's URL at INFO: Telegram's carry the bot token.
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
+            **{name: {"filters": ["routine_tasks"]} for name in CELERY_TASK_LOGGERS},
         },
     }
 

@@ -1,9 +1,12 @@
 """Delivery of the outbox by Celery: one task per row, and a beat job for rows that are due
 (broker down at commit time, a worker killed mid-send, retries whose task was lost)."""
 
+import structlog
 from celery import shared_task
 
 from conclave.tasks import HaltGuardedTask
+
+logger = structlog.get_logger(__name__)
 
 DISPATCH_BATCH = 500
 
@@ -35,4 +38,6 @@ def dispatch_due_notifications() -> int:
     )
     for notification_id in ids:
         deliver_notification.apply_async((notification_id,))
+    if ids:  # an idle run is not logged (conclave.logging.ROUTINE_TASKS)
+        logger.info("due_notifications_dispatched", count=len(ids))
     return len(ids)

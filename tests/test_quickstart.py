@@ -227,6 +227,48 @@ def test_make_run__celery_worker__answers_through_filesystem_broker(quickstart):
     assert warned == []
 
 
+def test_make_run__idle_outbox_sweep__not_logged__a_sweep_that_finds_rows_is(quickstart, tmp_path):
+    # Port 9 on loopback refuses: the left-behind message goes nowhere.
+    run = quickstart(NOTIFY_DISPATCH_SECONDS="0.5", TELEGRAM_API_BASE_URL="http://127.0.0.1:9")
+    run.wait_until_serving()
+    deadline = time.monotonic() + 60
+    while not re.search(r"worker@\S+ ready", run.output()):
+        assert time.monotonic() < deadline, f"no worker:\n{run.output()}"
+        time.sleep(0.5)
+    time.sleep(2)  # four idle sweeps, one every half second
+    # A row due now that no task was queued for (as after a broker outage): only the sweep
+    # can find it.
+    with contextlib.closing(sqlite3.connect(tmp_path / "var" / "db.sqlite3")) as database:
+        with database:
+            database.execute(
+                "INSERT INTO notifications_outbox (kind, chat_id, text, status, attempts,"
+                " next_attempt_at, last_error, idempotency_key, dedupe_key, created_at)"
+                " VALUES ('order_created', 42, 'left behind', 'pending', 0,"
+                " '2000-01-01 00:00:00', '', ?, ?, '2000-01-01 00:00:00')",
+                (f"left-behind-{uuid.uuid4()}", uuid.uuid4().hex),
+            )
+
+    deadline = time.monotonic() + 60
+    while '"event": "due_notifications_dispatched"' not in run.output():
+        assert time.monotonic() < deadline, f"the sweep found nothing:\n{run.output()}"
+        time.sleep(0.5)
+
+    logged = [
+        json.loads(line.split("| ", 1)[1]) for line in run.output().splitlines() if "| {" in line
+    ]
+    assert {"event": "due_notifications_dispatched", "count": 1}.items() <= next(
+        entry for entry in logged if entry["event"] == "due_notifications_dispatched"
+    ).items()
+    # The idle sweeps before it wrote nothing, nor did the sweep's own Celery lines.
+    assert [
+        entry
+        for entry in logged
+        if "dispatch_due_notifications" in json.dumps(entry)
+        and entry["event"] != "due_notifications_dispatched"
+        and entry["level"] == "info"
+    ] == []
+
+
 def test_make_run__ctrl_c__stops_every_process(quickstart):
     run = quickstart()
     run.wait_until_serving()
