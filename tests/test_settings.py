@@ -73,12 +73,21 @@ def test_local_settings__no_database_or_redis_url__sqlite_locmem_filesystem_brok
         DJANGO_SETTINGS_MODULE="conclave.settings.local", CONCLAVE_VAR_DIR=str(tmp_path)
     )
 
-    values = settings_of(env, "DATABASES", "CACHES", "CELERY_BROKER_URL", "DEV_MODE", "SECRET_KEY")
+    values = settings_of(
+        env,
+        "DATABASES",
+        "CACHES",
+        "CELERY_BROKER_URL",
+        "CELERY_BROKER_TRANSPORT",
+        "DEV_MODE",
+        "SECRET_KEY",
+    )
 
     assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert values["DATABASES"]["default"]["NAME"] == str(tmp_path / "db.sqlite3")
     assert values["CACHES"]["default"]["BACKEND"].endswith("LocMemCache")
     assert values["CELERY_BROKER_URL"] == "filesystem://localhost//"
+    assert values["CELERY_BROKER_TRANSPORT"] == "conclave.broker:Transport"
     assert values["DEV_MODE"] is True
     assert (tmp_path / "broker" / "queue").is_dir()
     assert len(values["SECRET_KEY"]) >= 50
