@@ -125,3 +125,26 @@ class VerificationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.first_sequence}..{self.last_sequence}: {self.ok}"
+
+
+class IdempotentRequest(models.Model):
+    """A write sent with an `Idempotency-Key` and the answer it got, kept so that a retry of it
+    gets that answer again instead of writing twice (conclave.idempotency). The row is written
+    in the write's own transaction: there is no moment when the write is done and its answer
+    not yet kept."""
+
+    scope = models.CharField(max_length=40)  # whose key: "user:<id>", or "anonymous"
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # sha256 of the method, path and body
+    status = models.PositiveSmallIntegerField()
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(db_default=Now(), db_index=True)
+
+    class Meta:
+        db_table = "idempotency_keys"
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="one_answer_per_idempotency_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}: {self.status}"

@@ -9,10 +9,12 @@ from typing import Any
 
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 
+from conclave import idempotency
 from conclave.middleware import paths_allowed_while_halted
 from conclave.serializers import StrictInputSerializer
 
@@ -31,7 +33,27 @@ class ErrorSerializer(serializers.Serializer):
     retry_after = serializers.IntegerField(required=False, help_text="Seconds to wait (429 only).")
 
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    idempotency.HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any value of 1 to 255 visible ASCII characters (a UUID per user action), the same at "
+        "every retry: a retry of a request that succeeded gets its answer again (with "
+        "`Idempotent-Replayed: true`) instead of writing twice. Answers are kept for 24 hours."
+    ),
+)
+
+
 class AutoSchema(SpectacularAutoSchema):
+    def _idempotent(self) -> bool:
+        return getattr(getattr(self.view, self.method.lower(), None), "idempotent", False)
+
+    def get_override_parameters(self) -> list[Any]:
+        extra = [IDEMPOTENCY_KEY] if self._idempotent() else []
+        return [*super().get_override_parameters(), *extra]
+
     def _map_serializer(self, serializer: Any, direction: str, *args: Any, **kwargs: Any) -> Any:
         schema = super()._map_serializer(serializer, direction, *args, **kwargs)
         if direction == "request" and isinstance(serializer, StrictInputSerializer):
@@ -101,6 +123,8 @@ class AutoSchema(SpectacularAutoSchema):
         if unsafe:
             # Every write appends an event, which the log can refuse (no active key, ...).
             errors.append((409, "The request conflicts with the current state: `detail` says how."))
+        if self._idempotent():
+            errors.append((422, "`idempotency_key_reused`: the key was sent with another request."))
         if "requestBody" in operation:
             errors.append((413, "The request body is too large."))
             errors.append((415, "The request body is not in a supported media type."))

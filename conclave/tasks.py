@@ -40,3 +40,13 @@ def verify_recent_events() -> dict[str, Any]:
     result = verify_chain(from_sequence=last_verified_sequence() + 1, workers=1)
     verification_record(kind=VerificationKind.PERIODIC, result=result, started_at=started)
     return {"ok": result.ok, "checked": result.checked, "last_sequence": result.last_sequence}
+
+
+@shared_task(base=HaltGuardedTask, ignore_result=True)
+def purge_idempotency_keys() -> int:
+    """Forgets the answers kept for `Idempotency-Key` retries once they are KEPT old."""
+    from conclave.idempotency import KEPT
+    from conclave.models import IdempotentRequest
+
+    deleted, _ = IdempotentRequest.objects.filter(created_at__lt=timezone.now() - KEPT).delete()
+    return deleted

@@ -3,6 +3,7 @@ API. Signed in with Django's session (HttpOnly cookie, CSRF); the pages' JavaScr
 REST API with that session (mechanic_ui/static/mechanic/api.js).
 """
 
+import uuid
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
@@ -20,7 +21,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from conclave import idempotency
 from conclave.exceptions import DomainError, FeatureDisabled, Halted, ValidationFailed
+from conclave.idempotency import IdempotencyKeyReused
 from conclave.throttling import SignInFormThrottle
 from flags.selectors import request_flags
 from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, PartOrigin, TimeEntry
@@ -307,6 +310,21 @@ def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> i
     return order.pk
 
 
+def _new_order_once(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> int:
+    """The form sent twice (a double click, a resend after a lost answer) makes one order:
+    the second answer is the first's (conclave.idempotency)."""
+    key = request.POST.get(idempotency.FORM_FIELD, "")
+    if not key:
+        return _new_order(request, mechanic, flags)
+    _, answer, _ = idempotency.once(
+        scope=idempotency.key_scope(request),
+        key=key,
+        fingerprint=idempotency.fingerprint(request),
+        run=lambda: (302, {"order_id": _new_order(request, mechanic, flags)}),
+    )
+    return int(answer["order_id"])
+
+
 @mechanic_required
 @require_http_methods(["GET", "POST"])
 def order_new_view(request: HttpRequest) -> HttpResponse:
@@ -323,10 +341,23 @@ def order_new_view(request: HttpRequest) -> HttpResponse:
         "custom_rows": range(CUSTOM_PART_ROWS),
         "form": request.POST,
         "chosen_parts": request.POST.getlist("part_ids"),
+        "idempotency_key": request.POST.get(idempotency.FORM_FIELD) or uuid.uuid4().hex,
     }
     if request.method == "POST":
         try:
-            order_id = _new_order(request, mechanic, flags)
+            order_id = _new_order_once(request, mechanic, flags)
+        except IdempotencyKeyReused:
+            # The form was sent before, then changed (the browser's Back): shown again with
+            # its values and a new key, so a second order is made only when asked for.
+            context["idempotency_key"] = uuid.uuid4().hex
+            context["errors"] = {
+                "order": [
+                    gettext(
+                        "This order was sent already. Check it and send it again to make another order."
+                    )
+                ]
+            }
+            return render(request, "mechanic/order_new.html", context)
         except Halted as exc:
             reason = exc.extra.get("reason", "")
             context["errors"] = {

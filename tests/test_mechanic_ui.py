@@ -429,6 +429,43 @@ def test_new_order__any_bad_step__nothing_written_and_the_reason_shown(mechanic,
     assert not Order.objects.exists()
 
 
+def test_new_order__sent_twice__one_order_both_answers_show_it(mechanic):
+    import re
+
+    client = signed_in(mechanic)
+    form = client.get("/mechanic/orders/new").content.decode()
+    (key,) = re.findall(r'name="idempotency_key" value="([0-9a-f]{32})"', form)
+    data = {"idempotency_key": key, "part_type": "Mirror", "vin": "TEST123456789",
+            "original_or_analog": "original"}  # fmt: skip
+
+    first = client.post("/mechanic/orders/new", data)
+    again = client.post("/mechanic/orders/new", data)  # a double click, or a resend
+
+    order = Order.objects.get()
+    assert first["Location"] == again["Location"] == f"/mechanic/orders/{order.pk}"
+
+
+def test_new_order__sent_then_changed_and_sent_again__asked_to_confirm_then_made(mechanic):
+    import re
+
+    client = signed_in(mechanic)
+    data = {"idempotency_key": "a" * 32, "part_type": "Mirror", "vin": "TEST123456789",
+            "original_or_analog": "original"}  # fmt: skip
+    client.post("/mechanic/orders/new", data)
+
+    changed = client.post("/mechanic/orders/new", {**data, "part_type": "Wiper"})
+
+    page = changed.content.decode()
+    assert changed.status_code == 200 and "This order was sent already." in page
+    assert Order.objects.count() == 1
+    (key,) = re.findall(r'name="idempotency_key" value="([0-9a-f]{32})"', page)
+    confirmed = client.post(
+        "/mechanic/orders/new", {**data, "part_type": "Wiper", "idempotency_key": key}
+    )
+    assert confirmed.status_code == 302
+    assert sorted(Order.objects.values_list("part_type", flat=True)) == ["Mirror", "Wiper"]
+
+
 # --- Static files -----------------------------------------------------------------------------------
 
 

@@ -242,6 +242,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": float(VERIFY_RECENT_EVENTS_SECONDS),
     },
     "purge-event-queue": {"task": "events.tasks.purge_event_queue", "schedule": 600.0},
+    "purge-idempotency-keys": {
+        "task": "conclave.tasks.purge_idempotency_keys",
+        "schedule": 3600.0,
+    },
     "checkpoint": {
         "task": "events.tasks.checkpoint",
         "schedule": float(CHECKPOINT_INTERVAL_SECONDS),

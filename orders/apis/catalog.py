@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conclave.exceptions import FeatureDisabled, ValidationFailed
+from conclave.idempotency import idempotent
 from conclave.openapi import ErrorSerializer
 from conclave.serializers import StrictInputSerializer
 from flags.selectors import request_flags
@@ -199,6 +200,7 @@ class CategoryCreateApi(APIView):
         tags=["catalog"],
         description="Staff; without `sort_order` the category goes last.",
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         fields = _valid(CategoryInputSerializer, request)
         category = category_create(actor=signed_in(request), **fields)
@@ -215,6 +217,7 @@ class CategoryApi(APIView):
         responses={200: CategoryAdminSerializer},
         tags=["catalog"],
     )
+    @idempotent
     def patch(self, request: Request, category_id: int) -> Response:
         fields = _valid(CategoryInputSerializer, request, partial=True)
         category = category_update(category_id=category_id, actor=signed_in(request), **fields)
@@ -226,6 +229,7 @@ class CategoryApi(APIView):
         tags=["catalog"],
         description="Deletes the category and its parts; 409 while an order uses one of them.",
     )
+    @idempotent
     def delete(self, request: Request, category_id: int) -> Response:
         category_delete(category_id=category_id, actor=signed_in(request))
         return Response(status=204)
@@ -249,6 +253,7 @@ class CategoriesReorderApi(APIView):
         tags=["catalog"],
         description="`ids` names every category once, in the order they are to be shown.",
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         ids = _valid(self.InputSerializer, request)["ids"]
         ordered = categories_reorder(ids=ids, actor=signed_in(request))
@@ -265,6 +270,7 @@ class PartCreateApi(APIView):
         responses={201: PartAdminSerializer},
         tags=["catalog"],
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         part = part_create(actor=signed_in(request), **_valid(PartInputSerializer, request))
         return Response(PartAdminSerializer(part).data, status=201)
@@ -281,6 +287,7 @@ class PartApi(APIView):
         tags=["catalog"],
         description="Orders already made keep the name and price they were made with.",
     )
+    @idempotent
     def patch(self, request: Request, part_id: int) -> Response:
         fields = _valid(PartInputSerializer, request, partial=True)
         part = part_update(part_id=part_id, actor=signed_in(request), **fields)
@@ -292,6 +299,7 @@ class PartApi(APIView):
         tags=["catalog"],
         description="409 while an order uses the part.",
     )
+    @idempotent
     def delete(self, request: Request, part_id: int) -> Response:
         part_delete(part_id=part_id, actor=signed_in(request))
         return Response(status=204)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conclave.exceptions import NotFound
+from conclave.idempotency import idempotent
 from conclave.serializers import StrictInputSerializer
 from flags.selectors import request_flags
 from orders.apis.common import signed_in, visible_order
@@ -87,6 +88,7 @@ class OrderItemsApi(APIView):
         description="A catalog part (`part_id`; its name, number and price are copied) or a "
         "custom part (`name` and `unit_price`). 409 on a completed or cancelled order.",
     )
+    @idempotent
     def post(self, request: Request, order_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -103,6 +105,7 @@ class OrderItemApi(APIView):
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(operation_id="order_item_remove", responses={204: None}, tags=["orders"])
+    @idempotent
     def delete(self, request: Request, order_id: int, item_id: int) -> Response:
         item_remove(order_id=order_id, item_id=item_id, user=signed_in(request))
         return Response(status=204)
@@ -134,6 +137,7 @@ class OrderWorksApi(APIView):
         tags=["orders"],
         description="Labour with its price. 409 on a completed or cancelled order.",
     )
+    @idempotent
     def post(self, request: Request, order_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -145,6 +149,7 @@ class OrderWorkApi(APIView):
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(operation_id="order_work_remove", responses={204: None}, tags=["orders"])
+    @idempotent
     def delete(self, request: Request, order_id: int, work_id: int) -> Response:
         work_remove(order_id=order_id, work_id=work_id, user=signed_in(request))
         return Response(status=204)
@@ -174,6 +179,7 @@ class OrderPhotosApi(APIView):
         tags=["orders"],
         description="The bytes must be a JPEG, PNG or WebP image (ORDER_PHOTO_MAX_BYTES at most).",
     )
+    @idempotent
     def post(self, request: Request, order_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

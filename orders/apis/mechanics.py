@@ -18,6 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from conclave.exceptions import DomainError
+from conclave.idempotency import idempotent
 from conclave.serializers import StrictInputSerializer
 from orders.apis.common import IsMechanic, mechanic_from, signed_in
 from orders.models import Language, MechanicProfile
@@ -115,6 +116,7 @@ class MechanicProfileApi(APIView):
         responses={200: ProfileSerializer},
         tags=["mechanics"],
     )
+    @idempotent
     def patch(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conclave.idempotency import idempotent
 from conclave.serializers import StrictInputSerializer
 from conclave.throttling import SignedInUserThrottle
 from flags.selectors import request_flags
@@ -86,6 +87,7 @@ class OrdersApi(APIView):
         responses={201: OrderOutputSerializer},
         tags=["orders"],
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -160,6 +162,7 @@ class OrderStatusApi(APIView):
         description="The mechanic's own order only (others are 404). An illegal move is 409 "
         "with `allowed` naming the statuses it may move to.",
     )
+    @idempotent
     def patch(self, request: Request, order_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -186,6 +189,7 @@ class OrderAssignApi(APIView):
         tags=["orders"],
         description="Assign or reassign an order to an active mechanic (inactive: 409).",
     )
+    @idempotent
     def post(self, request: Request, order_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -226,6 +230,7 @@ class OrderCommentsApi(APIView):
         responses={201: CommentSerializer},
         tags=["orders"],
     )
+    @idempotent
     def post(self, request: Request, order_id: int) -> Response:
         order = visible_order(request, order_id)
         serializer = self.InputSerializer(data=request.data)

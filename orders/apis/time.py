@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conclave.idempotency import idempotent
 from conclave.serializers import StrictInputSerializer
 from orders.apis.common import (
     IsMechanic,
@@ -47,6 +48,7 @@ class TimerStartApi(APIView):
         tags=["time"],
         description="409 while another timer of the mechanic runs.",
     )
+    @idempotent
     def post(self, request: Request, order_id: int) -> Response:
         entry = timer_start(order_id=order_id, mechanic=mechanic_from(request))
         return Response(TimeEntrySerializer(entry).data, status=201)
@@ -58,6 +60,7 @@ class TimerStopApi(APIView):
     @extend_schema(
         operation_id="timer_stop", request=None, responses={200: TimeEntrySerializer}, tags=["time"]
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         return Response(TimeEntrySerializer(timer_stop(mechanic=mechanic_from(request))).data)
 
@@ -122,6 +125,7 @@ class OrderTimeApi(APIView):
         responses={201: TimeEntrySerializer},
         tags=["time"],
     )
+    @idempotent
     def post(self, request: Request, order_id: int) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -177,3 +177,26 @@ test("a request that never answers times out and counts as a network error", asy
   await assert.rejects(api.get("/api/orders"), /Network error/);
   assert.deepEqual(slept, [1000, 2000, 4000]);
 });
+
+test("a write's retries carry its Idempotency-Key; another write gets another key", async () => {
+  const { fetch, calls } = scripted([0, 502, 201]);
+  const { api } = client(fetch);
+
+  await api.post("/api/orders/1/comments", { text: "pads fitted" });
+  await api.post("/api/orders/1/comments", { text: "pads fitted" });
+
+  const keys = calls.map((call) => call.init.headers["Idempotency-Key"]);
+  assert.equal(keys.length, 4);
+  assert.match(keys[0], /^[0-9a-f]{32}$/);
+  assert.deepEqual(keys.slice(0, 3), [keys[0], keys[0], keys[0]]);
+  assert.notEqual(keys[3], keys[0]);
+});
+
+test("a read carries no Idempotency-Key", async () => {
+  const { fetch, calls } = scripted([200]);
+  const { api } = client(fetch);
+
+  await api.get("/api/orders");
+
+  assert.equal("Idempotency-Key" in calls[0].init.headers, false);
+});

@@ -4,6 +4,8 @@
  * - network errors, 5xx, 408 and 429 are retried up to 3 times after 1 s, 2 s and 4 s;
  *   no other 4xx is ever retried, and neither is a 503 "halted" (retrying cannot help);
  * - identical requests in flight at once share one network call;
+ * - a write carries an Idempotency-Key, the same at each of its retries: a retry of a write
+ *   whose answer was lost gets that answer again instead of writing twice;
  * - failures come back as errors with a friendly `userMessage`; 401 sends the browser to the
  *   login page; a 503 "halted" raises the halted banner with the reason.
  * Session cookie and CSRF token only: nothing is kept in localStorage.
@@ -51,6 +53,13 @@
         return labels[field] ? `${labels[field]}: ${text}` : text;
       })
       .join("; ");
+  }
+
+  // 128 random bits as hex: crypto.randomUUID exists only on https pages and localhost.
+  function newIdempotencyKey() {
+    const bytes = new Uint8Array(16);
+    root.crypto.getRandomValues(bytes);
+    return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
   }
 
   function csrfToken(doc) {
@@ -124,9 +133,13 @@
     }
 
     async function send(method, url, body, extraHeaders, asText) {
+      let headers = extraHeaders;
+      if (method !== "GET" && method !== "HEAD") {
+        headers = Object.assign({ "Idempotency-Key": newIdempotencyKey() }, extraHeaders || {});
+      }
       let result;
       for (let retry = 0; ; retry += 1) {
-        result = await attempt(method, url, body, extraHeaders);
+        result = await attempt(method, url, body, headers);
         const halted = result.data && result.data.error === "halted";
         if (result.status >= 200 && result.status < 300) return asText ? result.text : result.data;
         if (halted || !isRetryable(result.status) || retry >= RETRY_DELAYS_MS.length) break;
