@@ -176,6 +176,25 @@ def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subproce
     )
 
 
+def served_env(database: ScratchDatabase, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """The environment of this project's processes on a scratch database (test settings, keys
+    and var/ under `tmp_path`, plus overrides), the database migrated and its keys made."""
+    env = clean_env(
+        **{
+            "DJANGO_SETTINGS_MODULE": "conclave.settings.test",
+            "DATABASE_URL": database.url,
+            "SIGNING_KEY_DIR": str(tmp_path / "keys"),
+            "CONCLAVE_VAR_DIR": str(tmp_path / "var"),
+            "LOG_LEVEL": "WARNING",
+            **overrides,
+        }
+    )
+    for step in (["migrate", "-v0"], ["keys", "bootstrap"]):
+        result = run_manage(*step, env=env)
+        assert result.returncode == 0, result.stderr
+    return env
+
+
 @contextlib.contextmanager
 def gunicorn(
     env: dict[str, str], workers: int = 2, log: Path | None = None, config: str = ""

@@ -9,7 +9,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.conftest import clean_env, gunicorn, run_manage
+from tests.conftest import gunicorn, run_manage, served_env
 from tests.http import call
 from tests.tcp_proxy import tcp_proxy
 from tests.workshop import RUNBOOK_ORDER
@@ -33,19 +33,15 @@ def test_postgres_restart_under_load__503_while_down__served_after__no_half_writ
     scratch_database, tmp_path
 ):
     database = scratch_database("conclave_faults")
-    direct = clean_env(
-        DJANGO_SETTINGS_MODULE="conclave.settings.test",
-        DATABASE_URL=database.url,
-        SIGNING_KEY_DIR=str(tmp_path / "keys"),
-        CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+    direct = served_env(
+        database,
+        tmp_path,
         HALT_REDIS_PREFIX=f"faults-{uuid.uuid4().hex[:8]}",
         EVENT_INTEGRATION="inline",
         THROTTLE_RATE_ORDERS_ANON="",
         THROTTLE_RATE_ANON="",
         LOG_LEVEL="ERROR",
     )
-    for step in (["migrate", "-v0"], ["keys", "bootstrap"]):
-        assert run_manage(*step, env=direct).returncode == 0
     outcomes: list[tuple[str, int, object]] = []
     with tcp_proxy(("127.0.0.1", 5432)) as proxy:
         proxied = {**direct, "DATABASE_URL": database.url.replace(":5432/", f":{proxy.port}/")}

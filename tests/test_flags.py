@@ -15,7 +15,7 @@ from conclave.services import halt_raise
 from events.models import Event
 from flags.selectors import flags_snapshot
 from flags.services import flag_set
-from tests.conftest import clean_env, gunicorn, run_manage
+from tests.conftest import gunicorn, run_manage, served_env
 from tests.factories import UserFactory
 from tests.http import call
 
@@ -213,16 +213,7 @@ def test_pinned_flag__command_refuses(settings, system_keys):
 
 
 def test_flag_change__reaches_every_gunicorn_worker_within_a_second(scratch_database, tmp_path):
-    database = scratch_database("conclave_flags")
-    env = clean_env(
-        DJANGO_SETTINGS_MODULE="conclave.settings.test",
-        DATABASE_URL=database.url,
-        SIGNING_KEY_DIR=str(tmp_path / "keys"),
-        CONCLAVE_VAR_DIR=str(tmp_path / "var"),
-        LOG_LEVEL="WARNING",
-    )
-    for step in (["migrate", "-v0"], ["keys", "bootstrap"]):
-        assert run_manage(*step, env=env).returncode == 0
+    env = served_env(scratch_database("conclave_flags"), tmp_path)
     subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], check=True, capture_output=True)
 
     def seen(base: str) -> set[bool]:

@@ -17,7 +17,7 @@ from conclave.tasks import purge_idempotency_keys
 from events.models import EventQueueEntry
 from orders.models import Comment, Order, OrderPhoto, TimeEntry
 from orders.services import order_create
-from tests.conftest import clean_env, gunicorn, run_manage
+from tests.conftest import gunicorn, served_env
 from tests.http import call
 from tests.workshop import MECHANIC_PASSWORD, OTHER_MECHANIC_PASSWORD, RUNBOOK_ORDER, client_for
 
@@ -228,15 +228,7 @@ def test_retry_while_the_first_is_still_writing__waits_and_gets_its_answer(
     retry waits on it, then answers from it. The test holds both at a known point with a
     lock on `orders`."""
     database = scratch_database("conclave_idempotency")
-    env = clean_env(
-        DJANGO_SETTINGS_MODULE="conclave.settings.test",
-        DATABASE_URL=database.url,
-        SIGNING_KEY_DIR=str(tmp_path / "keys"),
-        CONCLAVE_VAR_DIR=str(tmp_path / "var"),
-        LOG_LEVEL="WARNING",
-    )
-    for step in (["migrate", "-v0"], ["keys", "bootstrap"]):
-        assert run_manage(*step, env=env).returncode == 0
+    env = served_env(database, tmp_path)
     sent = key()
     answers: dict[str, tuple[int, Any]] = {}
 
