@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conclave.idempotency import idempotent
 from conclave.serializers import StrictInputSerializer
 from events.services import actor_of
 from flags.constants import FLAG_NAMES
@@ -104,6 +105,7 @@ class FlagSetApi(APIView):
         tags=["flags"],
         description="409 when the flag is pinned by its environment variable.",
     )
+    @idempotent
     def put(self, request: Request, name: str) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -128,5 +130,6 @@ class KillSwitchApi(APIView):
         },
         tags=["flags"],
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         return Response(flags_kill_switch(actor=_actor(request)))

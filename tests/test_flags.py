@@ -97,6 +97,17 @@ def test_kill_switch__every_flag_off_in_one_action(manager_client):
     assert [e["via"] for e in flag_events()[-3:]] == ["kill_switch"] * 3
 
 
+def test_kill_switch__retried_with_its_key__the_first_answer_again(manager_client):
+    flag_set(name="ENABLE_CAR_NUMBER", enabled=True, actor="test")
+    path = "/api/admin/feature-flags/kill-switch"
+
+    first = manager_client.post(path, HTTP_IDEMPOTENCY_KEY="kill-1")
+    again = manager_client.post(path, HTTP_IDEMPOTENCY_KEY="kill-1")
+
+    assert first.json() == again.json() == {"switched_off": ["ENABLE_CAR_NUMBER"], "pinned": []}
+    assert again["Idempotent-Replayed"] == "true"
+
+
 def test_pinned_flag__reported_pinned__toggle_refused(settings, manager_client):
     settings.FEATURE_FLAG_PINS = {"ENABLE_MECH_I18N": True}
 
