@@ -81,6 +81,20 @@ class QuickStart:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_for_output(self, pattern: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.output()):
+            assert time.monotonic() < deadline, f"never logged {pattern!r}:\n{self.output()}"
+            time.sleep(0.2)
+
+    def logged(self) -> list[dict]:
+        """The JSON lines of every process (honcho puts "HH:MM:SS web.1 | " before each)."""
+        return [
+            json.loads(line.split("| ", 1)[1])
+            for line in self.output().splitlines()
+            if "| {" in line
+        ]
+
     def wait_until_serving(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -174,12 +188,10 @@ def test_make_run__a_request__logged_once_as_json_with_its_request_id(quickstart
 
     with urllib.request.urlopen(f"{run.base}/v1/health?probe={probe}", timeout=5) as response:  # noqa: S310 - loopback
         request_id = response.headers["X-Request-ID"]
-    deadline = time.monotonic() + 10
-    while probe not in run.output() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    run.wait_for_output(probe, timeout=10)
     time.sleep(1.0)  # a second line, if there were one, is written right after the first
 
-    # honcho puts "HH:MM:SS web.1 | " before each line of the process's output.
+    # Every line naming the probe, JSON or not (gunicorn's own access line is plain text).
     lines = [line.split("| ", 1)[1] for line in run.output().splitlines() if probe in line]
     logged = [json.loads(line) for line in lines]
     assert [(entry["event"], entry.get("request_id")) for entry in logged] == [
@@ -231,10 +243,7 @@ def test_make_run__idle_outbox_sweep__not_logged__a_sweep_that_finds_rows_is(qui
     # Port 9 on loopback refuses: the left-behind message goes nowhere.
     run = quickstart(NOTIFY_DISPATCH_SECONDS="0.5", TELEGRAM_API_BASE_URL="http://127.0.0.1:9")
     run.wait_until_serving()
-    deadline = time.monotonic() + 60
-    while not re.search(r"worker@\S+ ready", run.output()):
-        assert time.monotonic() < deadline, f"no worker:\n{run.output()}"
-        time.sleep(0.5)
+    run.wait_for_output(r"worker@\S+ ready")
     time.sleep(2)  # four idle sweeps, one every half second
     # A row due now that no task was queued for (as after a broker outage): only the sweep
     # can find it.
@@ -248,14 +257,9 @@ def test_make_run__idle_outbox_sweep__not_logged__a_sweep_that_finds_rows_is(qui
                 (f"left-behind-{uuid.uuid4()}", uuid.uuid4().hex),
             )
 
-    deadline = time.monotonic() + 60
-    while '"event": "due_notifications_dispatched"' not in run.output():
-        assert time.monotonic() < deadline, f"the sweep found nothing:\n{run.output()}"
-        time.sleep(0.5)
+    run.wait_for_output('"event": "due_notifications_dispatched"')
 
-    logged = [
-        json.loads(line.split("| ", 1)[1]) for line in run.output().splitlines() if "| {" in line
-    ]
+    logged = run.logged()
     assert {"event": "due_notifications_dispatched", "count": 1}.items() <= next(
         entry for entry in logged if entry["event"] == "due_notifications_dispatched"
     ).items()
