@@ -195,6 +195,22 @@ def served_env(database: ScratchDatabase, tmp_path: Path, **overrides: str) -> d
     return env
 
 
+def wait_for_lock_waiters(dsn: str, count: int, timeout: float = 30) -> None:
+    """Returns once `count` sessions of the database wait on a lock (the test holds one to
+    stop requests at a known point); fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with psycopg.connect(dsn, autocommit=True) as watcher:
+            (waits,) = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).fetchone()
+        if waits >= count:
+            return
+        assert time.monotonic() < deadline, f"{waits} of {count} sessions ever waited on a lock"
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def gunicorn(
     env: dict[str, str], workers: int = 2, log: Path | None = None, config: str = ""

@@ -2,7 +2,6 @@
 
 import io
 import threading
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from conclave.tasks import purge_idempotency_keys
 from events.models import EventQueueEntry
 from orders.models import Comment, Order, OrderPhoto, TimeEntry
 from orders.services import order_create
-from tests.conftest import gunicorn, served_env
+from tests.conftest import gunicorn, served_env, wait_for_lock_waiters
 from tests.http import call
 from tests.workshop import MECHANIC_PASSWORD, OTHER_MECHANIC_PASSWORD, RUNBOOK_ORDER, client_for
 
@@ -232,19 +231,6 @@ def test_retry_while_the_first_is_still_writing__waits_and_gets_its_answer(
     sent = key()
     answers: dict[str, tuple[int, Any]] = {}
 
-    def waiting(count: int) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            with psycopg.connect(database.dsn, autocommit=True) as watcher:
-                (waits,) = watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                ).fetchone()
-            if waits >= count:
-                return
-            assert time.monotonic() < deadline, "the requests never waited"
-            time.sleep(0.05)
-
     with gunicorn(env) as base, psycopg.connect(database.dsn) as holder:
 
         def post(name: str) -> None:
@@ -255,10 +241,10 @@ def test_retry_while_the_first_is_still_writing__waits_and_gets_its_answer(
         holder.execute("LOCK TABLE orders IN EXCLUSIVE MODE")
         first = threading.Thread(target=post, args=("first",))
         first.start()
-        waiting(1)  # its key's row written, waiting to write the order
+        wait_for_lock_waiters(database.dsn, 1)  # its key's row written, waiting to write the order
         retry = threading.Thread(target=post, args=("retry",))
         retry.start()
-        waiting(2)  # waiting on the first's key row
+        wait_for_lock_waiters(database.dsn, 2)  # waiting on the first's key row
         holder.rollback()  # the lock released
         first.join(timeout=30)
         retry.join(timeout=30)

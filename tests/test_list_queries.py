@@ -24,8 +24,8 @@ def busy_mechanic(mechanic):
         time_entry_add(
             order_id=order.pk,
             mechanic=mechanic,
-            started_at=now - timedelta(minutes=10 + n),
-            ended_at=now - timedelta(minutes=n),
+            started_at=now - timedelta(minutes=10 * (n + 1)),
+            ended_at=now - timedelta(minutes=10 * n),
         )
     return mechanic
 

@@ -175,8 +175,8 @@ def test_time_history__periods_group_by_day_with_totals_only_own(mika, mechanic,
     if noon + timedelta(minutes=90) > timezone.now():
         # Every entry below must have ended: before 13:30, use yesterday's and the day before's.
         noon -= timedelta(days=1)
-    for days_ago, minutes in ((0, 30), (0, 15), (1, 60), (40, 90)):
-        start = noon - timedelta(days=days_ago)
+    for days_ago, after_noon, minutes in ((0, 0, 30), (0, 30, 15), (1, 0, 60), (40, 0, 90)):
+        start = noon - timedelta(days=days_ago) + timedelta(minutes=after_noon)
         time_entry_add(
             order_id=order.pk,
             mechanic=mechanic,

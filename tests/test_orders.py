@@ -2,10 +2,15 @@
 runbook's curl commands as written)."""
 
 import json
+import threading
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+import psycopg
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from conclave.exceptions import Halted
@@ -17,8 +22,9 @@ from events.services import NEW_ROW_ID, event_append_inserting
 from flags.selectors import flags_snapshot
 from orders.models import Category, Order, Part
 from orders.services import order_create
-from tests.conftest import run_manage
-from tests.workshop import RUNBOOK_ORDER, client_for, flag_on
+from tests.conftest import gunicorn, run_manage, served_env, wait_for_lock_waiters
+from tests.http import call
+from tests.workshop import MECHANIC_PASSWORD, RUNBOOK_ORDER, client_for, flag_on
 
 pytestmark = pytest.mark.django_db
 
@@ -575,6 +581,93 @@ def test_manual_entry__validated(mechanic, start, end, status):
     if status == 201:
         assert response.json()["seconds"] == 9000
         assert mika.get(f"/api/orders/{order_id}/time").json()["total_seconds"] == 9000
+
+
+def test_manual_entry__overlapping_the_mechanics_own_time__409_naming_it(mechanic, other_mechanic):
+    mika = client_for("mika", "a-long-enough-password-1")
+    nora = client_for("nora", "a-long-enough-password-2")
+    first = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    second = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    noras = nora.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    def add(client, order_id, start, end):
+        return client.post(
+            f"/api/orders/{order_id}/time",
+            {"started_at": f"2026-01-05T{start}:00Z", "ended_at": f"2026-01-05T{end}:00Z"},
+            format="json",
+        )
+
+    kept = add(mika, first, "08:00", "10:00")
+    inside = add(mika, first, "08:30", "09:30")
+    other_order = add(mika, second, "09:59", "11:00")
+    covering = add(mika, second, "07:00", "12:00")
+    before = add(mika, second, "07:00", "08:00")
+    after = add(mika, second, "10:00", "11:00")
+    someone_else = add(nora, noras, "08:00", "10:00")
+    mika.post(f"/api/mechanic/orders/{first}/time/start")
+    during_timer = mika.post(
+        f"/api/orders/{second}/time",
+        {
+            "started_at": (timezone.now() - timedelta(hours=1)).isoformat(),
+            "ended_at": timezone.now().isoformat(),
+        },
+        format="json",
+    )
+
+    assert kept.status_code == 201
+    assert [r.status_code for r in (inside, other_order, covering)] == [409, 409, 409]
+    assert inside.json()["error"] == "conflict"
+    assert inside.json()["overlapping_entry_id"] == kept.json()["id"]
+    assert inside.json()["overlapping_order_id"] == first
+    assert f"order {first}" in inside.json()["detail"]
+    assert "08:00" in inside.json()["detail"] and "10:00" in inside.json()["detail"]
+    assert other_order.json()["overlapping_order_id"] == first
+    assert [r.status_code for r in (before, after, someone_else)] == [201, 201, 201]
+    assert during_timer.status_code == 409
+    assert during_timer.json()["overlapping_order_id"] == first
+    assert Event.objects.filter(event_type="time.added").count() == 4
+
+
+def test_manual_entries__at_once__the_second_waits_for_the_mechanic_then_sees_the_first(
+    scratch_database, tmp_path
+):
+    """Two overlapping manual entries at once cannot both be kept: the check and the insert
+    run under a lock on the mechanic. The test holds that lock, lets a request wait on it,
+    writes an entry meanwhile, and the request, let go, finds it."""
+    database = scratch_database("conclave_time_overlap")
+    env = served_env(database, tmp_path)
+    made = run_manage("create_mechanic", "mika", "--password", MECHANIC_PASSWORD, env=env)
+    assert made.returncode == 0, made.stderr
+    answers: dict[str, tuple[int, Any]] = {}
+
+    with gunicorn(env) as base, psycopg.connect(database.dsn) as holder:
+        login = {"username": "mika", "password": MECHANIC_PASSWORD}
+        token = call("POST", f"{base}/api/mechanic/login", body=login)[1]["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        order_id = call("POST", f"{base}/api/orders", body=RUNBOOK_ORDER, headers=headers)[1]["id"]
+        (mechanic_id,) = holder.execute("SELECT id FROM mechanic_profiles FOR UPDATE").fetchone()
+
+        def post() -> None:
+            entry = {"started_at": "2026-01-05T08:30:00Z", "ended_at": "2026-01-05T09:30:00Z"}
+            answers["late"] = call(
+                "POST", f"{base}/api/orders/{order_id}/time", body=entry, headers=headers
+            )
+
+        late = threading.Thread(target=post)
+        late.start()
+        wait_for_lock_waiters(database.dsn, 1)
+        holder.execute(
+            "INSERT INTO order_time_entries (order_id, mechanic_id, started_at, ended_at,"
+            " manual, notes, created_at) VALUES (%s, %s, '2026-01-05T08:00:00Z',"
+            " '2026-01-05T10:00:00Z', true, '', now())",
+            (order_id, mechanic_id),
+        )
+        holder.commit()
+        late.join(timeout=30)
+        (entries,) = holder.execute("SELECT count(*) FROM order_time_entries").fetchone()
+
+    assert answers["late"][0] == 409, answers["late"]
+    assert entries == 1
 
 
 def test_time__other_mechanics_order__404(mechanic, other_mechanic):

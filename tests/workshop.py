@@ -35,11 +35,14 @@ def client_for(username: str, password: str) -> APIClient:
     return client
 
 
-def span_today(minutes: int) -> tuple[datetime, datetime]:
+def span_today(minutes: int, ending_by: datetime | None = None) -> tuple[datetime, datetime]:
     """Up to `minutes` that started today (UTC, the product's time zone) and ended by now,
     whatever the hour: a time entry counts on the day it starts, and none may end in the
-    future (a minute after midnight, the span is that minute)."""
+    future (a minute after midnight, the span is that minute). `ending_by` (today) ends it
+    earlier: before the mechanic's other time, which a manual entry may not overlap."""
     now = datetime.now(UTC).replace(microsecond=0)
+    if ending_by is not None:
+        now = min(now, ending_by.astimezone(UTC).replace(microsecond=0))
     midnight = now.replace(hour=0, minute=0, second=0)
     if now - midnight < timedelta(seconds=2):
         time.sleep(2)

@@ -121,6 +121,9 @@ class OrderTimeApi(APIView):
 
     @extend_schema(
         operation_id="time_entry_add",
+        description="A manual entry: ends after it starts, not in the future, at most 24 hours. "
+        "409 when it overlaps the mechanic's own time on any order (their running timer "
+        "included), naming `overlapping_entry_id` and `overlapping_order_id`.",
         request=InputSerializer,
         responses={201: TimeEntrySerializer},
         tags=["time"],

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -66,7 +67,9 @@ def time_entry_add(
     ended_at: datetime,
     notes: str = "",
 ) -> TimeEntry:
-    """A manual entry: it ends after it starts, not in the future, at most 24 hours long."""
+    """A manual entry: it ends after it starts, not in the future, at most 24 hours long, and
+    overlaps none of the mechanic's own time (their running timer included), on any order:
+    a mechanic's hours are one timeline, billed once."""
     order = own_order(order_id, mechanic)
     if ended_at <= started_at:
         raise ValidationFailed({"ended_at": [gettext("Must be after the start.")]})
@@ -76,6 +79,8 @@ def time_entry_add(
         raise ValidationFailed({"ended_at": [gettext("A manual entry covers at most 24 hours.")]})
     if len(notes) > 500:
         raise ValidationFailed({"notes": [gettext("At most 500 characters.")]})
+    MechanicProfile.objects.select_for_update().get(pk=mechanic.pk)  # serialises their time
+    _refuse_overlap(mechanic, started_at, ended_at)
     entry = TimeEntry.objects.create(
         order=order,
         mechanic=mechanic,
@@ -94,3 +99,30 @@ def time_entry_add(
         },
     )
     return entry
+
+
+def _refuse_overlap(mechanic: MechanicProfile, started_at: datetime, ended_at: datetime) -> None:
+    """Conflict naming the mechanic's first entry that shares a moment with [start, end)."""
+    overlapping = (
+        TimeEntry.objects.filter(mechanic=mechanic, started_at__lt=ended_at)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=started_at))
+        .order_by("started_at", "id")
+        .first()
+    )
+    if overlapping is None:
+        return
+    ends = (
+        timezone.localtime(overlapping.ended_at).strftime("%Y-%m-%d %H:%M")
+        if overlapping.ended_at
+        else gettext("now (the timer runs)")
+    )
+    raise Conflict(
+        gettext("This time overlaps your entry on order %(order)d, from %(start)s to %(end)s.")
+        % {
+            "order": overlapping.order_id,
+            "start": timezone.localtime(overlapping.started_at).strftime("%Y-%m-%d %H:%M"),
+            "end": ends,
+        },
+        overlapping_entry_id=overlapping.pk,
+        overlapping_order_id=overlapping.order_id,
+    )
