@@ -3,6 +3,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from typing import Any
 
 import structlog
@@ -21,9 +22,10 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
 
-from conclave.exception_handlers import database_error_response, too_large
+from conclave.exception_handlers import API_PREFIXES, database_error_response, too_large
 from conclave.exceptions import Halted
 from conclave.halt import halt_status
 from conclave.logging import logged_path
@@ -214,6 +216,23 @@ class RequestSizeLimitMiddleware:
         if length > limit:
             return too_large(request, limit)
         return self.get_response(request)
+
+
+class ApiInUtcMiddleware:
+    """The JSON APIs speak UTC whatever the workshop's TIME_ZONE: datetimes out as RFC 3339
+    with `Z`, a datetime sent without an offset read as UTC (the usual rule of APIs, and what
+    their clients and the observers' tools were given). The pages and the admin keep the
+    workshop's zone; the days the APIs count ("today", a history's dates) are the workshop's
+    (orders.selectors)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIXES):
+            return self.get_response(request)
+        with timezone.override(UTC):
+            return self.get_response(request)
 
 
 class DatabaseErrorMiddleware:

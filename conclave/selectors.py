@@ -103,12 +103,13 @@ def admin_dashboard(user: Any) -> dict[str, Any]:
     from flags.selectors import flags_detail
     from notifications.models import Notification, NotificationStatus
     from orders.models import Order, OrderStatus
+    from orders.selectors import workshop_day_bounds, workshop_today
 
     figures: dict[str, Any] = {}
     if user.has_perm("orders.view_order"):
-        today = timezone.localdate()
+        start, end = workshop_day_bounds(workshop_today(), workshop_today())
         counts = dict(
-            Order.objects.filter(created_at__date=today)
+            Order.objects.filter(created_at__gte=start, created_at__lt=end)
             .values_list("status")
             .annotate(n=Count("id"))
             .values_list("status", "n")

@@ -88,10 +88,16 @@ PERIODS = ("today", "yesterday", "week", "month", "custom")
 MAX_CUSTOM_DAYS = 366
 
 
+def workshop_today() -> date:
+    """Today in the workshop's time zone (TIME_ZONE), whatever zone the request runs in: the
+    JSON APIs run in UTC (conclave.middleware.ApiInUtcMiddleware)."""
+    return timezone.localdate(timezone=timezone.get_default_timezone())
+
+
 def time_period(period: str, start: date | None, end: date | None) -> tuple[date, date]:
     """The first and last day (both included, in the workshop's time zone) of a history
     period; `custom` needs both dates, at most MAX_CUSTOM_DAYS apart."""
-    today = timezone.localdate()
+    today = workshop_today()
     if period == "today":
         return today, today
     if period == "yesterday":
@@ -113,8 +119,9 @@ def time_period(period: str, start: date | None, end: date | None) -> tuple[date
     return start, end
 
 
-def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    zone = timezone.get_current_timezone()
+def workshop_day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """From the start of `first` to the end of `last` in the workshop's time zone."""
+    zone = timezone.get_default_timezone()
     return (
         datetime.combine(first, time.min, tzinfo=zone),
         datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
@@ -134,13 +141,14 @@ class TimeDay:
 def time_history(mechanic: MechanicProfile, first: date, last: date) -> list[TimeDay]:
     """The mechanic's time entries started from `first` to `last`, grouped by day (newest
     first), one query."""
-    start, end = _day_bounds(first, last)
+    start, end = workshop_day_bounds(first, last)
     entries = TimeEntry.objects.filter(
         mechanic=mechanic, started_at__gte=start, started_at__lt=end
     ).order_by("-started_at", "-id")
     days: dict[date, list[TimeEntry]] = {}
     for entry in entries:
-        days.setdefault(timezone.localdate(entry.started_at), []).append(entry)
+        day = timezone.localdate(entry.started_at, timezone.get_default_timezone())
+        days.setdefault(day, []).append(entry)
     return [TimeDay(day=day, entries=list(reversed(found))) for day, found in days.items()]
 
 
@@ -159,7 +167,7 @@ def _finished_seconds(entries: QuerySet[TimeEntry]) -> int:
 
 def order_stats() -> dict[str, Any]:
     """Staff's figures: orders by status, created and completed today."""
-    start, end = _day_bounds(timezone.localdate(), timezone.localdate())
+    start, end = workshop_day_bounds(workshop_today(), workshop_today())
     orders = Order.objects.all()
     by_status = _by_status(orders)
     return {
@@ -172,7 +180,7 @@ def order_stats() -> dict[str, Any]:
 
 def mechanic_stats(mechanic: MechanicProfile) -> dict[str, Any]:
     """A mechanic's figures: active orders, completed today, time today, and all time."""
-    start, end = _day_bounds(timezone.localdate(), timezone.localdate())
+    start, end = workshop_day_bounds(workshop_today(), workshop_today())
     orders = Order.objects.filter(mechanic=mechanic)
     by_status = _by_status(orders)
     entries = TimeEntry.objects.filter(mechanic=mechanic)
@@ -208,9 +216,9 @@ def orders_filtered(
     if mechanic_id:
         orders = orders.filter(mechanic_id=mechanic_id)
     if created_from:
-        orders = orders.filter(created_at__gte=_day_bounds(created_from, created_from)[0])
+        orders = orders.filter(created_at__gte=workshop_day_bounds(created_from, created_from)[0])
     if created_to:
-        orders = orders.filter(created_at__lt=_day_bounds(created_to, created_to)[1])
+        orders = orders.filter(created_at__lt=workshop_day_bounds(created_to, created_to)[1])
     if search and search.strip():
         term = search.strip().upper()
         matches = Q(vin__contains=term)

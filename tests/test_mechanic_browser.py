@@ -64,7 +64,7 @@ class Workshop:
         return self.manage("shell", "--no-imports", "-c", code).strip().splitlines()[-1]
 
 
-def _workshop(tmp_path, name: str) -> Iterator[Workshop]:
+def _workshop(tmp_path, name: str, **overrides: str) -> Iterator[Workshop]:
     with scratch_databases() as make:
         env = clean_env(
             DJANGO_SETTINGS_MODULE="conclave.settings.test",
@@ -76,6 +76,7 @@ def _workshop(tmp_path, name: str) -> Iterator[Workshop]:
             EVENT_INTEGRATION="inline",
             THROTTLE_RATE_LOGIN="",
             LOG_LEVEL="WARNING",
+            **overrides,
         )
         for step in (["migrate", "-v0"], ["keys", "bootstrap"],
                      ["create_mechanic", "mika", "--password", MECHANIC_PASSWORD]):  # fmt: skip
@@ -101,8 +102,12 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def _page(browser: Browser, base: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=base)
+def _page(
+    browser: Browser, base: str, timezone_id: str = "UTC", refused: tuple[int, ...] = (503,)
+) -> Iterator[Page]:
+    """A page of a new browser context whose clock is in `timezone_id`; at the end, no error
+    in its console but the failed requests of the `refused` statuses the test expects."""
+    context = browser.new_context(base_url=base, timezone_id=timezone_id)
     page = context.new_page()
     problems: list[str] = []
     page.on(
@@ -115,7 +120,8 @@ def _page(browser: Browser, base: str) -> Iterator[Page]:
     yield page
     context.close()
     # A refused request shows in the console as a failed resource: only the expected ones.
-    assert [p for p in problems if "status of 503" not in p] == [], "console errors"
+    expected = tuple(f"status of {status}" for status in refused)
+    assert [p for p in problems if not any(e in p for e in expected)] == [], "console errors"
 
 
 @pytest.fixture
@@ -218,6 +224,38 @@ def test_halted__a_refused_change_raises_the_banner_with_the_reason(browser, tmp
 
 
 @pytest.mark.parametrize("refresh", [False, True])
+def add_by_hand(page: Page, start: str, end: str) -> None:
+    """Time added with the order page's form (datetime-local values, the browser's clock)."""
+    page.get_by_text("Add time by hand").click()
+    page.get_by_label("Start", exact=True).fill(start)
+    page.get_by_label("End", exact=True).fill(end)
+    page.get_by_label("Notes", exact=True).fill("gearbox")
+    page.get_by_role("button", name="Add", exact=True).click()
+
+
+def test_manual_time__the_workshops_clock_typed_and_shown__an_overlap_refused(browser, tmp_path):
+    """A workshop in Jerusalem and a mechanic's browser there: the time typed by hand is the
+    time shown, the API holds it in UTC, and an entry over it is refused in words."""
+    for workshop in _workshop(tmp_path, "conclave_ui_zone", TIME_ZONE="Asia/Jerusalem"):
+        for page in _page(browser, workshop.base, timezone_id="Asia/Jerusalem", refused=(409,)):
+            order = workshop.order()
+            sign_in(page)
+            page.goto(f"/mechanic/orders/{order}")
+
+            add_by_hand(page, "2026-01-05T10:00", "2026-01-05T11:30")
+            expect(page.locator(".entries")).to_contain_text("2026-01-05 10:00 – 11:30")
+            entries = workshop.api("GET", f"/api/orders/{order}/time")["entries"]
+            assert [(e["started_at"], e["ended_at"]) for e in entries] == [
+                ("2026-01-05T08:00:00Z", "2026-01-05T09:30:00Z")
+            ]
+            page.reload()
+            add_by_hand(page, "2026-01-05T11:00", "2026-01-05T12:00")
+            expect(page.locator("#toast")).to_contain_text(
+                f"overlaps your entry on order {order}, from 2026-01-05 10:00 to 2026-01-05 11:30"
+            )
+            assert len(workshop.api("GET", f"/api/orders/{order}/time")["entries"]) == 1
+
+
 def test_both_looks__complete_and_fit_a_360_px_phone(page, workshop, refresh):
     workshop.flag("ENABLE_UI_REFRESH", refresh)
     order = workshop.order()

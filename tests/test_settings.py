@@ -143,6 +143,18 @@ def test_settings__admin_chat_ids__parsed_as_integers(tmp_path):
     assert settings_of(env, "ADMIN_CHAT_IDS")["ADMIN_CHAT_IDS"] == [12345, -1001234567890]
 
 
+def test_settings__time_zone__the_workshops_from_the_environment_utc_by_default(tmp_path):
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="conclave.settings.local", CONCLAVE_VAR_DIR=str(tmp_path)
+    )
+
+    default = settings_of(env, "TIME_ZONE")
+    set_ = settings_of({**env, "TIME_ZONE": "Asia/Jerusalem"}, "TIME_ZONE", "CELERY_TIMEZONE")
+
+    assert default == {"TIME_ZONE": "UTC"}
+    assert set_ == {"TIME_ZONE": "Asia/Jerusalem", "CELERY_TIMEZONE": "UTC"}
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -151,6 +163,8 @@ def test_settings__admin_chat_ids__parsed_as_integers(tmp_path):
         ({"ENABLE_CAR_NUMBER": "maybe"}, "ENABLE_CAR_NUMBER has an invalid value"),
         ({"TELEGRAM_API_BASE_URL": "api.telegram.org"}, "TELEGRAM_API_BASE_URL must be"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
+        ({"TIME_ZONE": "Asia/Jerusalm"}, "TIME_ZONE must be an IANA time zone name"),
+        ({"TIME_ZONE": "+02:00"}, "TIME_ZONE must be an IANA time zone name"),
     ],
 )
 def test_settings__bad_value__refuses_to_start_naming_it(tmp_path, overrides, message):

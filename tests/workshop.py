@@ -36,7 +36,7 @@ def client_for(username: str, password: str) -> APIClient:
 
 
 def span_today(minutes: int, ending_by: datetime | None = None) -> tuple[datetime, datetime]:
-    """Up to `minutes` that started today (UTC, the product's time zone) and ended by now,
+    """Up to `minutes` that started today (UTC, the test settings' TIME_ZONE) and ended by now,
     whatever the hour: a time entry counts on the day it starts, and none may end in the
     future (a minute after midnight, the span is that minute). `ending_by` (today) ends it
     earlier: before the mechanic's other time, which a manual entry may not overlap."""

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
@@ -94,6 +95,8 @@ MIDDLEWARE = [
     "mechanic_ui.middleware.LanguageMiddleware",
     "conclave.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The JSON APIs in UTC; the pages and the admin in the workshop's TIME_ZONE.
+    "conclave.middleware.ApiInUtcMiddleware",
     # The request id on every log line and the X-Request-ID header; one line per request.
     "conclave.middleware.RequestLogMiddleware",
     # Every unsafe request is refused while halted (SPEC 3.4).
@@ -301,7 +304,16 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 # The mechanic pages' language switcher (ENABLE_MECH_I18N) keeps the choice in this cookie too.
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
-TIME_ZONE = "UTC"
+# The workshop's time zone: the pages and the admin show its time, and "today", "yesterday" and
+# a history's days are its days. The JSON APIs and the event log speak UTC whatever it is
+# (conclave.middleware.ApiInUtcMiddleware; events.crypto).
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError) as error:
+    raise ImproperlyConfigured(
+        f"TIME_ZONE must be an IANA time zone name such as Europe/Berlin; got {TIME_ZONE!r}"
+    ) from error
 USE_I18N = True
 USE_TZ = True
 

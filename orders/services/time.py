@@ -112,7 +112,7 @@ def _refuse_overlap(mechanic: MechanicProfile, started_at: datetime, ended_at: d
     if overlapping is None:
         return
     ends = (
-        timezone.localtime(overlapping.ended_at).strftime("%Y-%m-%d %H:%M")
+        _workshop_time(overlapping.ended_at)
         if overlapping.ended_at
         else gettext("now (the timer runs)")
     )
@@ -120,9 +120,14 @@ def _refuse_overlap(mechanic: MechanicProfile, started_at: datetime, ended_at: d
         gettext("This time overlaps your entry on order %(order)d, from %(start)s to %(end)s.")
         % {
             "order": overlapping.order_id,
-            "start": timezone.localtime(overlapping.started_at).strftime("%Y-%m-%d %H:%M"),
+            "start": _workshop_time(overlapping.started_at),
             "end": ends,
         },
         overlapping_entry_id=overlapping.pk,
         overlapping_order_id=overlapping.order_id,
     )
+
+
+def _workshop_time(moment: datetime) -> str:
+    """A moment as the mechanic reads it: the workshop's time (TIME_ZONE), to the minute."""
+    return timezone.localtime(moment, timezone.get_default_timezone()).strftime("%Y-%m-%d %H:%M")
