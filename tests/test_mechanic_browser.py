@@ -223,7 +223,6 @@ def test_halted__a_refused_change_raises_the_banner_with_the_reason(browser, tmp
             assert status["halted"] is True
 
 
-@pytest.mark.parametrize("refresh", [False, True])
 def add_by_hand(page: Page, start: str, end: str) -> None:
     """Time added with the order page's form (datetime-local values, the browser's clock)."""
     page.get_by_text("Add time by hand").click()
@@ -256,6 +255,7 @@ def test_manual_time__the_workshops_clock_typed_and_shown__an_overlap_refused(br
             assert len(workshop.api("GET", f"/api/orders/{order}/time")["entries"]) == 1
 
 
+@pytest.mark.parametrize("refresh", [False, True])
 def test_both_looks__complete_and_fit_a_360_px_phone(page, workshop, refresh):
     workshop.flag("ENABLE_UI_REFRESH", refresh)
     order = workshop.order()

@@ -542,6 +542,75 @@ def test_timer__start_stop_one_running_per_mechanic_totals(mechanic):
     ]
 
 
+def test_timer__stops_when_its_order_is_completed_or_cancelled__none_starts_on_one(
+    mechanic, staff_user
+):
+    from orders.models import TimeEntry
+    from orders.services import order_status_set
+
+    mika = client_for("mika", "a-long-enough-password-1")
+    done, dropped, other = (
+        mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"] for _ in range(3)
+    )
+    mika.post(f"/api/mechanic/orders/{other}/time/start")
+    mika.post("/api/mechanic/time/stop")
+    mika.post(f"/api/mechanic/orders/{done}/time/start")
+    for status in ("in_progress", "ready", "completed"):
+        moved = mika.patch(f"/api/mechanic/orders/{done}/status", {"status": status}, format="json")
+        assert moved.status_code == 200, moved.json()
+    after_completing = mika.get("/api/mechanic/time/active").json()
+    mika.post(f"/api/mechanic/orders/{dropped}/time/start")
+    order_status_set(order_id=dropped, status="cancelled", actor=staff_user)
+    after_cancelling = mika.get("/api/mechanic/time/active").json()
+    restart = [mika.post(f"/api/mechanic/orders/{o}/time/start") for o in (done, dropped)]
+    stops = [e.payload for e in Event.objects.filter(event_type="time.stopped").order_by("pk")]
+
+    assert after_completing == after_cancelling == {"entry": None}
+    assert not TimeEntry.objects.filter(ended_at__isnull=True).exists()
+    assert [r.status_code for r in restart] == [409, 409]
+    assert "completed or cancelled" in restart[0].json()["detail"]
+    assert [(p["order_id"], p["actor"], p.get("reason")) for p in stops] == [
+        (other, f"mechanic:{mechanic.pk}", None),
+        (done, f"mechanic:{mechanic.pk}", "order_completed"),
+        (dropped, "user:stella", "order_cancelled"),
+    ]
+    assert mika.post(f"/api/mechanic/orders/{other}/time/start").status_code == 201
+
+
+def test_timer__stops_when_its_mechanic_is_deactivated(mechanic, staff_user):
+    from orders.models import TimeEntry
+    from orders.services import mechanic_set_active, timer_start
+
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    timer_start(order_id=order.pk, mechanic=mechanic)
+
+    mechanic_set_active(mechanic=mechanic, active=False, actor=staff_user)
+
+    (entry,) = TimeEntry.objects.filter(mechanic=mechanic)
+    assert entry.ended_at is not None
+    stopped = Event.objects.get(event_type="time.stopped").payload
+    assert (stopped["entry_id"], stopped["reason"]) == (entry.pk, "mechanic_deactivated")
+
+
+def test_timer__another_mechanics_stops_when_the_order_is_reassigned(
+    mechanic, other_mechanic, staff_user
+):
+    from orders.models import TimeEntry
+    from orders.services import order_assign, timer_start
+
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    timer_start(order_id=order.pk, mechanic=mechanic)
+
+    order_assign(order_id=order.pk, mechanic_id=other_mechanic.pk, actor=staff_user)
+
+    (entry,) = TimeEntry.objects.filter(order=order)
+    assert entry.ended_at is not None
+    types = list(Event.objects.order_by("pk").values_list("event_type", flat=True))
+    assert types[-2:] == ["order.assigned", "time.stopped"]
+    stopped = Event.objects.get(event_type="time.stopped").payload
+    assert (stopped["reason"], stopped["actor"]) == ("order_reassigned", "user:stella")
+
+
 def test_timer__database_allows_one_running_timer_per_mechanic(mechanic):
     from django.db import IntegrityError, transaction
     from django.utils import timezone

@@ -46,7 +46,9 @@ class TimerStartApi(APIView):
         request=None,
         responses={201: TimeEntrySerializer},
         tags=["time"],
-        description="409 while another timer of the mechanic runs.",
+        description="409 while another timer of the mechanic runs, or when the order is "
+        "completed or cancelled (completing or cancelling an order stops the timers running "
+        "on it; deactivating a mechanic stops theirs).",
     )
     @idempotent
     def post(self, request: Request, order_id: int) -> Response:

@@ -15,6 +15,7 @@ from conclave.exceptions import Conflict, ValidationFailed
 from events.services import event_append
 from orders.models import Language, MechanicProfile
 from orders.services.common import actor_of
+from orders.services.time import timers_stop_running
 
 
 @transaction.atomic
@@ -148,8 +149,8 @@ def mechanic_password_reset(*, mechanic: MechanicProfile, new_password: str, act
 
 @transaction.atomic
 def mechanic_set_active(*, mechanic: MechanicProfile, active: bool, actor: User) -> MechanicProfile:
-    """Deactivating a mechanic signs them out everywhere (tokens revoked, user inactive); their
-    orders stay. Reactivating lets them sign in again."""
+    """Deactivating a mechanic signs them out everywhere (tokens revoked, user inactive) and
+    stops their running timer; their orders stay. Reactivating lets them sign in again."""
     if mechanic.is_active == active:
         return mechanic
     mechanic.is_active = active
@@ -163,6 +164,10 @@ def mechanic_set_active(*, mechanic: MechanicProfile, active: bool, actor: User)
         event_type="mechanic.activated" if active else "mechanic.deactivated",
         payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
     )
+    if not active:
+        timers_stop_running(
+            mechanic.time_entries.all(), actor=actor_of(actor), reason="mechanic_deactivated"
+        )
     return mechanic
 
 

@@ -28,6 +28,7 @@ from orders.models import (
 )
 from orders.selectors import handles_orders
 from orders.services.common import actor_of
+from orders.services.time import timers_stop_running
 from orders.validators import normalise_car_number, normalise_vin
 
 # (Django builds a choices enum's `values` list anew on every use.)
@@ -149,13 +150,16 @@ def _move(order: Order, status: str, *, actor: str) -> Order:
         event_type="order.status_changed",
         payload={"order_id": order.pk, "old": old, "new": status, "actor": actor},
     )
+    if not order.is_open:
+        timers_stop_running(order.time_entries.all(), actor=actor, reason=f"order_{status}")
     notify_status_changed(order=order, old=old, new=status, event=event, flags=flags_snapshot())
     return order
 
 
 @transaction.atomic
 def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: User) -> Order:
-    """Staff assign (or reassign) an order to an active mechanic."""
+    """Staff assign (or reassign) an order to an active mechanic; a timer another mechanic
+    runs on it stops."""
     if len(notes) > 500:
         raise ValidationFailed({"notes": [gettext("At most 500 characters.")]})
     order = Order.objects.select_for_update().filter(pk=order_id).first()
@@ -181,6 +185,11 @@ def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: Use
             "notes": notes,
             "actor": actor_of(actor),
         },
+    )
+    timers_stop_running(
+        order.time_entries.exclude(mechanic=mechanic),
+        actor=actor_of(actor),
+        reason="order_reassigned",
     )
     notify_order_assigned(order=order, event=event, flags=flags_snapshot())
     return order

@@ -3,13 +3,13 @@
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from conclave.exceptions import Conflict, ValidationFailed
 from events.services import event_append
-from orders.models import MechanicProfile, TimeEntry
+from orders.models import MechanicProfile, Order, TimeEntry
 from orders.services.common import own_order
 
 MAX_MANUAL_ENTRY = timedelta(hours=24)
@@ -17,9 +17,17 @@ MAX_MANUAL_ENTRY = timedelta(hours=24)
 
 @transaction.atomic
 def timer_start(*, order_id: int, mechanic: MechanicProfile) -> TimeEntry:
-    """Starts the mechanic's timer on their order; one timer runs per mechanic at a time."""
-    order = own_order(order_id, mechanic)
+    """Starts the mechanic's timer on their order while it is open (completed and cancelled
+    orders are done with); one timer runs per mechanic at a time."""
+    own_order(order_id, mechanic)
     MechanicProfile.objects.select_for_update().get(pk=mechanic.pk)  # serialises their timers
+    order = Order.objects.select_for_update().get(pk=order_id)  # not closed meanwhile
+    if not order.is_open:
+        raise Conflict(
+            gettext("Order %(order)d is completed or cancelled; its timer cannot start.")
+            % {"order": order.pk},
+            status=order.status,
+        )
     running = TimeEntry.objects.filter(mechanic=mechanic, ended_at__isnull=True).first()
     if running is not None:
         raise Conflict(
@@ -44,16 +52,28 @@ def timer_stop(*, mechanic: MechanicProfile) -> TimeEntry:
     )
     if entry is None:
         raise Conflict(gettext("No timer of yours is running."))
+    return _stop(entry, actor=f"mechanic:{mechanic.pk}")
+
+
+def timers_stop_running(entries: QuerySet[TimeEntry], *, actor: str, reason: str) -> None:
+    """Stops now the timers running among `entries`, in the caller's transaction, each with a
+    `time.stopped` event that says why: their order was completed or cancelled, their
+    mechanic deactivated. Time is not counted on for work that is over."""
+    for entry in entries.select_for_update().filter(ended_at__isnull=True).order_by("pk"):
+        _stop(entry, actor=actor, reason=reason)
+
+
+def _stop(entry: TimeEntry, *, actor: str, reason: str = "") -> TimeEntry:
     entry.ended_at = max(timezone.now(), entry.started_at + timedelta(seconds=1))
     entry.save(update_fields=["ended_at"])
+    payload = {
+        "order_id": entry.order_id,
+        "entry_id": entry.pk,
+        "seconds": entry.seconds,
+        "actor": actor,
+    }
     event_append(
-        event_type="time.stopped",
-        payload={
-            "order_id": entry.order_id,
-            "entry_id": entry.pk,
-            "seconds": entry.seconds,
-            "actor": f"mechanic:{mechanic.pk}",
-        },
+        event_type="time.stopped", payload=payload | ({"reason": reason} if reason else {})
     )
     return entry
 
