@@ -86,6 +86,24 @@ def order_contents(order: Order) -> OrderContents:
 
 PERIODS = ("today", "yesterday", "week", "month", "custom")
 MAX_CUSTOM_DAYS = 366
+# The days a caller may name: beyond them a day's bounds in a time zone overflow datetime.
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
+def check_days(**days: date | None) -> None:
+    """ValidationFailed naming each of `days` (field name: day) outside EARLIEST_DAY to
+    LATEST_DAY."""
+    message = gettext("A day from %(first)s to %(last)s.") % {
+        "first": EARLIEST_DAY.isoformat(),
+        "last": LATEST_DAY.isoformat(),
+    }
+    wrong = {
+        name: [message]
+        for name, day in days.items()
+        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY
+    }
+    if wrong:
+        raise ValidationFailed(wrong)
 
 
 def workshop_today() -> date:
@@ -110,6 +128,7 @@ def time_period(period: str, start: date | None, end: date | None) -> tuple[date
         raise ValidationFailed({"period": [f"One of {', '.join(PERIODS)}."]})
     if start is None or end is None:
         raise ValidationFailed({"from": [gettext("A custom period needs both from and to.")]})
+    check_days(**{"from": start, "to": end})
     if end < start:
         raise ValidationFailed({"to": [gettext("Must not be before from.")]})
     if (end - start).days >= MAX_CUSTOM_DAYS:

@@ -4,6 +4,7 @@ list's date and search filters."""
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -234,14 +235,21 @@ def test_time_history__running_timer_counts_so_far(mika, mechanic):
         ({"period": "custom", "from": "2026-02-01", "to": "2026-01-01"}, "to"),
         ({"period": "custom", "from": "2024-01-01", "to": "2026-01-01"}, "to"),
         ({"period": "custom", "from": "yesterday", "to": "2026-01-01"}, "from"),
+        ({"period": "custom", "from": "9999-12-30", "to": "9999-12-31"}, "to"),
+        ({"period": "custom", "from": "0001-01-01", "to": "0001-01-02"}, "from"),
         ({"when": "today"}, "when"),
     ],
 )
-def test_time_history__bad_period__400(mika, params, field):
+def test_time_history__bad_period__400(mika, mechanic, params, field):
+    page = Client()
+    page.force_login(mechanic.user)
+
     response = mika.get("/api/mechanic/time", params)
+    shown = page.get("/mechanic/time", params)
 
     assert response.status_code == 400
     assert field in response.json()["detail"]
+    assert shown.status_code == 200  # the page says what is wrong, or shows today
 
 
 # --- The order list's filters ----------------------------------------------------------------------------
@@ -272,6 +280,10 @@ def test_order_list__date_range_and_search(
     )
     assert bad.status_code == 400
     assert "created_to" in bad.json()["detail"]
+    for name, day in (("created_to", "9999-12-31"), ("created_from", "0001-01-01")):
+        beyond = staff_client.get("/api/orders", {name: day})
+        assert beyond.status_code == 400, name
+        assert beyond.json()["detail"] == {name: ["A day from 2000-01-01 to 2999-12-31."]}
 
 
 def test_order_list__search_car_number_only_while_flag_on(

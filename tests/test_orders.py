@@ -634,6 +634,8 @@ def test_timer__database_allows_one_running_timer_per_mechanic(mechanic):
         ("2026-01-05T10:00:00Z", "2026-01-05T09:00:00Z", 400),
         ("2026-01-05T08:00:00Z", "2026-01-06T09:00:00Z", 400),
         ("2026-01-05T08:00:00Z", "2999-01-01T00:00:00Z", 400),
+        ("0001-01-01T00:00:00Z", "0001-01-01T02:30:00Z", 400),
+        ("0001-01-01T00:00:00-12:00", "0001-01-01T02:30:00-12:00", 400),
     ],
 )
 def test_manual_entry__validated(mechanic, start, end, status):

@@ -30,7 +30,13 @@ from orders.apis.common import (
 )
 from orders.apis.items import OrderItemSerializer, OrderPhotoSerializer, OrderWorkSerializer
 from orders.models import OrderStatus, PartOrigin
-from orders.selectors import order_contents, order_stats, orders_filtered, orders_visible_to
+from orders.selectors import (
+    check_days,
+    order_contents,
+    order_stats,
+    orders_filtered,
+    orders_visible_to,
+)
 from orders.services import (
     comment_add,
     order_assign,
@@ -65,6 +71,7 @@ class OrdersApi(APIView):
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             first, last = attrs.get("created_from"), attrs.get("created_to")
+            check_days(created_from=first, created_to=last)
             if first and last and last < first:
                 raise serializers.ValidationError(
                     {"created_to": ["Must not be before created_from."]}

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from conclave.exceptions import Conflict, ValidationFailed
 from events.services import event_append
 from orders.models import MechanicProfile, Order, TimeEntry
+from orders.selectors import check_days
 from orders.services.common import own_order
 
 MAX_MANUAL_ENTRY = timedelta(hours=24)
@@ -91,6 +92,7 @@ def time_entry_add(
     overlaps none of the mechanic's own time (their running timer included), on any order:
     a mechanic's hours are one timeline, billed once."""
     order = own_order(order_id, mechanic)
+    check_days(started_at=started_at.date())
     if ended_at <= started_at:
         raise ValidationFailed({"ended_at": [gettext("Must be after the start.")]})
     if ended_at > timezone.now():
