@@ -8,9 +8,11 @@ from orders.models import MechanicProfile, Order
 from orders.selectors import handles_orders
 
 
-def own_order(order_id: int, mechanic: MechanicProfile) -> Order:
-    """The mechanic's own order; another mechanic's order does not exist for them (404)."""
-    order = Order.objects.filter(pk=order_id, mechanic=mechanic).first()
+def own_order(order_id: int, mechanic: MechanicProfile, *, lock: bool = False) -> Order:
+    """The mechanic's own order (locked if `lock`, in the caller's transaction); another
+    mechanic's order does not exist for them (404)."""
+    orders = Order.objects.select_for_update() if lock else Order.objects.all()
+    order = orders.filter(pk=order_id, mechanic=mechanic).first()
     if order is None:
         raise NotFound(f"No order {order_id} of yours.")
     return order

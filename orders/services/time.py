@@ -9,7 +9,7 @@ from django.utils.translation import gettext
 
 from conclave.exceptions import Conflict, ValidationFailed
 from events.services import event_append
-from orders.models import MechanicProfile, Order, TimeEntry
+from orders.models import MechanicProfile, TimeEntry
 from orders.selectors import check_days
 from orders.services.common import own_order
 
@@ -20,9 +20,8 @@ MAX_MANUAL_ENTRY = timedelta(hours=24)
 def timer_start(*, order_id: int, mechanic: MechanicProfile) -> TimeEntry:
     """Starts the mechanic's timer on their order while it is open (completed and cancelled
     orders are done with); one timer runs per mechanic at a time."""
-    own_order(order_id, mechanic)
     MechanicProfile.objects.select_for_update().get(pk=mechanic.pk)  # serialises their timers
-    order = Order.objects.select_for_update().get(pk=order_id)  # not closed meanwhile
+    order = own_order(order_id, mechanic, lock=True)  # neither closed nor reassigned meanwhile
     if not order.is_open:
         raise Conflict(
             gettext("Order %(order)d is completed or cancelled; its timer cannot start.")
