@@ -103,11 +103,11 @@ def admin_dashboard(user: Any) -> dict[str, Any]:
     from flags.selectors import flags_detail
     from notifications.models import Notification, NotificationStatus
     from orders.models import Order, OrderStatus
-    from orders.selectors import workshop_day_bounds, workshop_today
+    from orders.selectors import workshop_today_bounds
 
     figures: dict[str, Any] = {}
     if user.has_perm("orders.view_order"):
-        start, end = workshop_day_bounds(workshop_today(), workshop_today())
+        start, end = workshop_today_bounds()
         counts = dict(
             Order.objects.filter(created_at__gte=start, created_at__lt=end)
             .values_list("status")

@@ -147,6 +147,12 @@ def workshop_day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     )
 
 
+def workshop_today_bounds() -> tuple[datetime, datetime]:
+    """From the start to the end of the workshop's today, the day read once."""
+    today = workshop_today()
+    return workshop_day_bounds(today, today)
+
+
 @dataclass(frozen=True)
 class TimeDay:
     day: date
@@ -186,7 +192,7 @@ def _finished_seconds(entries: QuerySet[TimeEntry]) -> int:
 
 def order_stats() -> dict[str, Any]:
     """Staff's figures: orders by status, created and completed today."""
-    start, end = workshop_day_bounds(workshop_today(), workshop_today())
+    start, end = workshop_today_bounds()
     orders = Order.objects.all()
     by_status = _by_status(orders)
     return {
@@ -199,7 +205,7 @@ def order_stats() -> dict[str, Any]:
 
 def mechanic_stats(mechanic: MechanicProfile) -> dict[str, Any]:
     """A mechanic's figures: active orders, completed today, time today, and all time."""
-    start, end = workshop_day_bounds(workshop_today(), workshop_today())
+    start, end = workshop_today_bounds()
     orders = Order.objects.filter(mechanic=mechanic)
     by_status = _by_status(orders)
     entries = TimeEntry.objects.filter(mechanic=mechanic)
