@@ -22,6 +22,7 @@ from django.utils import timezone
 from bot import texts
 from bot.models import BotChat, BotStep, TelegramUpdate
 from conclave.exceptions import DomainError, Halted, ValidationFailed
+from conclave.serializers import whole_number
 from flags.selectors import flags_snapshot
 from notifications import telegram
 from notifications.messages import STATUS_NAMES
@@ -347,18 +348,19 @@ def _choose_language(turn: Turn, value: str) -> None:
 
 
 def _choose_category(turn: Turn, value: str) -> None:
-    if not value.isdigit() or not Category.objects.filter(pk=int(value)).exists():
+    category_id = whole_number(value)
+    if category_id is None or not Category.objects.filter(pk=category_id).exists():
         turn.callback_notice = turn.word("stale_button")
         return
-    turn.chat.draft["category_id"], turn.chat.draft["part_ids"] = int(value), []
+    turn.chat.draft["category_id"], turn.chat.draft["part_ids"] = category_id, []
     _go(turn, BotStep.PARTS)
 
 
 def _toggle_part(turn: Turn, value: str) -> None:
     draft = turn.chat.draft
     part = (
-        Part.objects.filter(pk=int(value), category_id=draft.get("category_id")).first()
-        if value.isdigit()
+        Part.objects.filter(pk=part_id, category_id=draft.get("category_id")).first()
+        if (part_id := whole_number(value)) is not None
         else None
     )
     if part is None:

@@ -1,4 +1,5 @@
-"""Serializer bases shared by the apps."""
+"""Reading input: serializer bases and fields shared by the apps, and the ids that forms and
+buttons carry as text."""
 
 import copy
 import re
@@ -9,6 +10,9 @@ from django.http import QueryDict
 from rest_framework import serializers
 
 AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+# The largest id a BigAutoField holds. A larger one names no row, but SQLite cannot even
+# compare it (OverflowError) where PostgreSQL finds nothing.
+MAX_ID = 2**63 - 1
 # Fields that hold other fields.
 NESTING = (serializers.BaseSerializer, serializers.ListField, serializers.DictField)
 
@@ -80,3 +84,22 @@ class StrictInputSerializer(serializers.Serializer):
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+
+class IdField(serializers.IntegerField):
+    """A row's id: a whole number from 1 to MAX_ID."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+
+def whole_number(text: str, most: int = MAX_ID) -> int | None:
+    """The number `text` writes in ASCII digits, if it is at most `most`; else None. Where
+    `text.isdigit()` would do, it is not enough: it holds for "²", which int() refuses, and
+    for 5,000 digits, more than int() reads."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(most)):
+        return None
+    number = int(text)
+    return number if number <= most else None

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from conclave import idempotency
 from conclave.exceptions import DomainError, FeatureDisabled, Halted, ValidationFailed
 from conclave.idempotency import IdempotencyKeyReused
+from conclave.serializers import whole_number
 from conclave.throttling import SignInFormThrottle
 from flags.selectors import request_flags
 from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, PartOrigin, TimeEntry
@@ -288,21 +289,21 @@ def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> i
     custom = []
     for n in range(CUSTOM_PART_ROWS):
         name = data.get(f"custom_name_{n}", "").strip()
-        quantity = data.get(f"custom_quantity_{n}", "1").strip() or "1"
+        quantity = whole_number(data.get(f"custom_quantity_{n}", "1").strip() or "1", most=999)
         if not name:
             continue
-        if not quantity.isdigit():
+        if quantity is None:
             raise ValidationFailed({"custom_quantity": [gettext("A whole number from 1 to 999.")]})
-        custom.append((name, data.get(f"custom_price_{n}", "").strip() or "0", int(quantity)))
-    category_id = data.get("category_id", "")
+        custom.append((name, data.get(f"custom_price_{n}", "").strip() or "0", quantity))
+    chosen = [whole_number(text) for text in data.getlist("part_ids")] if catalog else []
     order = order_place(
         mechanic=mechanic,
         vin=data.get("vin", ""),
         car_number=data.get("car_number", ""),
         original_or_analog=data.get("original_or_analog", ""),
         flags=flags,
-        category_id=int(category_id) if catalog and category_id.isdigit() else None,
-        part_ids=[int(pk) for pk in data.getlist("part_ids") if pk.isdigit()] if catalog else [],
+        category_id=whole_number(data.get("category_id", "")) if catalog else None,
+        part_ids=[pk for pk in chosen if pk],
         typed_part=data.get("part_type", "").strip(),
         custom_parts=custom,
         photo=request.FILES.get("photo"),

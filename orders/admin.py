@@ -19,6 +19,7 @@ from django.utils.html import format_html
 
 from conclave.admin_site import actor_of, error_text
 from conclave.exceptions import DomainError, ValidationFailed
+from conclave.serializers import whole_number
 from flags.selectors import request_flags
 from orders.models import (
     TRANSITIONS,
@@ -214,13 +215,13 @@ class OrderAdmin(admin.ModelAdmin):
     def assign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if request.method != "POST" or not self.has_change_permission(request):
             raise PermissionDenied
-        mechanic_id = request.POST.get("mechanic_id", "")
+        mechanic_id = whole_number(request.POST.get("mechanic_id", ""))
         try:
-            if not mechanic_id.isdigit():
+            if mechanic_id is None:
                 raise ValidationFailed({"mechanic_id": ["Choose a mechanic."]})
             order = order_assign(
                 order_id=pk,
-                mechanic_id=int(mechanic_id),
+                mechanic_id=mechanic_id,
                 notes=request.POST.get("notes", ""),
                 actor=_user(request),
             )
@@ -470,11 +471,12 @@ class CatalogAdmin(admin.ModelAdmin):
             obj.pk, obj._state.adding = created.pk, False
 
     def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
-        if request.method == "POST" and object_id.isdigit():
+        pk = whole_number(object_id)
+        if request.method == "POST" and pk is not None:
             if not self.has_delete_permission(request):
                 raise PermissionDenied
             try:
-                type(self).remove(**{self.id_name: int(object_id)}, actor=request.user)
+                type(self).remove(**{self.id_name: pk}, actor=request.user)
             except DomainError as exc:
                 self.message_user(request, error_text(exc), messages.ERROR)
                 return redirect(reverse(f"admin:orders_{self.opts.model_name}_change",

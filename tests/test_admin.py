@@ -395,6 +395,18 @@ def test_orders__status_and_assignment_through_the_services(staff, mechanic, oth
     assert staff.get(f"/admin/orders/order/{order.pk}/delete/").status_code == 403
 
 
+def test_orders__assign_to_an_id_not_digits__asked_to_choose(staff, mechanic):
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+
+    answer = staff.post(
+        f"/admin/orders/order/{order.pk}/assign/", {"mechanic_id": "\u00b2"}, follow=True
+    )
+
+    assert any("Choose a mechanic." in m for m in page_messages(answer))
+    order.refresh_from_db()
+    assert order.mechanic_id == mechanic.pk
+
+
 def test_orders__csv_of_the_filtered_list_with_formulas_defused(staff, mechanic):
     order_create(**{**RUNBOOK_ORDER, "part_type": "=HYPERLINK(1)"}, created_by=mechanic.user)
     done = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
@@ -454,6 +466,17 @@ def test_catalogue__through_the_services_with_their_errors_on_the_form(staff, me
     assert last_event("catalog.part_created").payload["price"] == "12.50"
     assert any("cannot be deleted" in m for m in page_messages(in_use))
     assert Part.objects.filter(pk=part.pk).exists()
+
+
+@pytest.mark.parametrize("object_id", ["\u00b2", "1" * 5000])
+def test_catalogue__delete_of_an_id_not_digits__no_such_category(staff, object_id):
+    Category.objects.create(name_en="Brakes")
+
+    answer = staff.post(f"/admin/orders/category/{object_id}/delete/", {"post": "yes"}, follow=True)
+
+    assert answer.status_code == 200
+    assert any("doesn’t exist" in m for m in page_messages(answer))
+    assert Category.objects.count() == 1
 
 
 def test_outbox__read_only_and_retry_now_for_failed_rows(staff, mechanic):

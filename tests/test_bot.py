@@ -389,6 +389,19 @@ def test_old_buttons__refused_with_a_notice(bot, linked):
     assert not Order.objects.exists()
 
 
+@pytest.mark.parametrize("data", ["cat:\u00b2", "cat:" + "1" * 60, "part:\u00b2"])
+def test_forged_buttons__refused_with_a_notice(bot, linked, catalog, data):
+    brakes, _pads, _disc = catalog
+    bot.send("/start")
+    bot.press("lang:en")
+    bot.send("/order")
+    bot.press(f"cat:{brakes.pk}")
+
+    answer = bot.press(data)
+
+    assert answer["text"] == "That button belongs to an earlier step."
+
+
 def test_done_without_a_part__asked_to_pick_one(bot, linked, catalog):
     brakes, _pads, _disc = catalog
     bot.send("/order")

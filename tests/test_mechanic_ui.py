@@ -429,6 +429,30 @@ def test_new_order__any_bad_step__nothing_written_and_the_reason_shown(mechanic,
     assert not Order.objects.exists()
 
 
+@pytest.mark.parametrize("quantity", ["\u00b2", "9" * 5000])
+def test_new_order__quantity_not_digits__the_reason_shown(mechanic, quantity):
+    data = {"part_type": "Mirror", "vin": "TEST123456789", "original_or_analog": "original",
+            "custom_name_0": "Clip", "custom_quantity_0": quantity}  # fmt: skip
+
+    response = signed_in(mechanic).post("/mechanic/orders/new", data)
+
+    assert response.status_code == 200
+    assert "A whole number from 1 to 999." in response.content.decode()
+    assert not Order.objects.exists()
+
+
+def test_new_order__catalog_ids_not_digits__name_no_part(mechanic, brakes):
+    category, pads = brakes
+    data = {"category_id": "\u00b2", "part_ids": ["\u00b2", "1" * 5000, str(pads.pk)],
+            "vin": "TEST123456789", "original_or_analog": "original"}  # fmt: skip
+
+    response = signed_in(mechanic).post("/mechanic/orders/new", data)
+
+    order = Order.objects.get()
+    assert response.status_code == 302
+    assert [item.name for item in order.items.all()] == ["Brake pads"]
+
+
 def test_new_order__sent_twice__one_order_both_answers_show_it(mechanic):
     import re
 

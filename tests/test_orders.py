@@ -388,6 +388,18 @@ def test_catalog__flag_on__runbook_curls_in_each_language(
     assert bad.status_code == 400
 
 
+@pytest.mark.parametrize("value", ["one", "-1", "\u00b2", "1" * 5000, str(2**63)])
+def test_parts__category_id_not_an_id__400_naming_it(
+    api_client, catalog, system_keys, django_capture_on_commit_callbacks, value
+):
+    flag_on("ENABLE_PART_CATEGORIES", django_capture_on_commit_callbacks)
+
+    response = api_client.get("/api/parts", {"category_id": value})
+
+    assert response.status_code == 400
+    assert response.json()["detail"].keys() == {"category_id"}
+
+
 # --- Migrations roll back as the runbook's rollback does --------------------------------------------
 
 

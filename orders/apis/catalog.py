@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from conclave.exceptions import FeatureDisabled, ValidationFailed
 from conclave.idempotency import idempotent
 from conclave.openapi import ErrorSerializer
-from conclave.serializers import StrictInputSerializer
+from conclave.serializers import IdField, StrictInputSerializer, whole_number
 from flags.selectors import request_flags
 from orders.apis.common import signed_in
 from orders.models import Language
@@ -106,8 +106,9 @@ class PartsApi(APIView):
     def get(self, request: Request) -> Response:
         _catalog_open(request)
         raw = request.query_params.get("category_id")
-        if raw is not None and not raw.isdigit():
-            raise ValidationFailed({"category_id": ["A whole number."]})
+        category_id = None if raw is None else whole_number(raw)
+        if raw is not None and category_id is None:
+            raise ValidationFailed({"category_id": ["A category's id: a whole number."]})
         language = _language(request)
         return Response(
             [
@@ -119,7 +120,7 @@ class PartsApi(APIView):
                     "price": str(p.price),
                     "is_common": p.is_common,
                 }
-                for p in parts(category_id=int(raw) if raw is not None else None)
+                for p in parts(category_id=category_id)
             ]
         )
 
@@ -173,7 +174,7 @@ class CategoryInputSerializer(StrictInputSerializer):
 
 @extend_schema_serializer(component_name="PartInput")
 class PartInputSerializer(StrictInputSerializer):
-    category_id = serializers.IntegerField(min_value=1)
+    category_id = IdField()
     name_en = serializers.CharField(max_length=200)
     name_he = serializers.CharField(max_length=200, required=False, allow_blank=True)
     name_ru = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -242,9 +243,7 @@ class CategoriesReorderApi(APIView):
 
     @extend_schema_serializer(component_name="CategoriesReorderInput")
     class InputSerializer(StrictInputSerializer):
-        ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), max_length=10_000, allow_empty=False
-        )
+        ids = serializers.ListField(child=IdField(), max_length=10_000, allow_empty=False)
 
     @extend_schema(
         operation_id="categories_reorder",

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from conclave.exceptions import NotFound
 from conclave.idempotency import idempotent
-from conclave.serializers import StrictInputSerializer
+from conclave.serializers import IdField, StrictInputSerializer
 from flags.selectors import request_flags
 from orders.apis.common import signed_in, visible_order
 from orders.models import OrderPhoto
@@ -63,8 +63,8 @@ class OrderItemsApi(APIView):
 
     @extend_schema_serializer(component_name="OrderItemInput")
     class InputSerializer(StrictInputSerializer):
-        part_id = serializers.IntegerField(
-            required=False, min_value=1, help_text="A catalog part (needs ENABLE_PART_CATEGORIES)."
+        part_id = IdField(
+            required=False, help_text="A catalog part (needs ENABLE_PART_CATEGORIES)."
         )
         name = serializers.CharField(max_length=200, required=False, help_text="A custom part.")
         part_number = serializers.CharField(max_length=64, required=False, allow_blank=True)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conclave.idempotency import idempotent
-from conclave.serializers import StrictInputSerializer
+from conclave.serializers import IdField, StrictInputSerializer
 from conclave.throttling import SignedInUserThrottle
 from flags.selectors import request_flags
 from orders.apis.common import (
@@ -60,7 +60,7 @@ class OrdersApi(APIView):
 
     class FilterSerializer(StrictInputSerializer):
         status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
-        mechanic_id = serializers.IntegerField(required=False, min_value=1)
+        mechanic_id = IdField(required=False)
         created_from = serializers.DateField(required=False, help_text="First day, included.")
         created_to = serializers.DateField(required=False, help_text="Last day, included.")
         search = serializers.CharField(
@@ -186,7 +186,7 @@ class OrderAssignApi(APIView):
 
     @extend_schema_serializer(component_name="OrderAssignInput")
     class InputSerializer(StrictInputSerializer):
-        mechanic_id = serializers.IntegerField(min_value=1)
+        mechanic_id = IdField()
         notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
     @extend_schema(
