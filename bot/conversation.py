@@ -34,6 +34,7 @@ from orders.validators import normalise_car_number, normalise_vin
 logger = structlog.get_logger(__name__)
 
 MAX_PART_BUTTONS = 40
+NUL = "\x00"  # dropped from what Telegram sends: PostgreSQL's text and jsonb cannot hold it
 RECENT_ORDERS = 10
 Keyboard = list[list[tuple[str, str]]]  # rows of (label, callback data)
 
@@ -64,6 +65,11 @@ def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _sent(value: Any, limit: int) -> str:
+    """A string Telegram sent, without NUL, at most `limit` characters."""
+    return str(value or "").replace(NUL, "")[:limit]
+
+
 def parse_update(data: Any) -> Incoming:
     """The parts of a Telegram `Update` the bot acts on (messages and button presses). Fields
     it does not use are ignored, as Telegram adds new ones; the ones it uses must be right."""
@@ -91,11 +97,15 @@ def parse_update(data: Any) -> Incoming:
         update_id=update_id,
         chat_id=chat["id"],
         private=chat.get("type") == "private",
-        text=(text or "").strip()[:4096],
-        photos=tuple(p for p in photos or () if isinstance(p, dict) and p.get("file_id")),
-        callback_id=str(callback.get("id") or "")[:64],
-        callback_data=str(callback.get("data") or "")[:64],
-        language_code=str(sender.get("language_code") or "")[:2],
+        text=_sent(text, 4096).strip(),
+        photos=tuple(
+            p
+            for p in photos or ()
+            if isinstance(p, dict) and isinstance(p.get("file_id"), str) and NUL not in p["file_id"]
+        ),
+        callback_id=_sent(callback.get("id"), 64),
+        callback_data=_sent(callback.get("data"), 64),
+        language_code=_sent(sender.get("language_code"), 2),
     )
 
 

@@ -27,6 +27,7 @@ from conclave.logging import logged_path
 logger = structlog.get_logger(__name__)
 
 API_PREFIXES = ("/api/", "/v1/")
+NUL_REFUSED = "Null characters are not allowed."  # Django's words for the same (its forms)
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 # SQLite's words (the quick start: "disk I/O error" when its WAL cannot grow), and
 # PostgreSQL's "could not extend file ...: No space left on device".
@@ -81,7 +82,8 @@ def json_bad_request(request: HttpRequest, exception: Exception) -> HttpResponse
     if isinstance(exception, RequestDataTooBig):  # a body without a Content-Length
         return too_large(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if _wants_json(request):
-        return JsonResponse({"error": "bad_request", "detail": "Malformed request."}, status=400)
+        detail = NUL_REFUSED if str(exception) == NUL_REFUSED else "Malformed request."
+        return JsonResponse({"error": "bad_request", "detail": detail}, status=400)
     return defaults.bad_request(request, exception)
 
 

@@ -13,6 +13,7 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
+from django.core.exceptions import BadRequest
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -25,7 +26,12 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
 
-from conclave.exception_handlers import API_PREFIXES, database_error_response, too_large
+from conclave.exception_handlers import (
+    API_PREFIXES,
+    NUL_REFUSED,
+    database_error_response,
+    too_large,
+)
 from conclave.exceptions import Halted
 from conclave.halt import halt_status
 from conclave.logging import logged_path
@@ -215,6 +221,34 @@ class RequestSizeLimitMiddleware:
         limit = settings.REQUEST_MAX_BYTES if multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if length > limit:
             return too_large(request, limit)
+        return self.get_response(request)
+
+
+class NulInputMiddleware:
+    """Refuses a NUL character in the query string or, outside the JSON APIs, in a form, with
+    400 (conclave.exception_handlers.json_bad_request). PostgreSQL's text cannot hold one: it
+    would fail deep in a query as a 500 (an admin filter, the mechanic's search, a form's
+    field). The APIs' JSON bodies are their serializers' to check (DRF's CharField refuses
+    NUL); a form is read here only where the CSRF check reads it anyway."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        form = (
+            request.POST.lists()
+            if request.method == "POST" and not request.path.startswith(API_PREFIXES)
+            else ()
+        )
+        if (
+            "%00" in query
+            or "\x00" in query
+            or any(
+                "\x00" in name or any("\x00" in value for value in values) for name, values in form
+            )
+        ):
+            raise BadRequest(NUL_REFUSED)
         return self.get_response(request)
 
 

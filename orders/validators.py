@@ -38,8 +38,11 @@ MAX_PRICE = Decimal("99999999.99")
 
 
 def clean_text(value: Any, field: str, limit: int, *, required: bool) -> str:
-    """Stripped text of at most `limit` characters; not empty when `required`."""
+    """Stripped text of at most `limit` characters, without NUL (PostgreSQL's text cannot
+    hold one); not empty when `required`."""
     text = (value or "").strip()
+    if "\x00" in text:
+        raise ValidationFailed({field: [gettext("Null characters are not allowed.")]})
     if required and not text:
         raise ValidationFailed({field: [gettext("1 to %(limit)d characters.") % {"limit": limit}]})
     if len(text) > limit:

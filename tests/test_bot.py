@@ -402,6 +402,16 @@ def test_forged_buttons__refused_with_a_notice(bot, linked, catalog, data):
     assert answer["text"] == "That button belongs to an earlier step."
 
 
+def test_nul_in_a_message__dropped_the_rest_read(bot, linked):
+    bot.send("/start")
+    bot.press("lang:en")
+    bot.send("/order")
+
+    bot.send("Mir\x00ror")
+
+    assert BotChat.objects.get().draft["manual_part"] == "Mirror"
+
+
 def test_done_without_a_part__asked_to_pick_one(bot, linked, catalog):
     brakes, _pads, _disc = catalog
     bot.send("/order")

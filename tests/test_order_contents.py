@@ -96,6 +96,21 @@ def test_remove__item_and_work__total_follows_and_each_removal_is_an_event(mika,
 
 
 @pytest.mark.parametrize(
+    ("fields", "field"), [({"name": "Pad\x00"}, "name"), ({"part_number": "\x00"}, "part_number")]
+)
+def test_item_add__nul_through_the_service__refused_naming_the_field(order, fields, field):
+    from conclave.exceptions import ValidationFailed
+    from orders.services.items import item_add
+
+    with pytest.raises(ValidationFailed) as refused:
+        item_add(order_id=order.pk, user=order.created_by, **{"name": "Pad", **fields},
+                 unit_price="1.00")  # fmt: skip
+
+    assert refused.value.detail.keys() == {field}
+    assert not OrderItem.objects.exists()
+
+
+@pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"name": "Pad", "unit_price": "-1"}, "unit_price"),

@@ -100,3 +100,55 @@ def test_page_body_over_the_limit__413_text(client, settings):
 
     assert response.status_code == 413
     assert response["Content-Type"].startswith("text/plain")
+
+
+# --- NUL characters: PostgreSQL's text cannot hold one --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/orders/order/?status__exact=%00",
+        "/admin/orders/order/?vin=a%00",
+        "/admin/events/event/?event_type=%00",
+        "/mechanic/?q=TEST%00",
+    ],
+)
+def test_nul_in_a_query_string__400_page(path, staff_user, mechanic):
+    client = Client()
+    client.force_login(staff_user if path.startswith("/admin/") else mechanic.user)
+    staff_user.is_superuser = True
+    staff_user.save()
+
+    response = client.get(path)
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_nul_in_an_api_query_string__400_json_naming_it(client):
+    response = client.get("/api/categories?lang=he%00")
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "bad_request", "detail": "Null characters are not allowed."}
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/mechanic/login", {"username": "mika\x00", "password": "x"}),
+        (
+            "/mechanic/orders/new",
+            {"part_type": "Mir\x00ror", "vin": "TEST123456789", "original_or_analog": "original"},
+        ),
+    ],
+)
+def test_nul_in_a_form__400_nothing_written(mechanic, path, form):
+    client = Client()
+    if path != "/mechanic/login":
+        client.force_login(mechanic.user)
+
+    response = client.post(path, form)
+
+    assert response.status_code == 400
+    assert Order.objects.count() == 0

@@ -99,6 +99,8 @@ MIDDLEWARE = [
     "conclave.middleware.ApiInUtcMiddleware",
     # The request id on every log line and the X-Request-ID header; one line per request.
     "conclave.middleware.RequestLogMiddleware",
+    # A NUL in a query string or a form is a 400: PostgreSQL's text cannot hold one.
+    "conclave.middleware.NulInputMiddleware",
     # Every unsafe request is refused while halted (SPEC 3.4).
     "conclave.middleware.HaltMiddleware",
     # A view's database outage (unreachable, disk full) is a 503/507, not a 500.
