@@ -76,6 +76,18 @@ def test_body_over_the_limit__413_before_reading__nothing_made(client, settings,
     assert Order.objects.count() == 0
 
 
+def test_json_nested_too_deep__400_parse_error__nothing_made(client, system_keys):
+    body = '{"mechanic_name": ' + "[" * 100_000 + "]" * 100_000 + "}"  # 200 kB, within the limit
+
+    response = client.post("/api/orders", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "parse_error", "detail": "JSON parse error - nested too deeply.",
+    }  # fmt: skip
+    assert Order.objects.count() == 0
+
+
 def test_body_within_the_limit__taken(client, system_keys):
     response = client.post("/api/orders", RUNBOOK_ORDER, content_type="application/json")
 

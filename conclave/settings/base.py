@@ -331,7 +331,7 @@ MEDIA_URL = "/media/"
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["conclave.parsers.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "conclave.negotiation.JsonFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "conclave.authentication.BearerTokenAuthentication",
