@@ -233,10 +233,11 @@ def add_by_hand(page: Page, start: str, end: str) -> None:
 
 
 def test_manual_time__the_workshops_clock_typed_and_shown__an_overlap_refused(browser, tmp_path):
-    """A workshop in Jerusalem and a mechanic's browser there: the time typed by hand is the
-    time shown, the API holds it in UTC, and an entry over it is refused in words."""
+    """A workshop in Jerusalem and a mechanic's phone set to New York: the time typed by hand
+    is the workshop's, the time shown, the API holds it in UTC, and an entry over it is
+    refused in words."""
     for workshop in _workshop(tmp_path, "conclave_ui_zone", TIME_ZONE="Asia/Jerusalem"):
-        for page in _page(browser, workshop.base, timezone_id="Asia/Jerusalem", refused=(409,)):
+        for page in _page(browser, workshop.base, timezone_id="America/New_York", refused=(409,)):
             order = workshop.order()
             sign_in(page)
             page.goto(f"/mechanic/orders/{order}")

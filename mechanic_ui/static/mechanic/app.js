@@ -59,6 +59,13 @@
     });
   }
 
+  // A time typed by hand, read on the workshop's clock (clock.js); as typed if it is not one,
+  // for the API to refuse in words.
+  function typedTime(form, name) {
+    const value = form.elements[name].value;
+    return window.ConclaveClock.wallTimeToIso(value, form.dataset.timeZone) || value;
+  }
+
   function orderId() {
     const element = document.querySelector("[data-order-id]");
     return element ? element.dataset.orderId : null;
@@ -71,8 +78,8 @@
     comment: (form) => api.post(`/api/orders/${orderId()}/comments`, { text: form.elements.text.value }),
     "time-entry": (form) =>
       api.post(`/api/orders/${orderId()}/time`, {
-        started_at: new Date(form.elements.started_at.value).toISOString(),
-        ended_at: new Date(form.elements.ended_at.value).toISOString(),
+        started_at: typedTime(form, "started_at"),
+        ended_at: typedTime(form, "ended_at"),
         notes: form.elements.notes.value,
       }),
   };
