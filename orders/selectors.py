@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.utils import timezone
@@ -112,16 +113,20 @@ def workshop_today() -> date:
     return timezone.localdate(timezone=timezone.get_default_timezone())
 
 
-def time_period(period: str, start: date | None, end: date | None) -> tuple[date, date]:
+def time_period(
+    period: str, start: date | None, end: date | None, *, today: date | None = None
+) -> tuple[date, date]:
     """The first and last day (both included, in the workshop's time zone) of a history
-    period; `custom` needs both dates, at most MAX_CUSTOM_DAYS apart."""
-    today = workshop_today()
+    period up to `today` (the workshop's); a week starts on WEEK_STARTS_ON; `custom` needs
+    both dates, at most MAX_CUSTOM_DAYS apart."""
+    today = today or workshop_today()
     if period == "today":
         return today, today
     if period == "yesterday":
         return today - timedelta(days=1), today - timedelta(days=1)
     if period == "week":
-        return today - timedelta(days=today.weekday()), today
+        first = settings.WEEKDAYS.index(settings.WEEK_STARTS_ON)
+        return today - timedelta(days=(today.weekday() - first) % 7), today
     if period == "month":
         return today.replace(day=1), today
     if period != "custom":

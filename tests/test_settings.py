@@ -148,11 +148,16 @@ def test_settings__time_zone__the_workshops_from_the_environment_utc_by_default(
         DJANGO_SETTINGS_MODULE="conclave.settings.local", CONCLAVE_VAR_DIR=str(tmp_path)
     )
 
-    default = settings_of(env, "TIME_ZONE")
-    set_ = settings_of({**env, "TIME_ZONE": "Asia/Jerusalem"}, "TIME_ZONE", "CELERY_TIMEZONE")
+    default = settings_of(env, "TIME_ZONE", "WEEK_STARTS_ON")
+    set_ = settings_of(
+        {**env, "TIME_ZONE": "Asia/Jerusalem", "WEEK_STARTS_ON": "sunday"},
+        "TIME_ZONE", "CELERY_TIMEZONE", "WEEK_STARTS_ON",
+    )  # fmt: skip
 
-    assert default == {"TIME_ZONE": "UTC"}
-    assert set_ == {"TIME_ZONE": "Asia/Jerusalem", "CELERY_TIMEZONE": "UTC"}
+    assert default == {"TIME_ZONE": "UTC", "WEEK_STARTS_ON": "monday"}
+    assert set_ == {
+        "TIME_ZONE": "Asia/Jerusalem", "CELERY_TIMEZONE": "UTC", "WEEK_STARTS_ON": "sunday",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -165,6 +170,7 @@ def test_settings__time_zone__the_workshops_from_the_environment_utc_by_default(
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
         ({"TIME_ZONE": "Asia/Jerusalm"}, "TIME_ZONE must be an IANA time zone name"),
         ({"TIME_ZONE": "+02:00"}, "TIME_ZONE must be an IANA time zone name"),
+        ({"WEEK_STARTS_ON": "Sunday"}, "WEEK_STARTS_ON must be one of monday, tuesday"),
     ],
 )
 def test_settings__bad_value__refuses_to_start_naming_it(tmp_path, overrides, message):

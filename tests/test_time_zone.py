@@ -107,3 +107,27 @@ def test_clock__pages_show_the_workshops_the_api_speaks_utc(settings, mechanic):
     assert overlapping.status_code == 409
     assert "from 2026-01-05 10:00 to 2026-01-05 11:00" in overlapping.json()["detail"]
     assert all(key["active_from"].endswith("Z") for key in keys["keys"])
+
+
+@pytest.mark.parametrize(
+    ("today", "starts_on", "first"),
+    [
+        ("2026-12-03", "monday", "2026-11-30"),  # a Thursday
+        ("2026-12-03", "sunday", "2026-11-29"),
+        ("2026-12-06", "sunday", "2026-12-06"),  # a Sunday: its own week's first day
+        ("2026-12-06", "monday", "2026-11-30"),
+        ("2026-12-04", "saturday", "2026-11-28"),  # a Friday
+        ("2026-12-05", "saturday", "2026-12-05"),
+    ],
+)
+def test_week__starts_on_the_workshops_first_day(settings, today, starts_on, first):
+    from datetime import date
+
+    from orders.selectors import time_period
+
+    settings.WEEK_STARTS_ON = starts_on
+    day = date.fromisoformat(today)
+
+    assert time_period("week", None, None, today=day) == (date.fromisoformat(first), day)
+    assert time_period("month", None, None, today=day) == (day.replace(day=1), day)
+    assert time_period("yesterday", None, None, today=day) == (day - timedelta(days=1),) * 2

@@ -316,6 +316,10 @@ except (ZoneInfoNotFoundError, ValueError) as error:
     raise ImproperlyConfigured(
         f"TIME_ZONE must be an IANA time zone name such as Europe/Berlin; got {TIME_ZONE!r}"
     ) from error
+# The first day of the workshop's week, the time history's "week": Sunday in Israel, Monday
+# in most of Europe.
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEK_STARTS_ON = choice("WEEK_STARTS_ON", WEEKDAYS, default="monday")
 USE_I18N = True
 USE_TZ = True
 
