@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -56,6 +56,21 @@ class LoginFormThrottle(SignInFormThrottle):
     """The mechanics' sign-in page."""
 
     form = "mechanic"
+
+
+# The sign-in page's words (its template says them too).
+THROTTLED_MESSAGE = gettext_noop("Too many attempts. Try again in %(wait)s seconds.")
+
+
+class PasswordFormThrottle(SignInFormThrottle):
+    """The profile's password form: tries of the current password counted per mechanic (a
+    session left open must not be a way to find it), at the login's rate, as the API's
+    password change counts them."""
+
+    form = "password"
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": f"login-{self.form}", "ident": request.user.pk}
 
 
 def mechanic_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -258,9 +273,17 @@ def profile_view(request: HttpRequest) -> HttpResponse:
     mechanic's figures of all time."""
     mechanic = _mechanic(request)
     context: dict[str, Any] = {"mechanic": mechanic}
+    status = 200
     if request.method == "POST":
         try:
             if request.POST.get("form") == "password":
+                throttle = PasswordFormThrottle()
+                if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+                    status = 429
+                    wait = {"wait": int(throttle.wait() or 60)}
+                    raise ValidationFailed(
+                        {"current_password": [gettext(THROTTLED_MESSAGE) % wait]}
+                    )
                 mechanic_password_change(
                     user=request.user,  # type: ignore[arg-type]
                     current_password=request.POST.get("current_password", ""),
@@ -276,7 +299,7 @@ def profile_view(request: HttpRequest) -> HttpResponse:
         except ValidationFailed as exc:
             context["errors"] = exc.detail
     context["stats"] = mechanic_stats(mechanic)
-    return render(request, "mechanic/profile.html", context)
+    return render(request, "mechanic/profile.html", context, status=status)
 
 
 CUSTOM_PART_ROWS = 3

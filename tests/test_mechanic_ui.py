@@ -356,6 +356,30 @@ def test_profile__password_change_keeps_the_session_and_needs_the_current_one(me
     assert mechanic.user.check_password("a-new-long-password-7")
 
 
+def test_profile__guesses_of_the_current_password_throttled_like_the_api(mechanic, monkeypatch):
+    """A session left open is no way to find the password: the form's tries are counted per
+    mechanic, at the login's rate, as `POST /api/mechanic/password` counts them."""
+    from mechanic_ui.views import PasswordFormThrottle
+
+    monkeypatch.setattr(PasswordFormThrottle, "THROTTLE_RATES", {"login": "3/min"})
+    client = signed_in(mechanic)
+    change = {"form": "password", "new_password": "a-new-long-password-7"}
+    statuses = [
+        client.post("/mechanic/profile", {**change, "current_password": f"guess-{n}"}).status_code
+        for n in range(4)
+    ]
+    right = client.post("/mechanic/profile", {**change, "current_password": MECHANIC_PASSWORD})
+    elsewhere = signed_in(mechanic).post(
+        "/mechanic/profile", {**change, "current_password": MECHANIC_PASSWORD}
+    )
+
+    assert statuses == [200, 200, 200, 429]
+    assert right.status_code == elsewhere.status_code == 429
+    assert "Too many attempts" in right.content.decode()
+    mechanic.user.refresh_from_db()
+    assert mechanic.user.check_password(MECHANIC_PASSWORD)
+
+
 # --- The new-order form -----------------------------------------------------------------------------
 
 
