@@ -19,7 +19,7 @@ from conclave.halt import halt_status
 from conclave.models import HaltChannel
 from conclave.selectors import admin_dashboard, halt_ceremony_view, halt_state
 from conclave.services import ceremony_approve, ceremony_open, halt_clear, halt_raise
-from conclave.throttling import SignInFormThrottle
+from conclave.throttling import PasswordChangeThrottle, SignInFormThrottle
 from events.services import actor_of as event_actor
 
 
@@ -73,17 +73,36 @@ class ConclaveAdminSite(admin.AdminSite):
             return super().login(request, extra_context)
         throttle = AdminLoginThrottle()
         if not throttle.allow_request(request, None):  # type: ignore[arg-type]
-            wait = max(1, int(throttle.wait() or 60))
-            context = {**self.each_context(request), "title": "Too many attempts", "wait": wait}
-            refusal = TemplateResponse(
-                request, "admin/conclave/throttled.html", context, status=429
+            return self._throttled(
+                request, throttle, "Too many sign-in attempts from this address."
             )
-            refusal["Retry-After"] = str(wait)
-            return refusal
         response = super().login(request, extra_context)
         signed_in = response.status_code == 302 and request.user.is_authenticated
         if signed_in and getattr(throttle, "key", None):
             throttle.cache.delete(throttle.key)  # (no key while the throttle is switched off)
+        return response
+
+    def password_change(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        """Django's page, its tries of the old password counted per user as the mechanics'
+        profile page counts them."""
+        throttle = PasswordChangeThrottle()
+        if request.method == "POST" and not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            return self._throttled(request, throttle, "Too many tries of the current password.")
+        return super().password_change(request, extra_context)
+
+    def _throttled(
+        self, request: HttpRequest, throttle: SignInFormThrottle, refusal: str
+    ) -> TemplateResponse:
+        """429 with a page saying what was refused and how long to wait."""
+        wait = max(1, int(throttle.wait() or 60))
+        context = {
+            **self.each_context(request), "title": "Too many attempts", "refusal": refusal,
+            "wait": wait,
+        }  # fmt: skip
+        response = TemplateResponse(request, "admin/conclave/throttled.html", context, status=429)
+        response["Retry-After"] = str(wait)
         return response
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:

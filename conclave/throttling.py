@@ -30,3 +30,14 @@ class SignInFormThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: "Request", view: "APIView | None") -> str:
         return self.cache_format % {"scope": f"login-{self.form}", "ident": self.get_ident(request)}
+
+
+class PasswordChangeThrottle(SignInFormThrottle):
+    """A page's password change (the mechanics' profile, the admin's): tries of the current
+    password counted per user, at the login's rate, as `POST /api/mechanic/password`'s scoped
+    throttle counts them. A session left open must not be a way to find the password."""
+
+    form = "password"
+
+    def get_cache_key(self, request: "Request", view: "APIView | None") -> str:
+        return self.cache_format % {"scope": f"login-{self.form}", "ident": request.user.pk}

@@ -25,7 +25,7 @@ from conclave import idempotency
 from conclave.exceptions import DomainError, FeatureDisabled, Halted, ValidationFailed
 from conclave.idempotency import IdempotencyKeyReused
 from conclave.serializers import whole_number
-from conclave.throttling import SignInFormThrottle
+from conclave.throttling import PasswordChangeThrottle, SignInFormThrottle
 from flags.selectors import request_flags
 from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, PartOrigin, TimeEntry
 from orders.selectors import (
@@ -60,17 +60,6 @@ class LoginFormThrottle(SignInFormThrottle):
 
 # The sign-in page's words (its template says them too).
 THROTTLED_MESSAGE = gettext_noop("Too many attempts. Try again in %(wait)s seconds.")
-
-
-class PasswordFormThrottle(SignInFormThrottle):
-    """The profile's password form: tries of the current password counted per mechanic (a
-    session left open must not be a way to find it), at the login's rate, as the API's
-    password change counts them."""
-
-    form = "password"
-
-    def get_cache_key(self, request: Any, view: Any) -> str:
-        return self.cache_format % {"scope": f"login-{self.form}", "ident": request.user.pk}
 
 
 def mechanic_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -277,7 +266,7 @@ def profile_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("form") == "password":
-                throttle = PasswordFormThrottle()
+                throttle = PasswordChangeThrottle()
                 if not throttle.allow_request(request, None):  # type: ignore[arg-type]
                     status = 429
                     wait = {"wait": int(throttle.wait() or 60)}

@@ -118,6 +118,31 @@ def test_anonymous__sent_to_the_login(db):
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
 
 
+def test_password_change__guesses_of_the_old_password_throttled_per_user(system_keys, monkeypatch):
+    """A staff session left open is no way to find the password: the admin's password change
+    counts its tries per user, at the login's rate, as the mechanics' profile page does."""
+    from conclave.throttling import PasswordChangeThrottle
+
+    monkeypatch.setattr(PasswordChangeThrottle, "THROTTLE_RATES", {"login": "3/min"})
+    stella = UserFactory(username="stella", is_staff=True)
+    client = Client()
+    client.force_login(stella)
+
+    def change(old: str):
+        new = "a-new-long-password-7"
+        data = {"old_password": old, "new_password1": new, "new_password2": new}
+        return client.post("/admin/password_change/", data)
+
+    guesses = [change(f"guess-{n}").status_code for n in range(3)]
+    refused = change("correct horse battery")
+
+    assert guesses == [200, 200, 200]
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many tries of the current password" in refused.content.decode()
+    stella.refresh_from_db()
+    assert stella.check_password("correct horse battery")
+
+
 def test_login__attempts_throttled_by_address__a_success_clears_them(system_keys, monkeypatch):
     """Staff and keepers sign in here: as the mechanics' page, attempts from one address are
     limited (THROTTLE_RATE_LOGIN), with a page saying how long to wait."""

@@ -359,9 +359,9 @@ def test_profile__password_change_keeps_the_session_and_needs_the_current_one(me
 def test_profile__guesses_of_the_current_password_throttled_like_the_api(mechanic, monkeypatch):
     """A session left open is no way to find the password: the form's tries are counted per
     mechanic, at the login's rate, as `POST /api/mechanic/password` counts them."""
-    from mechanic_ui.views import PasswordFormThrottle
+    from conclave.throttling import PasswordChangeThrottle
 
-    monkeypatch.setattr(PasswordFormThrottle, "THROTTLE_RATES", {"login": "3/min"})
+    monkeypatch.setattr(PasswordChangeThrottle, "THROTTLE_RATES", {"login": "3/min"})
     client = signed_in(mechanic)
     change = {"form": "password", "new_password": "a-new-long-password-7"}
     statuses = [
