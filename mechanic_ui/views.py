@@ -94,8 +94,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
         context["username"] = username
         if not throttle.allow_request(request, None):  # type: ignore[arg-type]
             context["error"] = "throttled"
-            context["wait"] = int(throttle.wait() or 60)
-            return render(request, "mechanic/login.html", context, status=429)
+            context["wait"] = max(1, int(throttle.wait() or 60))
+            response = render(request, "mechanic/login.html", context, status=429)
+            response["Retry-After"] = str(context["wait"])
+            return response
         user = authenticate(request, username=username, password=request.POST.get("password", ""))
         mechanic = mechanic_of(user) if user is not None else None
         if user is not None and mechanic is not None:
@@ -262,16 +264,15 @@ def profile_view(request: HttpRequest) -> HttpResponse:
     mechanic's figures of all time."""
     mechanic = _mechanic(request)
     context: dict[str, Any] = {"mechanic": mechanic}
-    status = 200
+    wait = 0  # seconds, when the password form's tries are used up
     if request.method == "POST":
         try:
             if request.POST.get("form") == "password":
                 throttle = PasswordChangeThrottle()
                 if not throttle.allow_request(request, None):  # type: ignore[arg-type]
-                    status = 429
-                    wait = {"wait": int(throttle.wait() or 60)}
+                    wait = max(1, int(throttle.wait() or 60))
                     raise ValidationFailed(
-                        {"current_password": [gettext(THROTTLED_MESSAGE) % wait]}
+                        {"current_password": [gettext(THROTTLED_MESSAGE) % {"wait": wait}]}
                     )
                 mechanic_password_change(
                     user=request.user,  # type: ignore[arg-type]
@@ -288,7 +289,10 @@ def profile_view(request: HttpRequest) -> HttpResponse:
         except ValidationFailed as exc:
             context["errors"] = exc.detail
     context["stats"] = mechanic_stats(mechanic)
-    return render(request, "mechanic/profile.html", context, status=status)
+    response = render(request, "mechanic/profile.html", context, status=429 if wait else 200)
+    if wait:
+        response["Retry-After"] = str(wait)
+    return response
 
 
 CUSTOM_PART_ROWS = 3

@@ -93,6 +93,7 @@ def test_login__repeated_failures_throttled_like_the_api_login(mechanic, monkeyp
 
     assert statuses == [200, 200, 200, 429]
     assert right.status_code == 429 and "Too many attempts" in right.content.decode()
+    assert int(right["Retry-After"]) > 0
 
 
 def test_login__next_on_another_site_ignored(mechanic):
@@ -375,6 +376,7 @@ def test_profile__guesses_of_the_current_password_throttled_like_the_api(mechani
 
     assert statuses == [200, 200, 200, 429]
     assert right.status_code == elsewhere.status_code == 429
+    assert int(right["Retry-After"]) > 0
     assert "Too many attempts" in right.content.decode()
     mechanic.user.refresh_from_db()
     assert mechanic.user.check_password(MECHANIC_PASSWORD)
