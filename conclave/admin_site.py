@@ -96,7 +96,7 @@ class ConclaveAdminSite(admin.AdminSite):
         self, request: HttpRequest, throttle: SignInFormThrottle, refusal: str
     ) -> TemplateResponse:
         """429 with a page saying what was refused and how long to wait."""
-        wait = max(1, int(throttle.wait() or 60))
+        wait = throttle.wait_seconds()
         context = {
             **self.each_context(request), "title": "Too many attempts", "refusal": refusal,
             "wait": wait,

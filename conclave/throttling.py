@@ -31,6 +31,10 @@ class SignInFormThrottle(SimpleRateThrottle):
     def get_cache_key(self, request: "Request", view: "APIView | None") -> str:
         return self.cache_format % {"scope": f"login-{self.form}", "ident": self.get_ident(request)}
 
+    def wait_seconds(self) -> int:
+        """Whole seconds until the next try, at least one: the page's words and Retry-After."""
+        return max(1, int(self.wait() or 60))
+
 
 class PasswordChangeThrottle(SignInFormThrottle):
     """A page's password change (the mechanics' profile, the admin's): tries of the current

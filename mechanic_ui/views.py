@@ -94,7 +94,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         context["username"] = username
         if not throttle.allow_request(request, None):  # type: ignore[arg-type]
             context["error"] = "throttled"
-            context["wait"] = max(1, int(throttle.wait() or 60))
+            context["wait"] = throttle.wait_seconds()
             response = render(request, "mechanic/login.html", context, status=429)
             response["Retry-After"] = str(context["wait"])
             return response
@@ -270,7 +270,7 @@ def profile_view(request: HttpRequest) -> HttpResponse:
             if request.POST.get("form") == "password":
                 throttle = PasswordChangeThrottle()
                 if not throttle.allow_request(request, None):  # type: ignore[arg-type]
-                    wait = max(1, int(throttle.wait() or 60))
+                    wait = throttle.wait_seconds()
                     raise ValidationFailed(
                         {"current_password": [gettext(THROTTLED_MESSAGE) % {"wait": wait}]}
                     )

@@ -175,9 +175,10 @@ def time_history(mechanic: MechanicProfile, first: date, last: date) -> list[Tim
     entries = TimeEntry.objects.filter(
         mechanic=mechanic, started_at__gte=start, started_at__lt=end
     ).order_by("-started_at", "-id")
+    zone = timezone.get_default_timezone()
     days: dict[date, list[TimeEntry]] = {}
     for entry in entries:
-        day = timezone.localdate(entry.started_at, timezone.get_default_timezone())
+        day = timezone.localdate(entry.started_at, zone)
         days.setdefault(day, []).append(entry)
     return [TimeDay(day=day, entries=list(reversed(found))) for day, found in days.items()]
 
