@@ -156,3 +156,23 @@ def test_permissions__mechanic_and_plain_staff_403_anonymous_401(api_client, mec
     assert anonymous.status_code == 401
     assert as_mechanic.status_code == as_plain_staff.status_code == 403
     assert Category.objects.get().name_en == "Brakes"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("get", "/api/admin/categories", "POST, OPTIONS"),
+        ("get", "/api/admin/parts", "POST, OPTIONS"),
+        ("get", "/api/admin/categories/{id}", "PATCH, DELETE, OPTIONS"),
+        ("put", "/api/admin/categories/{id}", "PATCH, DELETE, OPTIONS"),
+        ("get", "/api/admin/categories/reorder", "POST, OPTIONS"),
+    ],
+)
+def test_method_the_endpoint_lacks__405_naming_the_allowed_ones(
+    staff_client, brakes, method, url, allowed
+):
+    response = getattr(staff_client, method)(url.format(id=brakes["id"]), {}, format="json")
+
+    assert response.status_code == 405, response.json()
+    assert response.json()["error"] == "method_not_allowed"
+    assert response["Allow"] == allowed

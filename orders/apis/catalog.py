@@ -127,7 +127,8 @@ class PartsApi(APIView):
 
 class CanManageCatalog(BasePermission):
     """Staff holding the catalog's model permission for the method: add (POST), change
-    (PATCH, and the reorder POST) or delete (DELETE)."""
+    (PATCH, and the reorder POST) or delete (DELETE). A method the view lacks passes here so
+    that staff learn it is not allowed (405) rather than not permitted."""
 
     ACTIONS = {"POST": "add", "PATCH": "change", "PUT": "change", "DELETE": "delete"}
 
@@ -135,6 +136,8 @@ class CanManageCatalog(BasePermission):
         user = request.user
         if not (user.is_authenticated and user.is_staff):
             return False
+        if not hasattr(view, (request.method or "").lower()):
+            return True  # the view answers 405, naming the methods it has
         action = getattr(view, "catalog_action", None) or self.ACTIONS.get(request.method or "")
         model = getattr(view, "catalog_model", "")
         return action is not None and user.has_perm(f"orders.{action}_{model}")
