@@ -74,8 +74,9 @@ class AgentFilter(admin.SimpleListFilter):
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
     list_display = ("sequence", "event_type", "agent_id", "authority_timestamp", "short_hash")
-    list_filter = ("event_type", AgentFilter, ("authority_timestamp", admin.DateFieldListFilter))
+    list_filter = ("event_type", AgentFilter, "authority_timestamp")
     search_fields = ("=event_type",)
+    url_lookups = ("sequence__gte", "sequence__lte")  # the page's "sequence from ... to" form
     ordering = ("-sequence",)
     list_per_page = 50
     show_full_result_count = False

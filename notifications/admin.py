@@ -17,7 +17,7 @@ from notifications.services import notification_retry
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ("id", "kind", "chat_id", "status", "attempts", "order", "created_at",
                     "sent_at", "last_error")  # fmt: skip
-    list_filter = ("status", "kind", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("status", "kind", "created_at")
     search_fields = ("=chat_id", "=order__id")
     ordering = ("-id",)
     list_per_page = 50

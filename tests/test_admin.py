@@ -7,7 +7,9 @@ import io
 import re
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.db import transaction
 from django.test import Client
 
 from conclave.halt import forget_halt_status, halt_status
@@ -601,3 +603,101 @@ def test_changelists__queries_pinned_whatever_the_rows(url, mechanic, django_ass
         many = client.get(url)
     rows = len(few.context["cl"].result_list), len(many.context["cl"].result_list)
     assert rows == (6, 6) if "featureflag" in url else rows[1] >= rows[0] + 12
+
+
+# --- What a changelist's URL may ask ----------------------------------------------------------
+
+
+def superuser_client() -> Client:
+    client = Client(raise_request_exception=False)
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    return client
+
+
+def registered_changelists() -> list[tuple[str, admin.ModelAdmin]]:
+    return [
+        (f"/admin/{model._meta.app_label}/{model._meta.model_name}/", model_admin)
+        for model, model_admin in admin.site._registry.items()
+    ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/orders/order/?created_at__year=99999",
+        "/admin/orders/order/?vin__regex=(",
+        "/admin/orders/order/export.csv?vin__regex=(",
+        "/admin/events/event/?sequence__range=1",
+        "/admin/notifications/notification/?next_attempt_at__iso_year=0",
+        "/admin/auth/user/?date_joined__year=99999",
+        "/admin/orders/order/?status__exact=new&mechanic_name__startswith=a",
+    ],
+)
+def test_changelists__a_lookup_the_page_does_not_offer__400(system_keys, mechanic, url):
+    order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+
+    assert superuser_client().get(url).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("url", "rows"),
+    [
+        ("/admin/orders/order/?status__exact=new", 1),
+        ("/admin/orders/order/?status__exact=completed", 0),
+        ("/admin/orders/order/?q=TEST123456789", 1),
+        ("/admin/events/event/?sequence__gte=1&sequence__lte=1", 1),
+        ("/admin/events/event/?event_type=order.created", 1),
+    ],
+)
+def test_changelists__the_filters_the_page_offers_still_filter(system_keys, mechanic, url, rows):
+    order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+
+    response = superuser_client().get(url)
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == rows
+
+
+def test_date_filter__its_own_links_filter_and_bounds_that_do_not_read_are_refused(
+    system_keys, mechanic
+):
+    order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    client = superuser_client()
+    page = client.get("/admin/orders/order/")
+    date_filter = next(spec for spec in page.context["cl"].filter_specs
+                       if spec.field_path == "created_at")  # fmt: skip
+    links = {choice["display"]: choice["query_string"] for choice in date_filter.choices(page.context["cl"])}  # fmt: skip
+
+    today = client.get(f"/admin/orders/order/{links['Today']}")
+    refused = [
+        client.get("/admin/orders/order/", {"created_at__gte": bound})
+        for bound in ("0001-01-01", "0001-01-01 00:00:00+14:00", "9999-12-31", "abc", "")
+    ]
+    exported = client.get("/admin/orders/order/export.csv", {"created_at__gte": "0001-01-01"})
+
+    assert len(today.context["cl"].result_list) == 1
+    assert [r.status_code for r in refused] == [302] * 5
+    assert {r["Location"] for r in refused} == {"/admin/orders/order/?e=1"}
+    assert exported.status_code == 400
+
+
+def test_changelists__no_lookup_or_filter_value_in_the_url_is_a_server_error(system_keys, mechanic):
+    """Every changelist the site registers: lookups on each of its fields, and each parameter
+    its filters read, with values that do not fit."""
+    order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    client = superuser_client()
+    lookups = {"year": "99999", "regex": "(", "range": "1", "in": "99999999999999999999,1"}
+    values = ("99999999999999999999", "abc", "0001-01-01", "9999-12-31 23:59:59", "", "²")
+    errors = []
+    for url, model_admin in registered_changelists():
+        cl = client.get(url).context["cl"]
+        offered = {p for spec in cl.filter_specs for p in spec.expected_parameters()}
+        asks = [{f"{field.name}__{lookup}": value} for field in model_admin.model._meta.concrete_fields
+                for lookup, value in lookups.items()]  # fmt: skip
+        asks += [{param: value} for param in offered | set(getattr(model_admin, "url_lookups", ())) for value in values]  # fmt: skip
+        for ask in asks:
+            with transaction.atomic():
+                if client.get(url, ask).status_code >= 500:
+                    errors.append((url, ask))
+                transaction.set_rollback(True)
+    assert errors == []
