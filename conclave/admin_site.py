@@ -9,11 +9,12 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.filters import FieldListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -96,12 +97,27 @@ class ShownFiltersChangeList(ChangeList):
         return specs, has_filters, remaining, duplicates, active
 
 
-class ShownFiltersOnly:
-    """Mixed into every model admin the site registers (see ConclaveAdminSite.register). A
-    model admin lists the lookups its own page puts in the URL in `url_lookups`."""
+class StrictChangelistAdmin:
+    """Mixed into every model admin the site registers (see ConclaveAdminSite.register): the
+    changelist reads only the filters its page offers (ShownFiltersChangeList; a model admin
+    names the lookups its own page puts in the URL in `url_lookups`), and an action only ids
+    that are ids."""
+
+    model: type[models.Model]
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return ShownFiltersChangeList
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        """Django filters by the selected ids as posted: one that is not an id (`abc`, a
+        number past the column's range) fails in the database. Refused with 400."""
+        key = cast(models.Field, self.model._meta.pk)
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                key.clean(value, None)
+        except ValidationError as exc:
+            raise BadRequest("A selected item's id is not one.") from exc
+        return super().response_action(request, queryset)  # type: ignore[misc]
 
 
 class AdminLoginThrottle(SignInFormThrottle):
@@ -117,13 +133,13 @@ class ConclaveAdminSite(admin.AdminSite):
     index_template = "admin/conclave/index.html"
 
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
-        """Every changelist here, Django's own (users, groups, tokens) among them, refuses
-        lookups its page does not offer (ShownFiltersChangeList)."""
+        """Every model admin here, Django's own (users, groups, tokens) among them, checks
+        what its changelist's URL and actions ask (StrictChangelistAdmin)."""
         admin_class = admin_class or admin.ModelAdmin
-        if not issubclass(admin_class, ShownFiltersOnly):
+        if not issubclass(admin_class, StrictChangelistAdmin):
             admin_class = type(
                 admin_class.__name__,
-                (ShownFiltersOnly, admin_class),
+                (StrictChangelistAdmin, admin_class),
                 {"__module__": admin_class.__module__, "__qualname__": admin_class.__qualname__},
             )
         super().register(model_or_iterable, admin_class, **options)

@@ -701,3 +701,26 @@ def test_changelists__no_lookup_or_filter_value_in_the_url_is_a_server_error(sys
                     errors.append((url, ask))
                 transaction.set_rollback(True)
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("url", "action", "selected"),
+    [
+        ("/admin/auth/user/", "delete_selected", ["abc"]),
+        ("/admin/auth/user/", "delete_selected", ["99999999999999999999"]),
+        ("/admin/events/event/", "verify_selected_range", ["1", "abc"]),
+        ("/admin/notifications/notification/", "retry_now", ["²"]),
+        ("/admin/orders/mechanicprofile/", "deactivate", ["1e3"]),
+    ],
+)
+def test_actions__a_selected_id_that_is_not_one__400_nothing_done(
+    system_keys, mechanic, url, action, selected
+):
+    events = Event.objects.count()
+    users = sorted(UserFactory._meta.model.objects.values_list("pk", "is_active"))
+
+    response = superuser_client().post(url, {"action": action, "_selected_action": selected})
+
+    assert response.status_code == 400
+    assert Event.objects.count() == events
+    assert sorted(UserFactory._meta.model.objects.exclude(username="root").values_list("pk", "is_active")) == users  # fmt: skip
