@@ -23,6 +23,8 @@ from events import crypto
 from events.models import GENESIS_PREV_HASH, AgentKey, Event
 
 BATCH_SIZE = 2000
+# The largest sequence the events table's bigint holds.
+MAX_SEQUENCE = 2**63 - 1
 KEY_EVENT_TYPES = ("keys.bootstrapped", "key.registered", "key.rotated")
 EVENT_COLUMNS = (
     "sequence", "event_type", "payload", "agent_id", "signing_key_id", "signing_mode",
@@ -137,7 +139,7 @@ def _event_rows(first: int, last: int | None) -> Iterator[tuple]:
         for row in _rows(first, until=last):
             yield tuple(row[column] for column in EVENT_COLUMNS)
         return
-    after, until = first - 1, last if last is not None else 2**63 - 1
+    after, until = first - 1, last if last is not None else MAX_SEQUENCE
     loads = json.loads
     while True:
         with connection.cursor() as cursor:

@@ -201,6 +201,38 @@ def test_verify_chain_command__tampered__fails_naming_sequence_and_halts(log):
     assert "integrity failure at sequence 8" in state.reason
 
 
+@pytest.mark.parametrize("first", ["11", str(2**63), str(2**70)])
+def test_verify_chain_command__from_past_the_head__refused_nothing_recorded_no_halt(log, first):
+    from conclave.models import HaltState, VerificationRun
+
+    with pytest.raises(CommandError, match=r"past the log's head \(9\)|--from must be 1 to"):
+        call_command("verify_chain", "--from", first)
+
+    assert not VerificationRun.objects.exists()
+    assert not HaltState.objects.filter(is_halted=True).exists()
+
+
+def test_verify_chain_command__from_just_after_the_head__nothing_to_verify(log, capsys):
+    call_command("verify_chain", "--from", "10")
+
+    assert "chain verified: 0 events (nothing)" in capsys.readouterr().out
+
+
+def test_verify_chain_command__verified_events_gone_from_the_tail__from_past_head_halts(log):
+    """Past the head is a typo only where the log never reached: events verified once and
+    gone since are the truncation verification exists to find."""
+    from conclave.models import HaltState
+    from conclave.services import verification_record
+
+    verification_record(kind="full", result=verify_chain(), started_at=log[0].authority_timestamp)
+    tamper(("DELETE FROM events WHERE sequence > 6", []))
+
+    with pytest.raises(CommandError, match="FAILED at sequence 9: previous event is missing"):
+        call_command("verify_chain", "--from", "10")
+
+    assert HaltState.objects.get().is_halted
+
+
 def test_chunk_bounds__long_range__whole_contiguous_and_shrinking_toward_the_end():
     bounds = _chunk_bounds(1, 200_000, chunk_size=25_000, workers=2)
 

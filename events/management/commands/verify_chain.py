@@ -6,9 +6,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from conclave.models import VerificationKind
-from conclave.services import verification_record
+from conclave.services import last_verified_sequence, verification_record
 from events import merkle, tree
 from events.verification import (
+    MAX_SEQUENCE,
     VerificationResult,
     anchor_mismatch,
     checkpoint_problem,
@@ -94,8 +95,8 @@ class Command(BaseCommand):
         checkpoint: Path | None,
         **options: Any,
     ) -> None:
-        if from_sequence is not None and from_sequence < 1:
-            raise CommandError("--from must be 1 or more")
+        if from_sequence is not None and not 1 <= from_sequence <= MAX_SEQUENCE:
+            raise CommandError(f"--from must be 1 to {MAX_SEQUENCE}")
         if (workers is not None and workers < 1) or chunk_size < 1:
             raise CommandError("--workers and --chunk-size must be 1 or more")
         first = 1
@@ -105,6 +106,13 @@ class Command(BaseCommand):
             first = anchored + 1
         if from_sequence is not None:
             first = from_sequence
+            head = tree.log_size()
+            # Past the head is a typo where the log never reached; where events verified
+            # once are gone, it is the truncation that verification must report (and halt).
+            if first > head + 1 and last_verified_sequence() <= head:
+                raise CommandError(
+                    f"--from {first} is past the log's head ({head}): nothing there to verify"
+                )
         started = timezone.now()
         result = verify_chain(
             from_sequence=1 if full else first, workers=workers, chunk_size=chunk_size
