@@ -41,6 +41,7 @@ from orders.services import (
     category_delete,
     category_update,
     mechanic_create,
+    mechanic_create_check,
     mechanic_password_reset,
     mechanic_set_active,
     mechanic_telegram_link,
@@ -267,6 +268,9 @@ def _safe(text: str) -> str:
 
 
 class MechanicCreateForm(forms.ModelForm):
+    """The service's refusals (a name or chat taken, a weak password) on the form's fields
+    before it saves."""
+
     username = forms.CharField(max_length=150)
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
     telegram_chat_id = forms.IntegerField(required=False, min_value=1)
@@ -274,6 +278,20 @@ class MechanicCreateForm(forms.ModelForm):
     class Meta:
         model = MechanicProfile
         fields = ("display_name", "language")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors:
+            try:
+                mechanic_create_check(
+                    username=cleaned["username"],
+                    password=cleaned["password"],
+                    telegram_chat_id=cleaned.get("telegram_chat_id"),
+                    language=cleaned.get("language") or Language.ENGLISH,
+                )
+            except DomainError as exc:
+                show_refusal(self, exc)
+        return cleaned
 
 
 class PasswordResetForm(forms.Form):
@@ -417,6 +435,15 @@ class MechanicProfileAdmin(admin.ModelAdmin):
 # --- The catalogue ----------------------------------------------------------------------------
 
 
+def show_refusal(form: forms.BaseForm, refusal: DomainError) -> None:
+    """A service's refusal on the form: each field it names on that field (`category_id` on
+    `category`), anything else above the form."""
+    detail = refusal.detail if isinstance(refusal.detail, dict) else {None: [refusal.detail]}
+    for field, problems in detail.items():
+        name = "category" if field == "category_id" else field
+        form.add_error(name if name in form.fields else None, problems)
+
+
 class ServiceForm(forms.ModelForm):
     """A form whose rules are the service's: its ValidationFailed become the form's errors."""
 
@@ -436,10 +463,7 @@ class ServiceForm(forms.ModelForm):
             try:
                 type(self).rules(self.service_fields(), partial=self.instance.pk is not None)
             except ValidationFailed as exc:
-                detail = exc.detail if isinstance(exc.detail, dict) else {None: [exc.detail]}
-                for field, problems in detail.items():
-                    name = "category" if field == "category_id" else field
-                    self.add_error(name if name in self.fields else None, problems)
+                show_refusal(self, exc)
         return cleaned
 
 

@@ -724,3 +724,25 @@ def test_actions__a_selected_id_that_is_not_one__400_nothing_done(
     assert response.status_code == 400
     assert Event.objects.count() == events
     assert sorted(UserFactory._meta.model.objects.exclude(username="root").values_list("pk", "is_active")) == users  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("username", "chat_id", "problem"),
+    [("milo", "", "exists already"), ("nina", str(2**60), "positive id"),
+     ("nina", "777", "linked to another mechanic")],
+)  # fmt: skip
+def test_mechanics__create_refused_by_the_service__told_on_the_form(
+    staff, mechanic, username, chat_id, problem
+):
+    staff.post("/admin/orders/mechanicprofile/add/", {
+        "username": "milo", "password": "a-long-enough-password-9", "display_name": "Milo",
+        "language": "en", "telegram_chat_id": "777"})  # fmt: skip
+    mechanics = MechanicProfile.objects.count()
+
+    refused = staff.post("/admin/orders/mechanicprofile/add/", {
+        "username": username, "password": "a-long-enough-password-8", "display_name": "N",
+        "language": "en", "telegram_chat_id": chat_id})  # fmt: skip
+
+    assert refused.status_code == 200
+    assert problem in refused.content.decode()
+    assert MechanicProfile.objects.count() == mechanics

@@ -20,7 +20,7 @@ from events.crypto import canonical_payload
 from events.models import Event, EventQueueEntry
 from events.services import NEW_ROW_ID, event_append_inserting
 from flags.selectors import flags_snapshot
-from orders.models import Category, Order, Part
+from orders.models import Category, MechanicProfile, Order, Part
 from orders.services import order_create
 from tests.conftest import gunicorn, run_manage, served_env, wait_for_lock_waiters
 from tests.http import call
@@ -340,6 +340,27 @@ def test_create_mechanic_command__weak_password_refused(system_keys, tmp_path):
         call_command("create_mechanic", "olga", "--password", "123", stdout=StringIO())
 
     assert Event.objects.filter(event_type="mechanic.created").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("chat_id", "problem"),
+    [("0", "positive id"), ("-5", "positive id"), (str(2**52), "positive id"),
+     (str(2**70), "positive id"), ("777", "linked to another mechanic")],
+)  # fmt: skip
+def test_create_mechanic_command__chat_id_refused_as_the_link_refuses_it(
+    system_keys, chat_id, problem
+):
+    from io import StringIO
+
+    from django.core.management.base import CommandError
+
+    call_command("create_mechanic", "ivan", "--password", "a-long-enough-password-3",
+                 "--telegram-chat-id", "777", stdout=StringIO())  # fmt: skip
+    with pytest.raises(CommandError, match=problem):
+        call_command("create_mechanic", "olga", "--password", "a-long-enough-password-4",
+                     "--telegram-chat-id", chat_id, stdout=StringIO())  # fmt: skip
+
+    assert list(MechanicProfile.objects.values_list("user__username", flat=True)) == ["ivan"]
 
 
 # --- The catalog -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from orders.services.catalog import (
 from orders.services.items import item_add, item_remove, work_add, work_remove
 from orders.services.mechanics import (
     mechanic_create,
+    mechanic_create_check,
     mechanic_password_change,
     mechanic_password_reset,
     mechanic_set_active,
@@ -38,6 +39,7 @@ __all__ = [
     "item_add",
     "item_remove",
     "mechanic_create",
+    "mechanic_create_check",
     "mechanic_password_change",
     "mechanic_password_reset",
     "mechanic_set_active",

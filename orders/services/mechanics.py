@@ -18,6 +18,26 @@ from orders.services.common import actor_of
 from orders.services.time import timers_stop_running
 
 
+def mechanic_create_check(
+    *, username: str, password: str, telegram_chat_id: int | None, language: str
+) -> None:
+    """What mechanic_create refuses (ValidationFailed, or Conflict for a name or chat taken),
+    for a form to show on its fields before it saves."""
+    user_model = get_user_model()
+    if not username or len(username) > 150:
+        raise ValidationFailed({"username": ["1 to 150 characters."]})
+    if user_model.objects.filter(username=username).exists():
+        raise Conflict(f"A user named {username} exists already.")
+    if language not in Language.values:
+        raise ValidationFailed({"language": [f"One of {', '.join(Language.values)}."]})
+    if telegram_chat_id is not None:
+        _check_chat(telegram_chat_id)
+    try:
+        validate_password(password, user_model(username=username))
+    except ValidationError as exc:
+        raise ValidationFailed({"password": list(exc.messages)}) from exc
+
+
 @transaction.atomic
 def mechanic_create(
     *,
@@ -28,18 +48,10 @@ def mechanic_create(
     language: str = Language.ENGLISH,
     actor: str = "system",
 ) -> MechanicProfile:
-    user_model = get_user_model()
-    if not username or len(username) > 150:
-        raise ValidationFailed({"username": ["1 to 150 characters."]})
-    if user_model.objects.filter(username=username).exists():
-        raise Conflict(f"A user named {username} exists already.")
-    if language not in Language.values:
-        raise ValidationFailed({"language": [f"One of {', '.join(Language.values)}."]})
-    user = user_model(username=username)
-    try:
-        validate_password(password, user)
-    except ValidationError as exc:
-        raise ValidationFailed({"password": list(exc.messages)}) from exc
+    mechanic_create_check(
+        username=username, password=password, telegram_chat_id=telegram_chat_id, language=language
+    )
+    user = get_user_model()(username=username)
     user.set_password(password)
     user.save()
     profile = MechanicProfile.objects.create(
@@ -171,6 +183,18 @@ def mechanic_set_active(*, mechanic: MechanicProfile, active: bool, actor: User)
     return mechanic
 
 
+def _check_chat(chat_id: int, *, mechanic: MechanicProfile | None = None) -> None:
+    """A private chat's id (Telegram's are positive and under 2**52) that no mechanic but
+    `mechanic` has: a chat belongs to one mechanic."""
+    if not isinstance(chat_id, int) or not 0 < chat_id < 2**52:
+        raise ValidationFailed({"telegram_chat_id": ["A private chat's positive id."]})
+    taken = MechanicProfile.objects.filter(telegram_chat_id=chat_id)
+    if mechanic is not None:
+        taken = taken.exclude(pk=mechanic.pk)
+    if taken.exists():
+        raise Conflict(f"Chat {chat_id} is linked to another mechanic already.")
+
+
 @transaction.atomic
 def mechanic_telegram_link(
     *, mechanic: MechanicProfile, chat_id: int | None, actor: User
@@ -178,11 +202,7 @@ def mechanic_telegram_link(
     """Links the mechanic's Telegram chat (the bot and their notifications use it), or unlinks
     it with None. A chat belongs to one mechanic."""
     if chat_id is not None:
-        if not isinstance(chat_id, int) or not 0 < chat_id < 2**52:
-            raise ValidationFailed({"telegram_chat_id": ["A private chat's positive id."]})
-        taken = MechanicProfile.objects.filter(telegram_chat_id=chat_id).exclude(pk=mechanic.pk)
-        if taken.exists():
-            raise Conflict(f"Chat {chat_id} is linked to another mechanic already.")
+        _check_chat(chat_id, mechanic=mechanic)
     if mechanic.telegram_chat_id == chat_id:
         return mechanic
     mechanic.telegram_chat_id = chat_id
