@@ -29,6 +29,7 @@ from events.models import AgentKey, ClockDriftWarning, Event, KeeperKey, KeyKind
 from events.services import (
     event_append,
     keeper_key_register,
+    keeper_key_register_check,
     keeper_key_rotate,
     key_register,
     key_rotate,
@@ -271,6 +272,19 @@ class KeeperKeyForm(forms.ModelForm):
     class Meta:
         model = KeeperKey
         fields = ("keeper_id",)
+
+    def clean(self) -> dict[str, Any]:
+        """The service's refusals (a public key registered already) on the form."""
+        cleaned = super().clean() or {}
+        if not self.errors:
+            try:
+                keeper_key_register_check(
+                    keeper_id=cleaned["keeper_id"],
+                    public_key=bytes.fromhex(cleaned["public_key_hex"]),
+                )
+            except DomainError as exc:
+                self.add_error(None, error_text(exc))
+        return cleaned
 
 
 @admin.register(KeeperKey)

@@ -108,12 +108,17 @@ class AgentKey(RegisteredKey):
 
 
 class KeeperKey(RegisteredKey):
-    """A keeper's key, used to approve halt-clear ceremonies; the private key stays with them."""
+    """A keeper's key, used to approve halt-clear ceremonies; the private key stays with them.
+    A public key is registered once, ever: under two keeper ids it would make a quorum of
+    one, and a key rotated out must not come back."""
 
     keeper_id = models.CharField(max_length=200, db_index=True)
 
     class Meta(RegisteredKey.Meta):
         db_table = "keeper_keys"
+        constraints = [
+            models.UniqueConstraint(fields=["public_key"], name="keeper_key_public_key_once")
+        ]
 
     def __str__(self) -> str:
         return f"keeper {self.key_id} ({self.keeper_id})"

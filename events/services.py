@@ -416,13 +416,30 @@ def key_rotate(*, key_id: str, actor: str = "system") -> AgentKey:
     return new
 
 
-@transaction.atomic
-def keeper_key_register(*, keeper_id: str, public_key: bytes, actor: str = "system") -> KeeperKey:
-    """Registers a keeper's public key; the private key stays with the keeper."""
+def _keeper_key_unused(public_key: bytes) -> None:
+    """Conflict if the public key was ever registered, for any keeper (KeeperKey's rule; the
+    database's unique constraint holds it against races)."""
+    holder = KeeperKey.objects.filter(public_key=public_key).first()
+    if holder is not None:
+        raise Conflict(
+            f"This public key is registered already ({holder.key_id} of {holder.keeper_id}); "
+            "each keeper key is a new key pair."
+        )
+
+
+def keeper_key_register_check(*, keeper_id: str, public_key: bytes) -> None:
+    """What keeper_key_register refuses, for a form to show before it saves."""
     if not keeper_id or len(keeper_id) > 200:
         raise ValidationFailed({"keeper_id": ["1 to 200 characters."]})
     if len(public_key) != 32:
         raise ValidationFailed({"public_key": ["an Ed25519 public key is 32 bytes."]})
+    _keeper_key_unused(public_key)
+
+
+@transaction.atomic
+def keeper_key_register(*, keeper_id: str, public_key: bytes, actor: str = "system") -> KeeperKey:
+    """Registers a keeper's public key; the private key stays with the keeper."""
+    keeper_key_register_check(keeper_id=keeper_id, public_key=public_key)
     now = timezone.now()
     key = KeeperKey.objects.create(
         keeper_id=keeper_id,
@@ -454,6 +471,7 @@ def keeper_key_rotate(*, key_id: str, public_key: bytes, actor: str = "system") 
         raise ValidationFailed(
             {"public_key": ["The new key must differ from the one it replaces."]}
         )
+    _keeper_key_unused(public_key)
     now = timezone.now()
     old.active_until = now
     old.save(update_fields=["active_until"])

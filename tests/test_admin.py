@@ -375,6 +375,24 @@ def test_keeper_keys__register_rotate_and_bad_keys_refused(security):
     assert last_event("keeper_key.rotated").payload["actor"] == "user:sam"
 
 
+def test_keeper_keys__a_public_key_registered_already__told_on_the_form(security):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+    security.post(
+        "/admin/events/keeperkey/add/", {"keeper_id": "KEEPER:dan", "public_key_hex": public}
+    )
+    keys = KeeperKey.objects.count()
+
+    again = security.post(
+        "/admin/events/keeperkey/add/", {"keeper_id": "KEEPER:eve", "public_key_hex": public}
+    )
+
+    assert again.status_code == 200
+    assert "registered already" in again.content.decode()
+    assert KeeperKey.objects.count() == keys
+
+
 def test_event_log__read_only_detail_and_verify_a_range(security, mechanic):
     for _ in range(3):
         order_create(**RUNBOOK_ORDER, created_by=mechanic.user)

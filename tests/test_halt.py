@@ -355,6 +355,32 @@ def test_ceremony__retired_keeper_key__409(staff_client, keepers):
     assert "not active" in response.json()["detail"]
 
 
+def test_keeper_keys__a_public_key_is_registered_once_ever(keepers):
+    """One private key under two keeper ids would make a quorum of one person; a key rotated
+    out (perhaps because it leaked) must not come back."""
+    from conclave.exceptions import Conflict
+    from events.models import KeeperKey
+    from events.services import keeper_key_rotate
+
+    alices = keepers[0].private.public_key().public_bytes_raw()
+    fresh = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    rotated = keeper_key_rotate(key_id=keepers[0].key_id, public_key=fresh)
+    events = Event.objects.count()
+
+    with pytest.raises(Conflict, match="registered already"):
+        keeper_key_register(keeper_id="KEEPER:mallory", public_key=alices)
+    with pytest.raises(Conflict, match="registered already"):
+        keeper_key_rotate(key_id=keepers[1].key_id, public_key=fresh)
+    with pytest.raises(Conflict, match="registered already"):
+        keeper_key_rotate(key_id=rotated.key_id, public_key=alices)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        KeeperKey.objects.create(keeper_id="KEEPER:m", key_id="keeper-m", public_key=fresh,
+                                 active_from=rotated.active_from)  # fmt: skip
+
+    assert Event.objects.count() == events
+    assert KeeperKey.objects.filter(active_until__isnull=True).count() == 3
+
+
 def test_ceremony__not_halted__409(staff_client, keepers):
     response = staff_client.get("/v1/admin/halt/ceremony")
 
