@@ -21,7 +21,8 @@ class Language(models.TextChoices):
 
 
 class MechanicProfile(models.Model):
-    """A mechanic: a user who may see and change only the orders assigned to them."""
+    """A mechanic: a user who may see and change only the orders assigned to them. A Telegram
+    chat belongs to one mechanic (the bot finds the mechanic by it)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="mechanic"
@@ -36,6 +37,9 @@ class MechanicProfile(models.Model):
     class Meta:
         db_table = "mechanic_profiles"
         ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["telegram_chat_id"], name="mechanic_chat_once")
+        ]
 
     def __str__(self) -> str:
         return self.display_name

@@ -363,6 +363,17 @@ def test_create_mechanic_command__chat_id_refused_as_the_link_refuses_it(
     assert list(MechanicProfile.objects.values_list("user__username", flat=True)) == ["ivan"]
 
 
+def test_mechanic_chat__one_mechanic_per_chat_in_the_database_too(mechanic, other_mechanic):
+    from django.db import IntegrityError, transaction
+
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(telegram_chat_id=4242)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MechanicProfile.objects.filter(pk=other_mechanic.pk).update(telegram_chat_id=4242)
+    MechanicProfile.objects.filter(pk=other_mechanic.pk).update(telegram_chat_id=None)
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(telegram_chat_id=None)  # NULLs repeat
+
+
 # --- The catalog -----------------------------------------------------------------------------------
 
 
