@@ -117,7 +117,13 @@ class KeeperKey(RegisteredKey):
     class Meta(RegisteredKey.Meta):
         db_table = "keeper_keys"
         constraints = [
-            models.UniqueConstraint(fields=["public_key"], name="keeper_key_public_key_once")
+            # Partial (every row has a key) so that SQLite adds an index rather than
+            # rebuilding the table under the halt's triggers.
+            models.UniqueConstraint(
+                fields=["public_key"],
+                condition=models.Q(public_key__isnull=False),
+                name="keeper_key_public_key_once",
+            )
         ]
 
     def __str__(self) -> str:

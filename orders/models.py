@@ -38,7 +38,11 @@ class MechanicProfile(models.Model):
         db_table = "mechanic_profiles"
         ordering = ["display_name"]
         constraints = [
-            models.UniqueConstraint(fields=["telegram_chat_id"], name="mechanic_chat_once")
+            models.UniqueConstraint(
+                fields=["telegram_chat_id"],
+                condition=models.Q(telegram_chat_id__isnull=False),
+                name="mechanic_chat_once",
+            )
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="mechanicprofile",
             constraint=models.UniqueConstraint(
-                fields=("telegram_chat_id",), name="mechanic_chat_once"
+                condition=models.Q(("telegram_chat_id__isnull", False)),
+                fields=("telegram_chat_id",),
+                name="mechanic_chat_once",
             ),
         ),
     ]
