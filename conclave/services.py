@@ -25,6 +25,7 @@ from conclave.models import (
     HaltState,
     VerificationRun,
 )
+from conclave.text import prints, shown
 from events import crypto
 from events.models import KeeperKey
 from events.services import event_append
@@ -51,15 +52,27 @@ def _mirror_to_redis(state: HaltState) -> None:
     forget_halt_status()
 
 
+# Halts raised by the system itself or carried over from Redis.
+MACHINE_CHANNELS = (HaltChannel.AUTOMATIC, HaltChannel.REDIS)
+
+
 @transaction.atomic
 def halt_raise(*, reason: str, actor: str, channel: str) -> tuple[HaltState, bool]:
     """Halts the system; returns the halt state and whether this call raised it (a halt
     already in force keeps its reason and number)."""
-    reason = (reason or "").strip()
-    if not reason or len(reason) > REASON_MAX_LENGTH:
-        raise ValidationFailed({"reason": [f"1 to {REASON_MAX_LENGTH} characters."]})
     if channel not in HaltChannel.values:
         raise ValidationFailed({"channel": [f"one of {', '.join(HaltChannel.values)}"]})
+    reason = (reason or "").replace("\r\n", "\n").strip()
+    if channel in MACHINE_CHANNELS:
+        # No person typed it (a failed verification quotes the log, anyone may write Redis):
+        # made presentable, never refused, for a halt must not fail on its wording.
+        reason = (shown(reason) or "no reason given")[:REASON_MAX_LENGTH]
+    elif not reason or len(reason) > REASON_MAX_LENGTH:
+        raise ValidationFailed({"reason": [f"1 to {REASON_MAX_LENGTH} characters."]})
+    elif not prints(reason, lines=True):
+        raise ValidationFailed(
+            {"reason": ["Text that prints: no control or invisible formatting characters."]}
+        )
     state = _locked_halt_state()
     if state.is_halted:
         return state, False

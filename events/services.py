@@ -23,6 +23,7 @@ from conclave.database.statements import fetch_one
 from conclave.exceptions import Conflict, DomainError, NotFound, ValidationFailed
 from conclave.halt import ensure_not_halted
 from conclave.metrics import CHECKPOINT_DURATION, CHECKPOINT_TREE_SIZE
+from conclave.text import prints
 from events import crypto
 from events.integration import events_integrate
 from events.models import (
@@ -431,6 +432,10 @@ def keeper_key_register_check(*, keeper_id: str, public_key: bytes) -> None:
     """What keeper_key_register refuses, for a form to show before it saves."""
     if not keeper_id or len(keeper_id) > 200:
         raise ValidationFailed({"keeper_id": ["1 to 200 characters."]})
+    if not prints(keeper_id):
+        raise ValidationFailed(
+            {"keeper_id": ["Text that prints: no control or invisible formatting characters."]}
+        )
     if len(public_key) != 32:
         raise ValidationFailed({"public_key": ["an Ed25519 public key is 32 bytes."]})
     _keeper_key_unused(public_key)

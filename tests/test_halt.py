@@ -8,6 +8,7 @@ import redis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from conclave import halt as halt_module
@@ -135,8 +136,10 @@ def test_raise__staff_api__halted_in_both_channels_and_logged(
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"reason": ""}, "reason"), ({}, "reason"), ({"reason": "x", "extra": 1}, "extra")],
-)
+    [({"reason": ""}, "reason"), ({}, "reason"), ({"reason": "x", "extra": 1}, "extra"),
+     ({"reason": "\u0001\u0002"}, "reason"), ({"reason": "disk \u202efull"}, "reason"),
+     ({"reason": "\u200b"}, "reason")],
+)  # fmt: skip
 def test_raise__bad_input__400_and_nothing_halted(staff_client, system_keys, body, field):
     response = staff_client.post("/v1/admin/halt", body, format="json")
 
@@ -221,6 +224,38 @@ def test_redis_only_halt__carried_into_database__deleting_key_does_not_clear(
 
     assert halted_now()
     assert redis_client.get(halt_module.active_key()) == "true"  # written back from the row
+
+
+@pytest.mark.parametrize("reason", ["", "x" * 2000, "disk \u202efull\x01", "\x00"])
+def test_redis_only_halt__any_reason_written_there__still_carried(
+    redis_client, system_keys, reason
+):
+    """Anyone may write Redis: the halt is carried whatever the reason says, shown readable."""
+    redis_client.set(halt_module.active_key(), "true")
+    redis_client.set(halt_module.reason_key(), reason)
+
+    assert halted_now()
+    state = HaltState.objects.get()
+    assert (state.is_halted, state.channel) == (True, "redis")
+    assert 0 < len(state.reason) <= 500 and state.reason.isprintable()
+
+
+def test_automatic_halt__reason_quoting_the_log_made_readable_never_refused(system_keys):
+    """A failed verification quotes what it found (a key id from a tampered row): control or
+    bidirectional characters there, or a reason past the limit once they are written out,
+    must not stop the halt."""
+    from conclave.services import verification_record
+    from events.verification import VerificationResult
+
+    quoted = "signing key \u202ekey\x01 is not the agent's key " + "\x02" * 200
+    result = VerificationResult(False, 0, 1, None, 1, quoted)
+
+    verification_record(kind="full", result=result, started_at=timezone.now())
+
+    state = HaltState.objects.get()
+    assert state.is_halted and state.channel == "automatic"
+    assert state.reason.startswith("integrity failure at sequence 1: signing key \\u202ekey\\x01")
+    assert len(state.reason) <= 500 and state.reason.isprintable()
 
 
 def test_redis_unreachable__database_decides(settings, system_keys):
@@ -353,6 +388,16 @@ def test_ceremony__retired_keeper_key__409(staff_client, keepers):
 
     assert response.status_code == 409
     assert "not active" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("keeper_id", ["KEEPER:\u202eecila", "KEEPER:a\x01", "KEEPER:\u200b"])
+def test_keeper_keys__an_id_that_does_not_print__refused(system_keys, keeper_id):
+    from conclave.exceptions import ValidationFailed
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+
+    with pytest.raises(ValidationFailed, match="keeper_id"):
+        keeper_key_register(keeper_id=keeper_id, public_key=public)
 
 
 def test_keeper_keys__a_public_key_is_registered_once_ever(keepers):
