@@ -22,6 +22,7 @@ from django.db import DatabaseError
 from conclave.exceptions import Halted
 from conclave.metrics import HALTED
 from conclave.models import HALT_STATE_ID, HaltChannel, HaltState
+from conclave.serializers import whole_number
 
 logger = structlog.get_logger(__name__)
 
@@ -78,7 +79,6 @@ class _RedisChannel:
                 settings.REDIS_URL,
                 socket_timeout=REDIS_TIMEOUT,
                 socket_connect_timeout=REDIS_TIMEOUT,
-                decode_responses=True,
             )
         return self._client
 
@@ -92,9 +92,14 @@ class _RedisChannel:
             self._down_until = time.monotonic() + REDIS_RETRY_AFTER
             logger.warning("halt_redis_unreadable", error=str(exc))
             return None
+        # Anyone may write these keys: read them as bytes, whatever they hold.
+        active, reason, number = (
+            value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+            for value in (active, reason, number)
+        )
         halted = active is not None and active.strip().lower() not in NOT_HALTED_VALUES
-        halt_number = int(number) if number and number.isdigit() else None
-        return ChannelReading(halted, str(reason) if reason is not None else None, halt_number)
+        halt_number = whole_number(number.strip()) if number else None
+        return ChannelReading(halted, reason, halt_number)
 
     def write(self, *, halted: bool, reason: str | None = None, halt_number: int = 0) -> None:
         """Sets or deletes the keys; raises redis errors (the caller decides what they mean)."""

@@ -240,6 +240,24 @@ def test_redis_only_halt__any_reason_written_there__still_carried(
     assert 0 < len(state.reason) <= 500 and state.reason.isprintable()
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("reason", b"\xff\xfe disk"), ("number", "\u00b2"), ("number", "9" * 5000),
+     ("active", b"\xff")],
+)  # fmt: skip
+def test_redis_halt_keys_written_oddly__still_halted_not_an_error(
+    redis_client, system_keys, key, value
+):
+    """Bytes that are not UTF-8, a halt number that is not one: the halt holds, and the API
+    answers 503 as halted, not 500."""
+    redis_client.set(halt_module.active_key(), "true")
+    redis_client.set({"reason": halt_module.reason_key(), "number": halt_module.number_key(),
+                      "active": halt_module.active_key()}[key], value)  # fmt: skip
+
+    assert halted_now()
+    assert HaltState.objects.get().is_halted
+
+
 def test_automatic_halt__reason_quoting_the_log_made_readable_never_refused(system_keys):
     """A failed verification quotes what it found (a key id from a tampered row): control or
     bidirectional characters there, or a reason past the limit once they are written out,
