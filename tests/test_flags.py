@@ -362,3 +362,33 @@ def test_fast_path__request_id_echoed_only_when_plain(fast_path):
 
     assert plain["X-Request-ID"] == "abc-123"
     assert len(odd["X-Request-ID"]) == len(injected["X-Request-ID"]) == 36
+
+
+TRAP_SPRUNG: list[str] = []
+
+
+def _spring_trap() -> str:
+    TRAP_SPRUNG.append("code ran")
+    return "version"
+
+
+class _Trap:
+    def __reduce__(self):
+        return (_spring_trap, ())
+
+
+def test_shared_cache__a_value_written_into_redis_is_never_unpickled(db):
+    """Whoever can write to Redis must not run code in every process: the cache reads JSON,
+    and a pickle placed at the flags' version key is refused, not run."""
+    import pickle
+
+    from django.core.cache import cache
+
+    from flags.selectors import VERSION_KEY
+
+    cache.client.get_client().set(cache.make_key(VERSION_KEY), pickle.dumps(_Trap()))
+
+    with pytest.raises(ValueError):
+        cache.get(VERSION_KEY)
+    assert TRAP_SPRUNG == []
+    cache.delete(VERSION_KEY)

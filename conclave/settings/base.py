@@ -181,7 +181,13 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "conclave",
+            # Version 2: JSON values. Entries pickled by earlier releases are never read.
+            "VERSION": 2,
             "OPTIONS": {
+                # JSON, not django-redis's default pickle: unpickling runs code, and whoever
+                # can write to Redis (operators raise halts there) must not run it in every
+                # process. The cache holds counters, throttle histories and the flags' version.
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
                 "SOCKET_CONNECT_TIMEOUT": 1,
                 "SOCKET_TIMEOUT": 1,
                 # A Redis outage must not turn cache reads (throttle counters) into 500s;
