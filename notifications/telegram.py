@@ -32,6 +32,9 @@ class Permanent(TelegramError):
 
 
 PERMANENT_CODES = frozenset({400, 401, 403, 404})
+# The longest wait a 429's `retry_after` is taken at (a second when it gives none it can use).
+MAX_RETRY_AFTER = 3600
+BIGGEST = 2**63 - 1  # what a message id column holds
 _client: tuple[int, httpx.Client] | None = None
 
 
@@ -69,19 +72,29 @@ def call(method: str, payload: dict[str, Any]) -> Any:
         body = {}
     if response.status_code == 200 and body.get("ok"):
         return body.get("result")
-    code = int(body.get("error_code") or response.status_code)
+    code = _number(body.get("error_code")) or response.status_code
     description = _scrub(str(body.get("description") or response.reason_phrase))[:300]
     if code == 429:
-        retry_after = (body.get("parameters") or {}).get("retry_after", 1)
-        raise RetryAfter(float(retry_after), f"429 {description}")
+        parameters = body.get("parameters")
+        retry_after = _number(parameters.get("retry_after")) if isinstance(parameters, dict) else 0
+        raise RetryAfter(min(max(retry_after, 1), MAX_RETRY_AFTER), f"429 {description}")
     if code in PERMANENT_CODES:
         raise Permanent(f"{code} {description}")
     raise Transient(f"{code} {description}")
 
 
-def send_message(chat_id: int, text: str, reply_markup: dict[str, Any] | None = None) -> int:
+def _number(value: Any) -> int:
+    """A whole number Telegram's answer gives (an error code, a wait in seconds), or 0 where
+    it gives something else: its errors are read, never raised over."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 0
+    return int(min(max(value, -BIGGEST), BIGGEST))
+
+
+def send_message(chat_id: int, text: str, reply_markup: dict[str, Any] | None = None) -> int | None:
     """Sends `text` (HTML parse mode, with the bot's buttons if any) to `chat_id`; returns
-    Telegram's message id."""
+    Telegram's message id (None if its "ok" answer lacks one: the message is out all the
+    same, and sending it again would send it twice)."""
     payload: dict[str, Any] = {
         "chat_id": chat_id,
         "text": text,
@@ -91,7 +104,8 @@ def send_message(chat_id: int, text: str, reply_markup: dict[str, Any] | None = 
     if reply_markup:
         payload["reply_markup"] = reply_markup
     result = call("sendMessage", payload)
-    return int(result["message_id"])
+    message_id = result.get("message_id") if isinstance(result, dict) else None
+    return _number(message_id) or None
 
 
 def download_file(file_id: str, *, max_bytes: int) -> bytes:
@@ -100,7 +114,7 @@ def download_file(file_id: str, *, max_bytes: int) -> bytes:
     result = call("getFile", {"file_id": file_id})
     if not isinstance(result, dict) or not result.get("file_path"):
         raise Permanent("getFile gave no file_path")
-    if int(result.get("file_size") or 0) > max_bytes:
+    if _number(result.get("file_size")) > max_bytes:
         raise Permanent(f"the file is larger than {max_bytes} bytes")
     url = f"{settings.TELEGRAM_API_BASE_URL}/file/bot{settings.TELEGRAM_BOT_TOKEN}/{result['file_path']}"
     try:

@@ -297,3 +297,42 @@ def test_ready__reports_the_outbox_backlog_and_stays_ready(notifying, api_client
     assert response.status_code == 200
     assert response.json()["outbox"]["backlog"] == len(ADMINS)
     assert response.json()["outbox"]["oldest_age_seconds"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "retry_in"),
+    [((429, {"parameters": {"retry_after": "soon"}}), 1),
+     ((429, {"parameters": [7]}), 1),
+     ((429, {"parameters": {"retry_after": 1e300}}), 3600),
+     ((429, {"parameters": {"retry_after": -5}}), 1),
+     ((503, {"error_code": "busy"}), None)],
+)  # fmt: skip
+def test_deliver__telegrams_error_answer_malformed__still_retried_in_bounds(
+    notifying, answer, retry_in
+):
+    order_create(**RUNBOOK_ORDER)
+    row = Notification.objects.get(chat_id=111)
+    notifying.fail_next(answer)
+
+    waited = deliver(row.pk)
+
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.PENDING
+    assert waited == retry_in if retry_in else waited is not None
+    assert deliver_until_settled(row).status == NotificationStatus.SENT
+    assert len(notifying.messages_to(111)) == 1
+
+
+def test_deliver__accepted_without_a_message_id__sent_once_not_retried(notifying):
+    """Telegram said ok: the message is out, whatever else its answer lacks; sending it again
+    would send it twice."""
+    order_create(**RUNBOOK_ORDER)
+    row = Notification.objects.get(chat_id=111)
+    notifying.fail_next((200, {"ok": True, "result": True}))
+
+    deliver(row.pk)
+    deliver(row.pk)
+
+    row.refresh_from_db()
+    assert (row.status, row.telegram_message_id) == (NotificationStatus.SENT, None)
+    assert notifying.calls == 1
