@@ -32,6 +32,7 @@ from events.services import (
     keeper_key_register_check,
     keeper_key_rotate,
     key_register,
+    key_register_check,
     key_rotate,
 )
 from events.verification import verify_range
@@ -215,6 +216,16 @@ class AgentKeyForm(forms.ModelForm):
     class Meta:
         model = AgentKey
         fields = ("kind", "agent_id")
+
+    def clean(self) -> dict[str, Any]:
+        """The service's refusals on the form."""
+        cleaned = super().clean() or {}
+        if not self.errors:
+            try:
+                key_register_check(kind=cleaned["kind"], owner=cleaned["agent_id"])
+            except DomainError as exc:
+                self.add_error("agent_id", error_text(exc))
+        return cleaned
 
 
 @admin.register(AgentKey)

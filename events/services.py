@@ -373,11 +373,26 @@ def keys_bootstrap() -> list[AgentKey]:
 
 
 @transaction.atomic
-def key_register(*, kind: str, owner: str, actor: str = "system") -> AgentKey:
+def key_register_check(*, kind: str, owner: str) -> None:
+    """What key_register refuses, for a form to show before it saves."""
     if kind not in KeyKind.values:
         raise ValidationFailed({"kind": [f"one of {', '.join(KeyKind.values)}"]})
-    if not owner or len(owner) > 200:
-        raise ValidationFailed({"owner": ["1 to 200 characters."]})
+    _check_id("owner", owner)
+
+
+def _check_id(field: str, value: str) -> None:
+    """An owner's or keeper's id: 1 to 200 characters that print (it is shown in pages, logs
+    and events, where a control or bidirectional character would hide or reorder text)."""
+    if not value or len(value) > 200:
+        raise ValidationFailed({field: ["1 to 200 characters."]})
+    if not prints(value):
+        raise ValidationFailed(
+            {field: ["Text that prints: no control or invisible formatting characters."]}
+        )
+
+
+def key_register(*, kind: str, owner: str, actor: str = "system") -> AgentKey:
+    key_register_check(kind=kind, owner=owner)
     now = timezone.now()
     key = _create_key_row(kind=kind, owner=owner, active_from=now)
     event_append(
@@ -430,12 +445,7 @@ def _keeper_key_unused(public_key: bytes) -> None:
 
 def keeper_key_register_check(*, keeper_id: str, public_key: bytes) -> None:
     """What keeper_key_register refuses, for a form to show before it saves."""
-    if not keeper_id or len(keeper_id) > 200:
-        raise ValidationFailed({"keeper_id": ["1 to 200 characters."]})
-    if not prints(keeper_id):
-        raise ValidationFailed(
-            {"keeper_id": ["Text that prints: no control or invisible formatting characters."]}
-        )
+    _check_id("keeper_id", keeper_id)
     if len(public_key) != 32:
         raise ValidationFailed({"public_key": ["an Ed25519 public key is 32 bytes."]})
     _keeper_key_unused(public_key)

@@ -375,6 +375,17 @@ def test_keeper_keys__register_rotate_and_bad_keys_refused(security):
     assert last_event("keeper_key.rotated").payload["actor"] == "user:sam"
 
 
+@pytest.mark.parametrize("owner", ["WITNESS:\u202eevil", "WITNESS:a\x01"])
+def test_keys__an_owner_that_does_not_print__told_on_the_form(security, owner):
+    keys = AgentKey.objects.count()
+
+    refused = security.post("/admin/events/agentkey/add/", {"kind": "witness", "agent_id": owner})
+
+    assert refused.status_code == 200
+    assert "Text that prints" in refused.content.decode()
+    assert AgentKey.objects.count() == keys
+
+
 def test_keeper_keys__a_public_key_registered_already__told_on_the_form(security):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
