@@ -23,6 +23,7 @@ from bot import texts
 from bot.models import BotChat, BotStep, TelegramUpdate
 from conclave.exceptions import DomainError, Halted, ValidationFailed
 from conclave.serializers import whole_number
+from conclave.text import prints
 from flags.selectors import flags_snapshot
 from notifications import telegram
 from notifications.messages import STATUS_NAMES
@@ -309,7 +310,8 @@ def _command(turn: Turn, command: str) -> None:
 def _text(turn: Turn, text: str) -> None:
     chat, draft = turn.chat, turn.chat.draft
     if chat.step == BotStep.PART_MANUAL:
-        if not text or len(text) > 100:
+        text = " ".join(text.split())  # a part's name is one line, however it was typed
+        if not text or len(text) > 100 or not prints(text):
             turn.say("bad_part", [_back_row(turn)])
             return
         draft["manual_part"] = text

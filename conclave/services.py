@@ -25,7 +25,7 @@ from conclave.models import (
     HaltState,
     VerificationRun,
 )
-from conclave.text import prints, shown
+from conclave.text import REFUSAL, prints, shown
 from events import crypto
 from events.models import KeeperKey
 from events.services import event_append
@@ -70,9 +70,7 @@ def halt_raise(*, reason: str, actor: str, channel: str) -> tuple[HaltState, boo
     elif not reason or len(reason) > REASON_MAX_LENGTH:
         raise ValidationFailed({"reason": [f"1 to {REASON_MAX_LENGTH} characters."]})
     elif not prints(reason, lines=True):
-        raise ValidationFailed(
-            {"reason": ["Text that prints: no control or invisible formatting characters."]}
-        )
+        raise ValidationFailed({"reason": [REFUSAL]})
     state = _locked_halt_state()
     if state.is_halted:
         return state, False

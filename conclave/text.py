@@ -1,20 +1,35 @@
-"""Text people read back (halt reasons, keeper ids): what prints, and how text that does not
-print is shown."""
+"""Text people read back (names, comments, halt reasons, keeper ids): what may be in it, and
+how text no person typed is shown."""
 
-LINE_BREAKS = "\n"
+import unicodedata
+
+# What text of several lines keeps besides what prints (browsers send a textarea's line
+# breaks as CR LF).
+LINE_BREAKS = "\n\r\t"
+# The controls that reorder how text shows (embeddings, overrides, isolates): with one, a
+# name or reason can be made to read otherwise than it is written.
+DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+REFUSAL = "Control characters and text direction overrides are not allowed."
+
+
+def _allowed(char: str, lines: bool) -> bool:
+    if char in DIRECTION_CONTROLS:
+        return False
+    if unicodedata.category(char) == "Cc":
+        return lines and char in LINE_BREAKS
+    # The other formatting characters stay: the marks Hebrew text carries (U+200F), the
+    # joiner inside emoji (U+200D).
+    return True
 
 
 def prints(text: str, *, lines: bool = False) -> bool:
-    """Whether every character of `text` prints (`str.isprintable`: no control characters,
-    and no invisible formatting ones such as the bidirectional overrides that reorder what a
-    page shows); line breaks too when `lines`."""
-    return all(char.isprintable() or (lines and char in LINE_BREAKS) for char in text)
+    """Whether `text` holds no control character (line breaks and tabs aside when `lines`)
+    and no text direction override."""
+    return all(_allowed(char, lines) for char in text)
 
 
 def shown(text: str) -> str:
-    """`text` with each character that does not print (line breaks aside) written as its
+    """`text` with each character `prints` refuses (line breaks and tabs aside) written as its
     Python escape (`\\x01`, `\\u202e`): for text no person typed, such as what a failed
     verification quotes of the log."""
-    return "".join(
-        char if char.isprintable() or char in LINE_BREAKS else ascii(char)[1:-1] for char in text
-    )
+    return "".join(char if _allowed(char, True) else ascii(char)[1:-1] for char in text)

@@ -23,7 +23,7 @@ from conclave.database.statements import fetch_one
 from conclave.exceptions import Conflict, DomainError, NotFound, ValidationFailed
 from conclave.halt import ensure_not_halted
 from conclave.metrics import CHECKPOINT_DURATION, CHECKPOINT_TREE_SIZE
-from conclave.text import prints
+from conclave.text import REFUSAL, prints
 from events import crypto
 from events.integration import events_integrate
 from events.models import (
@@ -386,9 +386,7 @@ def _check_id(field: str, value: str) -> None:
     if not value or len(value) > 200:
         raise ValidationFailed({field: ["1 to 200 characters."]})
     if not prints(value):
-        raise ValidationFailed(
-            {field: ["Text that prints: no control or invisible formatting characters."]}
-        )
+        raise ValidationFailed({field: [REFUSAL]})
 
 
 def key_register(*, kind: str, owner: str, actor: str = "system") -> AgentKey:

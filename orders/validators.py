@@ -4,18 +4,30 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from conclave.exceptions import ValidationFailed
+from conclave.text import prints
 
 VIN_PATTERN = re.compile(r"[A-Z0-9]{6,17}")
 # ISO 3779: a full 17-character VIN never uses I, O or Q (they read as 1 and 0).
 VIN_FORBIDDEN = frozenset("IOQ")
 CAR_NUMBER_PATTERN = re.compile(r"[A-Za-z0-9-]{1,20}")
+UNPRINTABLE = gettext_noop("Control characters and text direction overrides are not allowed.")
+
+
+def printable(value: str, field: str, *, lines: bool = False) -> None:
+    """ValidationFailed unless `value` is text that prints (conclave.text.prints): no control
+    characters, no invisible formatting ones such as the bidirectional overrides that would
+    reorder what staff read; line breaks and tabs too when `lines`."""
+    if not prints(value, lines=lines):
+        raise ValidationFailed({field: [gettext(UNPRINTABLE)]})
 
 
 def normalise_vin(vin: str) -> str:
-    value = (vin or "").strip().upper()
+    value = (vin or "").strip()
+    # Checked before upper-casing, which makes "ß" "SS" and a dotless "ı" "I".
+    value = value.upper() if value.isascii() else value
     if not VIN_PATTERN.fullmatch(value):
         raise ValidationFailed({"vin": [gettext("6 to 17 letters and digits.")]})
     if len(value) == 17 and VIN_FORBIDDEN & set(value):
@@ -37,12 +49,13 @@ def normalise_car_number(car_number: str) -> str:
 MAX_PRICE = Decimal("99999999.99")
 
 
-def clean_text(value: Any, field: str, limit: int, *, required: bool) -> str:
-    """Stripped text of at most `limit` characters, without NUL (PostgreSQL's text cannot
-    hold one); not empty when `required`."""
+def clean_text(value: Any, field: str, limit: int, *, required: bool, lines: bool = False) -> str:
+    """Stripped text of at most `limit` characters that prints (of several lines when
+    `lines`), without NUL (PostgreSQL's text cannot hold one); not empty when `required`."""
     text = (value or "").strip()
     if "\x00" in text:
         raise ValidationFailed({field: [gettext("Null characters are not allowed.")]})
+    printable(text, field, lines=lines)
     if required and not text:
         raise ValidationFailed({field: [gettext("1 to %(limit)d characters.") % {"limit": limit}]})
     if len(text) > limit:

@@ -382,7 +382,7 @@ def test_keys__an_owner_that_does_not_print__told_on_the_form(security, owner):
     refused = security.post("/admin/events/agentkey/add/", {"kind": "witness", "agent_id": owner})
 
     assert refused.status_code == 200
-    assert "Text that prints" in refused.content.decode()
+    assert "text direction overrides" in refused.content.decode()
     assert AgentKey.objects.count() == keys
 
 

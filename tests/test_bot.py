@@ -412,6 +412,19 @@ def test_nul_in_a_message__dropped_the_rest_read(bot, linked):
     assert BotChat.objects.get().draft["manual_part"] == "Mirror"
 
 
+def test_typed_part__lines_joined__control_or_direction_characters_asked_again(bot, linked):
+    bot.send("/start")
+    bot.press("lang:en")
+    bot.send("/order")
+
+    bot.send("Mirror \u202eleft")
+    refused = bot.last().text
+    bot.send("Mirror\n  left")
+
+    assert refused.startswith("A part name is 1 to 100 characters")
+    assert BotChat.objects.get().draft["manual_part"] == "Mirror left"
+
+
 def test_done_without_a_part__asked_to_pick_one(bot, linked, catalog):
     brakes, _pads, _disc = catalog
     bot.send("/order")

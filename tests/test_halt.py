@@ -138,7 +138,7 @@ def test_raise__staff_api__halted_in_both_channels_and_logged(
     ("body", "field"),
     [({"reason": ""}, "reason"), ({}, "reason"), ({"reason": "x", "extra": 1}, "extra"),
      ({"reason": "\u0001\u0002"}, "reason"), ({"reason": "disk \u202efull"}, "reason"),
-     ({"reason": "\u200b"}, "reason")],
+     ({"reason": "\u2067"}, "reason")],
 )  # fmt: skip
 def test_raise__bad_input__400_and_nothing_halted(staff_client, system_keys, body, field):
     response = staff_client.post("/v1/admin/halt", body, format="json")
@@ -408,7 +408,7 @@ def test_ceremony__retired_keeper_key__409(staff_client, keepers):
     assert "not active" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("keeper_id", ["KEEPER:\u202eecila", "KEEPER:a\x01", "KEEPER:\u200b"])
+@pytest.mark.parametrize("keeper_id", ["KEEPER:\u202eecila", "KEEPER:a\x01", "KEEPER:\u2066x"])
 def test_keeper_keys__an_id_that_does_not_print__refused(system_keys, keeper_id):
     from conclave.exceptions import ValidationFailed
 

@@ -140,6 +140,11 @@ def test_event_append_inserting__payload_holding_the_stand_in__still_the_new_id(
         ({"mechanic_name": ""}, "mechanic_name"),
         ({"part_type": "x" * 101}, "part_type"),
         ({"unexpected": 1}, "unexpected"),
+        ({"vin": "WVWZZZ1JZ3W38\u00df"}, "vin"),  # upper() makes "ß" "SS": not a VIN letter
+        ({"vin": "TEST\u0131234567"}, "vin"),  # dotless i, "I" once upper-cased
+        ({"mechanic_name": "Dan \u202eevil"}, "mechanic_name"),  # reorders what staff see
+        ({"part_type": "pads\x07"}, "part_type"),
+        ({"category": "\u2068x"}, "category"),
     ],
 )
 def test_order_create__invalid__400_naming_the_field_nothing_written(
@@ -151,6 +156,18 @@ def test_order_create__invalid__400_naming_the_field_nothing_written(
     assert field in response.json()["detail"]
     assert not Order.objects.exists()
     assert not Event.objects.filter(event_type="order.created").exists()
+
+
+def test_order_create__hebrew_marks_and_emoji_joiners__kept(api_client, system_keys):
+    """Only control characters and direction overrides are refused: the right-to-left mark
+    Hebrew text carries and the joiner inside an emoji are text."""
+    name = "\u05d3\u05e0\u200f (Dan) \U0001f468\u200d\U0001f527"
+
+    response = api_client.post("/api/orders", {**RUNBOOK_ORDER, "mechanic_name": name},
+                               format="json")  # fmt: skip
+
+    assert response.status_code == 201
+    assert Order.objects.get().mechanic_name == name
 
 
 def test_order_create__car_number_invalid_while_flag_on__400(
@@ -553,6 +570,23 @@ def test_comments__own_order_add_and_list__empty_refused__others_404(mechanic, o
     assert empty.status_code == 400
     assert others.status_code == 404
     assert [(c["author"], c["text"]) for c in listed] == [("mika", "Pads on the shelf")]
+    assert Event.objects.filter(event_type="order.comment_added").count() == 1
+
+
+def test_comments__lines_kept__control_and_bidi_characters_refused(mechanic):
+    mika = client_for("mika", "a-long-enough-password-1")
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    url = f"/api/orders/{order_id}/comments"
+
+    lines = mika.post(url, {"text": "Pads:\r\n\tfront\n\trear"}, format="json")
+    refused = [
+        mika.post(url, {"text": text}, format="json")
+        for text in ("beep\x07", "ok \u202edone", "\x1b[31mred")
+    ]
+
+    assert lines.status_code == 201
+    assert [r.status_code for r in refused] == [400, 400, 400]
+    assert all("text" in r.json()["detail"] for r in refused)
     assert Event.objects.filter(event_type="order.comment_added").count() == 1
 
 

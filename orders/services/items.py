@@ -111,7 +111,7 @@ def work_add(
         )
     fields = {
         "name": clean_text(name, "name", 200, required=True),
-        "description": clean_text(description, "description", 2000, required=False),
+        "description": clean_text(description, "description", 2000, required=False, lines=True),
         "price": money(price, "price"),
     }
     order = open_order_for_update(order_id, user)

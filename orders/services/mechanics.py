@@ -16,6 +16,7 @@ from events.services import event_append
 from orders.models import Language, MechanicProfile
 from orders.services.common import actor_of
 from orders.services.time import timers_stop_running
+from orders.validators import printable
 
 
 def mechanic_create_check(
@@ -98,6 +99,7 @@ def mechanic_update(
         display_name = display_name.strip()
         if not display_name or len(display_name) > 100:
             raise ValidationFailed({"display_name": ["1 to 100 characters."]})
+        printable(display_name, "display_name")
         changes["display_name"] = display_name
     changes = {k: v for k, v in changes.items() if getattr(mechanic, k) != v}
     if not changes:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from conclave.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from conclave.text import prints
 from events.services import event_append, event_append_inserting
 from flags.selectors import flags_snapshot
 from notifications.services import (
@@ -29,7 +30,7 @@ from orders.models import (
 from orders.selectors import handles_orders
 from orders.services.common import actor_of
 from orders.services.time import timers_stop_running
-from orders.validators import normalise_car_number, normalise_vin
+from orders.validators import UNPRINTABLE, normalise_car_number, normalise_vin, printable
 
 # (Django builds a choices enum's `values` list anew on every use.)
 ORIGINS = tuple(PartOrigin.values)
@@ -61,6 +62,8 @@ def order_create(
     ):
         if not (value or "").strip() or len(value) > limit:
             errors[field] = [f"1 to {limit} characters."]
+        elif not prints(value):
+            errors[field] = [gettext(UNPRINTABLE)]
     if original_or_analog not in ORIGINS:
         errors["original_or_analog"] = [f"One of {', '.join(ORIGINS)}."]
     if errors:
@@ -162,6 +165,7 @@ def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: Use
     runs on it stops."""
     if len(notes) > 500:
         raise ValidationFailed({"notes": [gettext("At most 500 characters.")]})
+    printable(notes, "notes", lines=True)
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
         raise NotFound(f"No order {order_id}.")
@@ -200,6 +204,7 @@ def comment_add(*, order: Order, author: User, text: str) -> Comment:
     text = (text or "").strip()
     if not text or len(text) > 2000:
         raise ValidationFailed({"text": [gettext("1 to 2000 characters, not only spaces.")]})
+    printable(text, "text", lines=True)
     comment = Comment.objects.create(order=order, author=author, text=text)
     event_append(
         event_type="order.comment_added",

@@ -12,6 +12,7 @@ from events.services import event_append
 from orders.models import MechanicProfile, TimeEntry
 from orders.selectors import check_days
 from orders.services.common import own_order
+from orders.validators import printable
 
 MAX_MANUAL_ENTRY = timedelta(hours=24)
 
@@ -100,6 +101,7 @@ def time_entry_add(
         raise ValidationFailed({"ended_at": [gettext("A manual entry covers at most 24 hours.")]})
     if len(notes) > 500:
         raise ValidationFailed({"notes": [gettext("At most 500 characters.")]})
+    printable(notes, "notes", lines=True)
     MechanicProfile.objects.select_for_update().get(pk=mechanic.pk)  # serialises their time
     _refuse_overlap(mechanic, started_at, ended_at)
     entry = TimeEntry.objects.create(
