@@ -249,7 +249,7 @@ class OrderAdmin(admin.ModelAdmin):
             for order in orders.select_related("mechanic").iterator(chunk_size=2000):
                 yield writer.writerow([
                     order.pk, order.created_at.isoformat(), order.status, order.vin,
-                    order.car_number if car_numbers else "", _safe(order.part_type),
+                    _safe(order.car_number) if car_numbers else "", _safe(order.part_type),
                     _safe(order.category), order.original_or_analog,
                     _safe(order.mechanic_name), _safe(str(order.mechanic or "")),
                 ])  # fmt: skip

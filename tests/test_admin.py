@@ -464,7 +464,11 @@ def test_orders__assign_to_an_id_not_digits__asked_to_choose(staff, mechanic):
 
 
 def test_orders__csv_of_the_filtered_list_with_formulas_defused(staff, mechanic):
-    order_create(**{**RUNBOOK_ORDER, "part_type": "=HYPERLINK(1)"}, created_by=mechanic.user)
+    on = {**flags_snapshot(), "ENABLE_CAR_NUMBER": True}
+    order_create(**{**RUNBOOK_ORDER, "part_type": "=HYPERLINK(1)", "car_number": "-A1"},
+                 created_by=mechanic.user, flags=on)  # fmt: skip
+    FeatureFlag.objects.filter(name="ENABLE_CAR_NUMBER").update(enabled=True)
+    forget_flags()
     done = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
     Order.objects.filter(pk=done.pk).update(status="completed")
 
@@ -475,6 +479,7 @@ def test_orders__csv_of_the_filtered_list_with_formulas_defused(staff, mechanic)
     assert rows[0][:3] == ["id", "created_at", "status"]
     assert [row[2] for row in rows[1:]] == ["new"]
     assert rows[1][5] == "'=HYPERLINK(1)"
+    assert rows[1][4] == "'-A1"  # "-A1" is a formula to a spreadsheet too
 
 
 def test_mechanics__create_deactivate_reset_password_link_chat(staff):
