@@ -381,8 +381,9 @@ def key_register_check(*, kind: str, owner: str) -> None:
 
 
 def _check_id(field: str, value: str) -> None:
-    """An owner's or keeper's id: 1 to 200 characters that print (it is shown in pages, logs
-    and events, where a control or bidirectional character would hide or reorder text)."""
+    """An owner's or keeper's id: 1 to 200 characters without control characters or text
+    direction overrides (it is shown in pages, logs and events, where they would hide or
+    reorder text)."""
     if not value or len(value) > 200:
         raise ValidationFailed({field: ["1 to 200 characters."]})
     if not prints(value):

@@ -13,13 +13,14 @@ VIN_PATTERN = re.compile(r"[A-Z0-9]{6,17}")
 # ISO 3779: a full 17-character VIN never uses I, O or Q (they read as 1 and 0).
 VIN_FORBIDDEN = frozenset("IOQ")
 CAR_NUMBER_PATTERN = re.compile(r"[A-Za-z0-9-]{1,20}")
+# conclave.text.REFUSAL, written out here for the translations to find it.
 UNPRINTABLE = gettext_noop("Control characters and text direction overrides are not allowed.")
 
 
 def printable(value: str, field: str, *, lines: bool = False) -> None:
-    """ValidationFailed unless `value` is text that prints (conclave.text.prints): no control
-    characters, no invisible formatting ones such as the bidirectional overrides that would
-    reorder what staff read; line breaks and tabs too when `lines`."""
+    """ValidationFailed unless `value` passes conclave.text.prints: no control characters (line
+    breaks and tabs allowed when `lines`) and no text direction overrides, which would reorder
+    what staff read."""
     if not prints(value, lines=lines):
         raise ValidationFailed({field: [gettext(UNPRINTABLE)]})
 
