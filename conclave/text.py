@@ -3,13 +3,16 @@ how text no person typed is shown."""
 
 import unicodedata
 
+from django.utils.translation import gettext_noop
+
 # What text of several lines keeps besides what prints (browsers send a textarea's line
 # breaks as CR LF).
 LINE_BREAKS = "\n\r\t"
 # The controls that reorder how text shows (embeddings, overrides, isolates): with one, a
 # name or reason can be made to read otherwise than it is written.
 DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-REFUSAL = "Control characters and text direction overrides are not allowed."
+# Translated where the workshop's people read it (orders.validators).
+REFUSAL = gettext_noop("Control characters and text direction overrides are not allowed.")
 
 
 def _allowed(char: str, lines: bool) -> bool:

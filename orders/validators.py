@@ -4,17 +4,15 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
 
 from conclave.exceptions import ValidationFailed
-from conclave.text import prints
+from conclave.text import REFUSAL, prints
 
 VIN_PATTERN = re.compile(r"[A-Z0-9]{6,17}")
 # ISO 3779: a full 17-character VIN never uses I, O or Q (they read as 1 and 0).
 VIN_FORBIDDEN = frozenset("IOQ")
 CAR_NUMBER_PATTERN = re.compile(r"[A-Za-z0-9-]{1,20}")
-# conclave.text.REFUSAL, written out here for the translations to find it.
-UNPRINTABLE = gettext_noop("Control characters and text direction overrides are not allowed.")
 
 
 def printable(value: str, field: str, *, lines: bool = False) -> None:
@@ -22,7 +20,7 @@ def printable(value: str, field: str, *, lines: bool = False) -> None:
     breaks and tabs allowed when `lines`) and no text direction overrides, which would reorder
     what staff read."""
     if not prints(value, lines=lines):
-        raise ValidationFailed({field: [gettext(UNPRINTABLE)]})
+        raise ValidationFailed({field: [gettext(REFUSAL)]})
 
 
 def normalise_vin(vin: str) -> str:

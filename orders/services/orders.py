@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from conclave.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
-from conclave.text import prints
+from conclave.text import REFUSAL, prints
 from events.services import event_append, event_append_inserting
 from flags.selectors import flags_snapshot
 from notifications.services import (
@@ -30,7 +30,7 @@ from orders.models import (
 from orders.selectors import handles_orders
 from orders.services.common import actor_of
 from orders.services.time import timers_stop_running
-from orders.validators import UNPRINTABLE, normalise_car_number, normalise_vin, printable
+from orders.validators import normalise_car_number, normalise_vin, printable
 
 # (Django builds a choices enum's `values` list anew on every use.)
 ORIGINS = tuple(PartOrigin.values)
@@ -63,7 +63,7 @@ def order_create(
         if not (value or "").strip() or len(value) > limit:
             errors[field] = [f"1 to {limit} characters."]
         elif not prints(value):
-            errors[field] = [gettext(UNPRINTABLE)]
+            errors[field] = [gettext(REFUSAL)]
     if original_or_analog not in ORIGINS:
         errors["original_or_analog"] = [f"One of {', '.join(ORIGINS)}."]
     if errors:
