@@ -1,7 +1,11 @@
 """Domain errors. Services raise these; the API's exception handler turns each into a 4xx JSON
 body `{"error": <code>, "detail": <message or field errors>, ...extra}` and never a 500."""
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
+
+from django.db import IntegrityError, transaction
 
 
 class DomainError(Exception):
@@ -56,3 +60,20 @@ class Halted(DomainError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason=reason)
+
+
+@contextmanager
+def checked_again_if_refused(check: Callable[[], None]) -> Iterator[None]:
+    """Runs a write that `check` allowed (a name or key not taken yet) in a savepoint. Should a
+    unique index refuse it all the same, another transaction wrote the same value between the
+    check and the write: the check, run again, now sees that row and raises its DomainError
+    (a 409 rather than a 500). Any other IntegrityError passes on."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        try:
+            check()
+        except DomainError as refusal:
+            raise refusal from None  # the refusal says it all; the index only held it
+        raise

@@ -32,7 +32,7 @@ from conclave.exception_handlers import (
     database_error_response,
     too_large,
 )
-from conclave.exceptions import Halted
+from conclave.exceptions import DomainError, Halted
 from conclave.halt import halt_status
 from conclave.logging import logged_path
 from conclave.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
@@ -202,6 +202,52 @@ class HaltMiddleware:
                 response["Retry-After"] = "60"
                 return response
         return self.get_response(request)
+
+
+class RefusalMiddleware:
+    """A service's refusal (DomainError) that a page's view did not catch, answered as what it
+    is rather than as a 500: the halt's page, or a "Not saved" page saying why (the mechanic
+    pages and the admin), or the API's JSON body. The views check what they can before they
+    write; a refusal reaches here when the state changed in between (another request took the
+    same name a moment earlier, a halt raised elsewhere reached this process between the
+    page's check and the service's). DRF's views answer their own (exception_handlers)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DomainError):
+            return None
+        logger.info(
+            "request_refused", error=exception.error, path=logged_path(request, query=False)
+        )
+        if isinstance(exception, Halted):
+            page = HaltMiddleware.refusal_page(request)
+        else:
+            page = self.refusal_page(request, exception)
+        response = page or JsonResponse(exception.body(), status=exception.status_code)
+        if isinstance(exception, Halted):
+            response["Retry-After"] = "60"
+        return response
+
+    @staticmethod
+    def refusal_page(request: HttpRequest, refusal: DomainError) -> HttpResponse | None:
+        from conclave.admin_site import error_text
+
+        context: dict[str, Any] = {"back": request.get_full_path(), "refusal": error_text(refusal)}
+        if request.path_info.startswith("/mechanic/"):
+            template = "mechanic/refused.html"
+        elif request.path_info.startswith("/admin/"):
+            from django.contrib import admin
+
+            template = "admin/conclave/refused.html"
+            context.update(admin.site.each_context(request), title="Not saved")
+        else:
+            return None
+        return render(request, template, context, status=refusal.status_code)
 
 
 class RequestSizeLimitMiddleware:

@@ -20,7 +20,13 @@ from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 
 from conclave.database.statements import fetch_one
-from conclave.exceptions import Conflict, DomainError, NotFound, ValidationFailed
+from conclave.exceptions import (
+    Conflict,
+    DomainError,
+    NotFound,
+    ValidationFailed,
+    checked_again_if_refused,
+)
 from conclave.halt import ensure_not_halted
 from conclave.metrics import CHECKPOINT_DURATION, CHECKPOINT_TREE_SIZE
 from conclave.text import REFUSAL, prints
@@ -455,12 +461,13 @@ def keeper_key_register(*, keeper_id: str, public_key: bytes, actor: str = "syst
     """Registers a keeper's public key; the private key stays with the keeper."""
     keeper_key_register_check(keeper_id=keeper_id, public_key=public_key)
     now = timezone.now()
-    key = KeeperKey.objects.create(
-        keeper_id=keeper_id,
-        key_id=f"keeper-{uuid.uuid4().hex[:16]}",
-        public_key=public_key,
-        active_from=now,
-    )
+    with checked_again_if_refused(lambda: _keeper_key_unused(public_key)):
+        key = KeeperKey.objects.create(
+            keeper_id=keeper_id,
+            key_id=f"keeper-{uuid.uuid4().hex[:16]}",
+            public_key=public_key,
+            active_from=now,
+        )
     event_append(
         event_type="keeper_key.registered",
         payload={**_key_event_payload(key, kind="keeper", owner=keeper_id), "actor": actor},
@@ -489,12 +496,13 @@ def keeper_key_rotate(*, key_id: str, public_key: bytes, actor: str = "system") 
     now = timezone.now()
     old.active_until = now
     old.save(update_fields=["active_until"])
-    new = KeeperKey.objects.create(
-        keeper_id=old.keeper_id,
-        key_id=f"keeper-{uuid.uuid4().hex[:16]}",
-        public_key=public_key,
-        active_from=now,
-    )
+    with checked_again_if_refused(lambda: _keeper_key_unused(public_key)):
+        new = KeeperKey.objects.create(
+            keeper_id=old.keeper_id,
+            key_id=f"keeper-{uuid.uuid4().hex[:16]}",
+            public_key=public_key,
+            active_from=now,
+        )
     event_append(
         event_type="keeper_key.rotated",
         payload={

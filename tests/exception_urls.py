@@ -3,7 +3,7 @@
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from django.urls import path
+from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -76,10 +76,19 @@ class TightlyThrottledApi(APIView):
         return Response({"ok": True})
 
 
+def refusing_page(request, kind):
+    """A page (not DRF) whose service refuses: the middleware answers it."""
+    raise DOMAIN_ERRORS[kind]
+
+
 urlpatterns = [
+    path("admin/test/refused/<str:kind>", refusing_page),
+    path("mechanic/test/refused/<str:kind>", refusing_page),
+    path("page/test/refused/<str:kind>", refusing_page),
     path("api/test/domain/<str:kind>", DomainErrorApi.as_view()),
     path("api/test/django/<str:kind>", DjangoErrorApi.as_view()),
     path("api/test/echo", EchoApi.as_view()),
     path("api/test/session-write", SessionWriteApi.as_view()),
     path("api/test/throttled", TightlyThrottledApi.as_view()),
+    path("", include("conclave.urls")),  # the pages' templates name its routes
 ]

@@ -1,6 +1,9 @@
 import pytest
 from rest_framework.test import APIClient
 
+from tests.exception_urls import DOMAIN_ERRORS
+from tests.workshop import flag_on
+
 pytestmark = [pytest.mark.urls("tests.exception_urls"), pytest.mark.django_db]
 
 
@@ -39,6 +42,43 @@ def test_halted__body__names_reason_as_spec_requires(api_client):
 
     assert body["error"] == "halted"
     assert body["reason"] == "integrity check failed at sequence 7"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [("validation", 400), ("not-found", 404), ("forbidden", 403), ("conflict", 409)],
+)
+def test_domain_error__raised_by_a_page__its_status_and_a_page_saying_why(
+    admin_client, client, system_keys, django_capture_on_commit_callbacks, kind, status
+):
+    """A refusal a page's view did not catch (the state changed after its own checks)."""
+    flag_on("ENABLE_MECH_I18N", django_capture_on_commit_callbacks)
+    admin = admin_client.post(f"/admin/test/refused/{kind}")
+    mechanic = client.post(f"/mechanic/test/refused/{kind}", HTTP_ACCEPT_LANGUAGE="ru")
+    other = client.post(f"/page/test/refused/{kind}")
+
+    assert (admin.status_code, mechanic.status_code, other.status_code) == (status,) * 3
+    assert 'id="refusal"' in admin.content.decode()
+    assert "Nothing was changed." in admin.content.decode()
+    assert 'href="/admin/test/refused/' in admin.content.decode()
+    assert 'id="refusal"' in mechanic.content.decode()
+    assert "Ничего не изменено." in mechanic.content.decode()
+    assert other.json()["error"] == DOMAIN_ERRORS[kind].error
+    refusal = DOMAIN_ERRORS[kind].detail
+    text = refusal if isinstance(refusal, str) else refusal["vin"][0]
+    assert text in admin.content.decode() and text in mechanic.content.decode()
+
+
+def test_halted__raised_by_a_page__the_halt_page_with_retry_after(admin_client, client):
+    admin = admin_client.post("/admin/test/refused/halted")
+    mechanic = client.post("/mechanic/test/refused/halted")
+    other = client.post("/page/test/refused/halted")
+
+    assert (admin.status_code, mechanic.status_code, other.status_code) == (503, 503, 503)
+    assert 'id="halted-refusal"' in admin.content.decode()
+    assert 'id="halted-refusal"' in mechanic.content.decode()
+    assert other.json()["reason"] == "integrity check failed at sequence 7"
+    assert admin["Retry-After"] == mechanic["Retry-After"] == other["Retry-After"] == "60"
 
 
 def test_drf_validation_error__field_errors_under_detail(api_client):

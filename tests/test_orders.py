@@ -391,6 +391,98 @@ def test_mechanic_chat__one_mechanic_per_chat_in_the_database_too(mechanic, othe
     MechanicProfile.objects.filter(pk=mechanic.pk).update(telegram_chat_id=None)  # NULLs repeat
 
 
+def test_names_and_keys_taken_while_a_write_waits__conflict_not_a_traceback(
+    scratch_database, tmp_path
+):
+    """The services check that a username, a chat or a keeper's public key is free, then
+    write it; another transaction may write the same value in between. The test writes it
+    first and holds it uncommitted while the command's check passes and its insert waits on
+    the unique index; once the test commits, the command refuses as its check would have."""
+    database = scratch_database("conclave_taken_meanwhile")
+    env = served_env(database, tmp_path)
+    made = run_manage("create_mechanic", "ivan", "--password", MECHANIC_PASSWORD, env=env)
+    assert made.returncode == 0, made.stderr
+    public_key = "ab" * 32
+    register = (
+        "from events.services import keeper_key_register as register;"
+        f"register(keeper_id='KEEPER:late', public_key=bytes.fromhex('{public_key}'))"
+    )
+    admin_add = (
+        "from django.contrib.auth.models import User; from django.test import Client;"
+        "client = Client(raise_request_exception=False, SERVER_NAME='localhost');"
+        "client.force_login(User.objects.create_superuser('root', password=None));"
+        "answer = client.post('/admin/events/keeperkey/add/',"
+        f" {{'keeper_id': 'KEEPER:late', 'public_key_hex': '{'cd' * 32}'}});"
+        "print(answer.status_code, answer.content.decode())"
+    )
+    keeper_row = (
+        "INSERT INTO keeper_keys (id, key_id, public_key, active_from, keeper_id, created_at)"
+        " VALUES (gen_random_uuid(), %s, decode(%s, 'hex'), now(), %s, now())"
+    )
+    races: dict[str, tuple[tuple[str, tuple[str, ...]], list[str]]] = {
+        "username": (
+            (
+                "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"
+                " email, is_staff, is_active, date_joined)"
+                " VALUES ('!', false, 'mika', '', '', '', false, true, now())",
+                (),
+            ),
+            ["create_mechanic", "mika", "--password", MECHANIC_PASSWORD],
+        ),
+        "chat": (
+            ("UPDATE mechanic_profiles SET telegram_chat_id = 4242", ()),
+            [
+                "create_mechanic",
+                "olga",
+                "--password",
+                MECHANIC_PASSWORD,
+                "--telegram-chat-id",
+                "4242",
+            ],
+        ),
+        "keeper key": (
+            (keeper_row, ("keeper-first", public_key, "KEEPER:first")),
+            ["shell", "-c", register],
+        ),
+        "admin page": (
+            (keeper_row, ("keeper-second", "cd" * 32, "KEEPER:second")),
+            ["shell", "-v", "0", "-c", admin_add],
+        ),
+    }
+    results: dict[str, Any] = {}
+    for race, ((first, values), command) in races.items():
+        with psycopg.connect(database.dsn) as holder:
+            holder.execute(first, values)
+            late = threading.Thread(
+                target=lambda race=race, command=command: results.update(
+                    {race: run_manage(*command, env=env)}
+                )
+            )
+            late.start()
+            wait_for_lock_waiters(database.dsn, 1)  # its check passed; its insert waits
+            holder.commit()
+            late.join(timeout=60)
+
+    assert results["username"].returncode == 1, results["username"].stderr
+    assert "conflict: A user named mika exists already." in results["username"].stderr
+    assert results["chat"].returncode == 1, results["chat"].stderr
+    assert "Chat 4242 is linked to another mechanic already." in results["chat"].stderr
+    assert "Conflict: This public key is registered already" in results["keeper key"].stderr
+    assert "IntegrityError" not in results["keeper key"].stderr
+    assert results["admin page"].stdout.startswith("409 "), results["admin page"].stdout[:300]
+    assert "This public key is registered already" in results["admin page"].stdout
+    assert "Nothing was changed." in results["admin page"].stdout
+    with psycopg.connect(database.dsn) as reader:
+        users = reader.execute("SELECT username FROM auth_user ORDER BY username").fetchall()
+        keys = reader.execute("SELECT keeper_id FROM keeper_keys ORDER BY 1").fetchall()
+        created = reader.execute(
+            "SELECT count(*) FROM events WHERE event_type = 'mechanic.created'"
+        ).fetchone()
+    assert users == [("ivan",), ("mika",), ("root",)]
+    assert keys == [("KEEPER:first",), ("KEEPER:second",)]
+    assert created == (1,)
+
+
 # --- The catalog -----------------------------------------------------------------------------------
 
 

@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "conclave.middleware.NulInputMiddleware",
     # Every unsafe request is refused while halted (SPEC 3.4).
     "conclave.middleware.HaltMiddleware",
+    # A service's refusal a page did not catch (the state changed since its checks): 4xx/503.
+    "conclave.middleware.RefusalMiddleware",
     # A view's database outage (unreachable, disk full) is a 503/507, not a 500.
     "conclave.middleware.DatabaseErrorMiddleware",
 ]

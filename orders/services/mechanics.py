@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils.translation import gettext
 from rest_framework.authtoken.models import Token
 
-from conclave.exceptions import Conflict, ValidationFailed
+from conclave.exceptions import Conflict, ValidationFailed, checked_again_if_refused
 from events.services import event_append
 from orders.models import Language, MechanicProfile
 from orders.services.common import actor_of
@@ -49,18 +49,25 @@ def mechanic_create(
     language: str = Language.ENGLISH,
     actor: str = "system",
 ) -> MechanicProfile:
-    mechanic_create_check(
-        username=username, password=password, telegram_chat_id=telegram_chat_id, language=language
-    )
-    user = get_user_model()(username=username)
-    user.set_password(password)
-    user.save()
-    profile = MechanicProfile.objects.create(
-        user=user,
-        display_name=(display_name or username)[:100],
-        telegram_chat_id=telegram_chat_id,
-        language=language,
-    )
+    def check() -> None:
+        mechanic_create_check(
+            username=username,
+            password=password,
+            telegram_chat_id=telegram_chat_id,
+            language=language,
+        )
+
+    check()
+    with checked_again_if_refused(check):  # the name or chat taken meanwhile
+        user = get_user_model()(username=username)
+        user.set_password(password)
+        user.save()
+        profile = MechanicProfile.objects.create(
+            user=user,
+            display_name=(display_name or username)[:100],
+            telegram_chat_id=telegram_chat_id,
+            language=language,
+        )
     payload: dict[str, Any] = {
         "mechanic_id": profile.pk,
         "username": username,
@@ -203,12 +210,17 @@ def mechanic_telegram_link(
 ) -> MechanicProfile:
     """Links the mechanic's Telegram chat (the bot and their notifications use it), or unlinks
     it with None. A chat belongs to one mechanic."""
-    if chat_id is not None:
-        _check_chat(chat_id, mechanic=mechanic)
+
+    def check() -> None:
+        if chat_id is not None:
+            _check_chat(chat_id, mechanic=mechanic)
+
+    check()
     if mechanic.telegram_chat_id == chat_id:
         return mechanic
     mechanic.telegram_chat_id = chat_id
-    mechanic.save(update_fields=["telegram_chat_id"])
+    with checked_again_if_refused(check):  # linked to another mechanic meanwhile
+        mechanic.save(update_fields=["telegram_chat_id"])
     event_append(
         event_type="mechanic.telegram_linked" if chat_id else "mechanic.telegram_unlinked",
         payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
