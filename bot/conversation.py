@@ -312,7 +312,8 @@ def _text(turn: Turn, text: str) -> None:
     if chat.step == BotStep.PART_MANUAL:
         text = " ".join(text.split())  # a part's name is one line, however it was typed
         if not text or len(text) > 100 or not prints(text):
-            turn.say("bad_part", [_back_row(turn)])
+            problem = "bad_part" if prints(text) else "bad_part_characters"
+            turn.say(problem, [_back_row(turn)])
             return
         draft["manual_part"] = text
         _after_parts(turn)

@@ -25,6 +25,9 @@ PHRASES: dict[str, dict[str, str]] = {
         "pick_a_part": "Pick at least one part, or type one.",
         "ask_part_manual": "Type the part you need (up to 100 characters):",
         "bad_part": "A part name is 1 to 100 characters.",
+        "bad_part_characters": (
+            "A part name cannot hold control characters or text direction overrides."
+        ),
         "ask_vin": "Send the car's VIN (6 to 17 letters and digits):",
         "bad_vin": (
             "That is not a VIN: 6 to 17 letters and digits, and a 17-character VIN has no I, O "
@@ -81,6 +84,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "pick_a_part": "בחר לפחות חלק אחד, או הקלד אחד.",
         "ask_part_manual": "הקלד את החלק שאתה צריך (עד 100 תווים):",
         "bad_part": "שם חלק הוא 1 עד 100 תווים.",
+        "bad_part_characters": "שם חלק אינו יכול להכיל תווי בקרה או תווים ההופכים את כיוון הטקסט.",
         "ask_vin": "שלח את מספר השלדה (VIN) של הרכב (6 עד 17 אותיות וספרות):",
         "bad_vin": "זה אינו VIN: 6 עד 17 אותיות וספרות, ו-VIN של 17 תווים אינו מכיל I, O או Q. שלח שוב:",
         "ask_car_number": "שלח את מספר הרכב (ספרות, אותיות, מקפים), או דלג:",
@@ -134,6 +138,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "pick_a_part": "Выберите хотя бы одну деталь или напишите её.",
         "ask_part_manual": "Напишите, какая деталь нужна (до 100 символов):",
         "bad_part": "Название детали: от 1 до 100 символов.",
+        "bad_part_characters": (
+            "Название детали не может содержать управляющие символы или символы смены "
+            "направления текста."
+        ),
         "ask_vin": "Отправьте VIN автомобиля (6–17 латинских букв и цифр):",
         "bad_vin": (
             "Это не VIN: 6–17 латинских букв и цифр, а в VIN из 17 знаков нет I, O и Q. "

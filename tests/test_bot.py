@@ -421,7 +421,7 @@ def test_typed_part__lines_joined__control_or_direction_characters_asked_again(b
     refused = bot.last().text
     bot.send("Mirror\n  left")
 
-    assert refused.startswith("A part name is 1 to 100 characters")
+    assert refused == "A part name cannot hold control characters or text direction overrides."
     assert BotChat.objects.get().draft["manual_part"] == "Mirror left"
 
 

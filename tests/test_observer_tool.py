@@ -1,13 +1,20 @@
 """tools/observer.py, the outsider's check, run as a separate process against a real server."""
 
 import ast
+import contextlib
+import hashlib
 import json
 import subprocess
 import sys
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import psycopg
 import pytest
+import rfc8785
 
 from tests.conftest import REPO_ROOT, clean_env, gunicorn, run_manage
 
@@ -171,6 +178,66 @@ def test_observer_tool__server_unreachable__exit_2(tmp_path):
 
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+@contextlib.contextmanager
+def answering(answers: dict[str, bytes]) -> Iterator[str]:
+    """A server on loopback that answers each path (query ignored) with its body, as JSON."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = answers.get(self.path.split("?")[0])
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body or b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+NO_CHECKPOINTS = b'{"checkpoints": [], "next_after_tree_size": null}'
+FIRST_EVENT = {
+    "schema_version": 1, "sequence": 1, "event_type": "keys.bootstrapped",
+    "payload": {"keys": []}, "agent_id": "SYSTEM:hub", "signing_key_id": "k",
+    "signing_mode": "ed25519", "local_timestamp": 5, "prev_hash": "0" * 64,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        # An event that is not an object.
+        {"/v1/observer/keys": b'{"keys": []}', "/v1/observer/checkpoints": NO_CHECKPOINTS,
+         "/v1/observer/export": b"[1]\n"},
+        # JSON nested deeper than Python's recursion.
+        {"/v1/observer/keys": b"[" * 100_000},
+        # A time that is not text, in an event whose hashes hold.
+        {"/v1/observer/keys": b'{"keys": []}', "/v1/observer/checkpoints": NO_CHECKPOINTS,
+         "/v1/observer/export": json.dumps({
+             **FIRST_EVENT,
+             "content_hash": hashlib.sha256(rfc8785.dumps(FIRST_EVENT)).hexdigest()}).encode()},
+        # A checkpoint that is not an object.
+        {"/v1/observer/keys": b'{"keys": []}', "/v1/observer/export": b"",
+         "/v1/observer/checkpoints": b'{"checkpoints": [[1]], "next_after_tree_size": null}'},
+    ],
+    ids=["event-not-an-object", "nested-too-deep", "time-not-text", "checkpoint-not-an-object"],
+)  # fmt: skip
+def test_observer_tool__answers_of_the_wrong_shape__exit_2_cannot_read(answers):
+    with answering(answers) as base:
+        result = observe(base)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("cannot read the server's answers:"), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_startup__past_rewritten_and_relinked__the_anchor_halts_naming_the_event(deployment):
