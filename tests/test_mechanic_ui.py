@@ -10,7 +10,7 @@ from django.test import Client
 
 from conclave.halt import forget_halt_status
 from conclave.services import halt_raise
-from orders.models import Order
+from orders.models import Order, Part
 from orders.services import order_create
 from orders.services.login_links import login_link_issue
 from tests.workshop import MECHANIC_PASSWORD, RUNBOOK_ORDER, flag_on, span_today
@@ -477,6 +477,23 @@ def test_new_order__catalog_ids_not_digits__name_no_part(mechanic, brakes):
     order = Order.objects.get()
     assert response.status_code == 302
     assert [item.name for item in order.items.all()] == ["Brake pads"]
+
+
+def test_new_order__a_part_deleted_since_the_form_was_shown__refused_naming_it(mechanic, brakes):
+    category, pads = brakes
+    client = signed_in(mechanic)
+    assert "Brake pads" in client.get("/mechanic/orders/new").content.decode()
+    gone = Part.objects.create(category=category, name_en="Disc", price="80.00")
+    gone_id = gone.pk
+    gone.delete()  # by staff, while the mechanic filled in the form
+    data = {"category_id": str(category.pk), "part_ids": [str(pads.pk), str(gone_id)],
+            "vin": "TEST123456789", "original_or_analog": "original"}  # fmt: skip
+
+    response = client.post("/mechanic/orders/new", data)
+
+    assert response.status_code == 200
+    assert f"Part {gone_id} is no longer in the catalog." in response.content.decode()
+    assert not Order.objects.exists()
 
 
 def test_new_order__sent_twice__one_order_both_answers_show_it(mechanic):

@@ -17,6 +17,7 @@ from conclave.exceptions import Halted
 from conclave.halt import forget_halt_status
 from conclave.services import halt_raise
 from events.crypto import canonical_payload
+from events.integration import CHAIN_LOCK_KEY
 from events.models import Event, EventQueueEntry
 from events.services import NEW_ROW_ID, event_append_inserting
 from flags.selectors import flags_snapshot
@@ -481,6 +482,74 @@ def test_names_and_keys_taken_while_a_write_waits__conflict_not_a_traceback(
     assert users == [("ivan",), ("mika",), ("root",)]
     assert keys == [("KEEPER:first",), ("KEEPER:second",)]
     assert created == (1,)
+
+
+def test_part_deleted_while_an_item_takes_it__one_of_them_refused_cleanly(
+    scratch_database, tmp_path
+):
+    """A part deleted while a mechanic's item names it, either way round: whichever comes
+    second is refused as it would be had it come later (400 the part is gone; 409 an order
+    uses it), not a foreign key's 500 at COMMIT. The test holds the event chain's lock, so
+    the first request waits there with its change made and the second waits behind it."""
+    database = scratch_database("conclave_part_race")
+    env = served_env(
+        database, tmp_path, DJANGO_SUPERUSER_USERNAME="operator",
+        DJANGO_SUPERUSER_EMAIL="operator@example.com", DJANGO_SUPERUSER_PASSWORD="x-" * 8,
+    )  # fmt: skip
+    for step in (["create_mechanic", "mika", "--password", MECHANIC_PASSWORD],
+                 ["createsuperuser", "--noinput"], ["flags", "on", "ENABLE_PART_CATEGORIES"]):  # fmt: skip
+        made = run_manage(*step, env=env)
+        assert made.returncode == 0, made.stderr
+    staff_token = run_manage("drf_create_token", "operator", env=env).stdout.split()[2]
+    staff = {"Authorization": f"Bearer {staff_token}"}
+    answers: dict[str, tuple[int, Any]] = {}
+
+    with gunicorn(env) as base:
+        login = {"username": "mika", "password": MECHANIC_PASSWORD}
+        token = call("POST", f"{base}/api/mechanic/login", body=login)[1]["token"]
+        mika = {"Authorization": f"Bearer {token}"}
+        order_id = call("POST", f"{base}/api/orders", body=RUNBOOK_ORDER, headers=mika)[1]["id"]
+        category = {"name_en": "Brakes", "name_he": "בלמים", "name_ru": "Тормоза"}
+        category_id = call("POST", f"{base}/api/admin/categories", body=category,
+                           headers=staff)[1]["id"]  # fmt: skip
+        pad, disc = (
+            call("POST", f"{base}/api/admin/parts", headers=staff, body={
+                "category_id": category_id, "name_en": name, "name_he": name, "name_ru": name,
+                "part_number": name, "price": "10.00"})[1]["id"]
+            for name in ("Pad", "Disc")
+        )  # fmt: skip
+        requests = {
+            "delete pad": ("DELETE", f"/api/admin/parts/{pad}", staff, None),
+            "add pad": ("POST", f"/api/orders/{order_id}/items", mika, {"part_id": pad}),
+            "add disc": ("POST", f"/api/orders/{order_id}/items", mika, {"part_id": disc}),
+            "delete brakes": ("DELETE", f"/api/admin/categories/{category_id}", staff, None),
+        }
+
+        def ask(name: str) -> None:
+            method, path, headers, body = requests[name]
+            answers[name] = call(method, f"{base}{path}", body=body, headers=headers)
+
+        for first, second in (("delete pad", "add pad"), ("add disc", "delete brakes")):
+            with psycopg.connect(database.dsn) as holder:
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK_KEY,))
+                threads = [threading.Thread(target=ask, args=(name,)) for name in (first, second)]
+                threads[0].start()
+                wait_for_lock_waiters(database.dsn, 1)
+                threads[1].start()
+                wait_for_lock_waiters(database.dsn, 2)
+            for thread in threads:
+                thread.join(timeout=30)
+        items = call("GET", f"{base}/api/orders/{order_id}", headers=mika)[1]["items"]
+
+    assert answers["delete pad"][0] == 204, answers["delete pad"]
+    assert answers["add pad"] == (
+        400,
+        {"error": "validation_error", "detail": {"part_id": [f"No catalog part {pad}."]}},
+    )
+    assert answers["add disc"][0] == 201, answers["add disc"]
+    assert answers["delete brakes"][0] == 409, answers["delete brakes"]
+    assert "used by 1 order" in answers["delete brakes"][1]["detail"]
+    assert [item["part_id"] for item in items] == [disc]
 
 
 # --- The catalog -----------------------------------------------------------------------------------

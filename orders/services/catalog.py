@@ -1,11 +1,11 @@
 """The parts catalog, managed by staff: categories and parts, named in three languages."""
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 
 from conclave.exceptions import Conflict, NotFound, ValidationFailed
 from events.services import event_append
@@ -14,6 +14,7 @@ from orders.services.common import actor_of
 from orders.validators import clean_text, money
 
 NAME_FIELDS = ("name_en", "name_he", "name_ru")
+CatalogRow = TypeVar("CatalogRow", Category, Part)
 
 
 def _names(fields: dict[str, Any], limit: int, *, partial: bool) -> dict[str, str]:
@@ -99,6 +100,9 @@ def category_delete(*, category_id: int, actor: User) -> None:
     category = Category.objects.select_for_update().filter(pk=category_id).first()
     if category is None:
         raise NotFound(f"No category {category_id}.")
+    # Its parts locked before counting: an item taking one meanwhile holds it
+    # (held_for_reference), so this waits for that order and counts it.
+    list(Part.objects.select_for_update().filter(category=category).order_by("pk"))
     used_by = _orders_using(Q(category=category))
     if used_by:
         raise Conflict(
@@ -124,6 +128,15 @@ def categories_reorder(*, ids: list[int], actor: User) -> list[Category]:
     Category.objects.bulk_update(ordered, ["sort_order"])
     _event("catalog.categories_reordered", actor, ids=ids)
     return ordered
+
+
+def held_for_reference(model: type[CatalogRow]) -> QuerySet[CatalogRow]:
+    """`model`'s rows locked FOR NO KEY UPDATE until COMMIT, for a write about to point at
+    them: the foreign keys are checked only at COMMIT, so without the lock a catalog entry
+    deleted meanwhile fails the write there (a 500). With it, a delete that came first leaves
+    nothing to find (the writer refuses: no such part), and one that comes later waits, then
+    sees what points at the row (category_delete, part_delete: 409)."""
+    return model.objects.select_for_update(no_key=True).order_by("pk")
 
 
 def _refuse_unknown(fields: dict[str, Any], known: set[str]) -> None:
@@ -161,9 +174,19 @@ def clean_part_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any
     return clean
 
 
+def _hold_category(clean: dict[str, Any]) -> None:
+    """The part's new category, held until COMMIT (held_for_reference)."""
+    if (
+        "category_id" in clean
+        and not held_for_reference(Category).filter(pk=clean["category_id"]).exists()
+    ):
+        raise ValidationFailed({"category_id": [f"No category {clean['category_id']}."]})
+
+
 @transaction.atomic
 def part_create(*, actor: User, **fields: Any) -> Part:
     clean = clean_part_fields(fields, partial=False)
+    _hold_category(clean)
     part = Part.objects.create(**clean)
     _event("catalog.part_created", actor, part_id=part.pk, **_jsonable(clean))
     return part
@@ -173,6 +196,7 @@ def part_create(*, actor: User, **fields: Any) -> Part:
 def part_update(*, part_id: int, actor: User, **fields: Any) -> Part:
     """Changes a part; orders already made keep the name and price they were made with."""
     clean = clean_part_fields(fields, partial=True)
+    _hold_category(clean)  # before the part: category_delete locks them in that order too
     part = Part.objects.select_for_update().filter(pk=part_id).first()
     if part is None:
         raise NotFound(f"No part {part_id}.")

@@ -12,6 +12,7 @@ from conclave.exceptions import FeatureDisabled, NotFound, ValidationFailed
 from events.services import event_append
 from flags.selectors import flags_snapshot
 from orders.models import OrderItem, OrderWork, Part
+from orders.services.catalog import held_for_reference
 from orders.services.common import actor_of, open_order_for_update
 from orders.validators import clean_text, money
 
@@ -43,7 +44,7 @@ def item_add(
         flags = flags if flags is not None else flags_snapshot()
         if not flags["ENABLE_PART_CATEGORIES"]:
             raise FeatureDisabled("The parts catalog is switched off (ENABLE_PART_CATEGORIES).")
-        part = Part.objects.filter(pk=part_id).first()
+        part = held_for_reference(Part).filter(pk=part_id).first()
         if part is None:
             raise ValidationFailed({"part_id": [f"No catalog part {part_id}."]})
         fields: dict[str, Any] = {

@@ -6,8 +6,11 @@ from decimal import Decimal
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils.translation import gettext
 
+from conclave.exceptions import ValidationFailed
 from orders.models import Category, MechanicProfile, Order, Part
+from orders.services.catalog import held_for_reference
 from orders.services.items import item_add
 from orders.services.orders import order_create
 from orders.services.photos import photo_add
@@ -43,8 +46,13 @@ def order_place(
     its catalog price), the typed part, the custom parts (name, unit price, quantity) and the
     photo. Any refusal on the way rolls all of it back."""
     user = mechanic.user
-    found = {part.pk: part for part in Part.objects.filter(pk__in=part_ids)}
-    chosen = [found[pk] for pk in part_ids if pk in found]
+    found = {part.pk: part for part in held_for_reference(Part).filter(pk__in=part_ids)}
+    gone = [pk for pk in part_ids if pk not in found]
+    if gone:  # deleted since the form or the bot showed it: the mechanic chooses again
+        raise ValidationFailed(
+            {"part_ids": [gettext("Part %(id)s is no longer in the catalog.") % {"id": gone[0]}]}
+        )
+    chosen = [found[pk] for pk in part_ids]
     category = (
         Category.objects.filter(pk=category_id).first()
         if category_id is not None and flags["ENABLE_PART_CATEGORIES"]
