@@ -831,6 +831,48 @@ def test_timer__stops_when_its_mechanic_is_deactivated(mechanic, staff_user):
     assert (stopped["entry_id"], stopped["reason"]) == (entry.pk, "mechanic_deactivated")
 
 
+def test_assign__while_the_mechanic_is_being_deactivated__waits_then_409(
+    scratch_database, tmp_path
+):
+    """Staff assign an order as the mechanic's deactivation commits: the assignment reads the
+    mechanic under a lock, so it waits for the deactivation and refuses, rather than giving
+    the order to a mechanic who can no longer sign in."""
+    database = scratch_database("conclave_assign_race")
+    env = served_env(
+        database, tmp_path, DJANGO_SUPERUSER_USERNAME="operator",
+        DJANGO_SUPERUSER_EMAIL="operator@example.com", DJANGO_SUPERUSER_PASSWORD="x-" * 8,
+    )  # fmt: skip
+    for step in (["create_mechanic", "mika", "--password", MECHANIC_PASSWORD],
+                 ["createsuperuser", "--noinput"]):  # fmt: skip
+        made = run_manage(*step, env=env)
+        assert made.returncode == 0, made.stderr
+    staff = {"Authorization": f"Bearer {run_manage('drf_create_token', 'operator', env=env).stdout.split()[2]}"}  # fmt: skip
+    answers: dict[str, tuple[int, Any]] = {}
+
+    with gunicorn(env) as base, psycopg.connect(database.dsn) as holder:
+        order_id = call("POST", f"{base}/api/orders", body=RUNBOOK_ORDER)[1]["id"]
+        (mechanic_id,) = holder.execute(
+            "UPDATE mechanic_profiles SET is_active = false RETURNING id"
+        ).fetchone()
+
+        def assign() -> None:
+            answers["assign"] = call("POST", f"{base}/api/admin/orders/{order_id}/assign",
+                                     body={"mechanic_id": mechanic_id}, headers=staff)  # fmt: skip
+
+        late = threading.Thread(target=assign)
+        late.start()
+        wait_for_lock_waiters(database.dsn, 1, timeout=10)
+        holder.commit()
+        late.join(timeout=30)
+        (assigned,) = holder.execute(
+            "SELECT mechanic_id FROM orders WHERE id = %s", (order_id,)
+        ).fetchone()
+
+    assert answers["assign"][0] == 409, answers["assign"]
+    assert "inactive" in answers["assign"][1]["detail"]
+    assert assigned is None
+
+
 def test_timer__another_mechanics_stops_when_the_order_is_reassigned(
     mechanic, other_mechanic, staff_user
 ):

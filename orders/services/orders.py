@@ -166,10 +166,12 @@ def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: Use
     if len(notes) > 500:
         raise ValidationFailed({"notes": [gettext("At most 500 characters.")]})
     printable(notes, "notes", lines=True)
+    # The mechanic held until COMMIT, so a deactivation under way is waited for and then
+    # seen; taken before the order, as the mechanic's own timers take them (no deadlock).
+    mechanic = MechanicProfile.objects.select_for_update(no_key=True).filter(pk=mechanic_id).first()
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
         raise NotFound(f"No order {order_id}.")
-    mechanic = MechanicProfile.objects.filter(pk=mechanic_id).first()
     if mechanic is None:
         raise ValidationFailed({"mechanic_id": [f"No mechanic {mechanic_id}."]})
     if not mechanic.is_active:
