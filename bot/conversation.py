@@ -11,7 +11,7 @@ API: same validation, same events, refused while halted.
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html import escape
-from typing import Any
+from typing import Any, TypeGuard
 
 import structlog
 from django.conf import settings
@@ -62,7 +62,7 @@ def _object(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
-def _integer(value: Any) -> bool:
+def _integer(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -77,8 +77,8 @@ def parse_update(data: Any) -> Incoming:
     if not isinstance(data, dict):
         raise ValidationFailed({"update": ["A Telegram Update object."]})
     update_id = data.get("update_id")
-    if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
-        raise ValidationFailed({"update_id": ["A non-negative integer."]})
+    if not _integer(update_id) or not 0 <= update_id < 2**63:
+        raise ValidationFailed({"update_id": ["A non-negative integer under 2**63."]})
     callback = _object(data.get("callback_query"), "callback_query")
     message = _object(
         callback.get("message") if callback else data.get("message"),
@@ -87,8 +87,9 @@ def parse_update(data: Any) -> Incoming:
     chat = _object(message.get("chat"), "message.chat")
     if not chat:
         return Incoming(update_id=update_id)  # an update kind the bot does not answer
-    if not _integer(chat.get("id")):
-        raise ValidationFailed({"message.chat.id": ["An integer."]})
+    if not _integer(chat.get("id")) or not -(2**52) < chat["id"] < 2**52:
+        # Telegram's chat ids have at most 52 significant bits.
+        raise ValidationFailed({"message.chat.id": ["An integer of at most 52 bits."]})
     text = message.get("text") if not callback else ""
     photos = message.get("photo") if not callback else []
     if not isinstance(text, str | None) or not isinstance(photos, list | None):

@@ -165,6 +165,10 @@ def test_no_secret_configured__every_request_refused(bot, linked, settings):
         {"update_id": 7, "message": "hello"},
         {"update_id": 7, "message": {"chat": {"id": "x"}}},
         {"update_id": 7, "message": {"chat": {"id": 5, "type": "private"}, "text": 5}},
+        # Past what Telegram's ids can be (and PostgreSQL's bigint can hold).
+        {"update_id": 2**63, "message": {"chat": {"id": 5, "type": "private"}, "text": "hi"}},
+        {"update_id": 7, "message": {"chat": {"id": 2**52, "type": "private"}, "text": "hi"}},
+        {"update_id": 7, "message": {"chat": {"id": -(2**70), "type": "private"}, "text": "hi"}},
     ],
 )
 def test_malformed_update__400_and_nothing_done(bot, linked, body):
