@@ -74,6 +74,29 @@ def test_create_keeper__existing_file__refused_and_nothing_registered(system_key
     assert not KeeperKey.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [("missing/alice.pem", "No such file or directory"), ("a-file/alice.pem", "Not a directory")],
+)
+def test_create_keeper__key_file_cannot_be_written__refused_and_nothing_registered(
+    system_keys, tmp_path, where, problem
+):
+    (tmp_path / "a-file").write_text("")
+
+    with pytest.raises(CommandError, match=f"cannot write the key to .*: {problem}"):
+        run("create_keeper", "alice", "--key-out", str(tmp_path / where))
+
+    assert not KeeperKey.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_create_keeper__no_name__refused(system_keys, tmp_path, name):
+    with pytest.raises(CommandError, match="Give the keeper's name"):
+        run("create_keeper", name, "--key-out", str(tmp_path / "k.pem"))
+
+    assert not KeeperKey.objects.exists() and not (tmp_path / "k.pem").exists()
+
+
 def test_app_role_sql__append_only_grants(db):
     sql = run("app_role_sql", "--role", "conclave_app")
 

@@ -360,6 +360,19 @@ def test_create_mechanic_command__weak_password_refused(system_keys, tmp_path):
     assert Event.objects.filter(event_type="mechanic.created").count() == 1
 
 
+@pytest.mark.parametrize("username", ["a b", "a\tb", "\u202eevil", "mika!", "mika\n"])
+def test_create_mechanic_command__username_django_would_refuse__refused(system_keys, username):
+    from io import StringIO
+
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="username.*letters, numbers"):
+        call_command("create_mechanic", username, "--password", "a-long-enough-password-3",
+                     stdout=StringIO())  # fmt: skip
+
+    assert not MechanicProfile.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("chat_id", "problem"),
     [("0", "positive id"), ("-5", "positive id"), (str(2**52), "positive id"),

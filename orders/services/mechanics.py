@@ -27,6 +27,10 @@ def mechanic_create_check(
     user_model = get_user_model()
     if not username or len(username) > 150:
         raise ValidationFailed({"username": ["1 to 150 characters."]})
+    try:  # Django's rule for a username: letters, digits and @ . + - _ (no spaces, no controls)
+        user_model.username_validator(username)
+    except ValidationError as exc:
+        raise ValidationFailed({"username": list(exc.messages)}) from exc
     if user_model.objects.filter(username=username).exists():
         raise Conflict(f"A user named {username} exists already.")
     if language not in Language.values:

@@ -22,6 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--key-out", required=True, type=Path, help="File for the private key")
 
     def handle(self, *args: Any, username: str, key_out: Path, **options: Any) -> None:
+        if not username.strip():
+            raise CommandError("Give the keeper's name, e.g. alice")
         private = Ed25519PrivateKey.generate()
         pem = private.private_bytes(
             serialization.Encoding.PEM,
@@ -32,6 +34,8 @@ class Command(BaseCommand):
             fd = os.open(key_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError as exc:
             raise CommandError(f"{key_out} exists; refusing to overwrite a key") from exc
+        except OSError as exc:  # no such directory, not allowed, a directory named so...
+            raise CommandError(f"cannot write the key to {key_out}: {exc.strerror}") from exc
         try:
             with transaction.atomic():
                 key = keeper_key_register(
