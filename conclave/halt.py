@@ -87,7 +87,10 @@ class _RedisChannel:
         if client is None or time.monotonic() < self._down_until:
             return None
         try:
-            active, reason, number = client.mget([active_key(), reason_key(), number_key()])
+            with client.pipeline(transaction=False) as pipe:  # one round trip
+                pipe.mget([active_key(), reason_key(), number_key()])
+                pipe.exists(active_key())
+                (active, reason, number), present = pipe.execute()
         except (redis.RedisError, OSError) as exc:
             self._down_until = time.monotonic() + REDIS_RETRY_AFTER
             logger.warning("halt_redis_unreadable", error=str(exc))
@@ -97,6 +100,9 @@ class _RedisChannel:
             value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
             for value in (active, reason, number)
         )
+        if active is None and present:
+            # Set, but not as a string (LPUSH for SET): MGET reads it as missing. Fail closed.
+            active, reason = "true", reason or "the halt key holds a value that is not a string"
         halted = active is not None and active.strip().lower() not in NOT_HALTED_VALUES
         halt_number = whole_number(number.strip()) if number else None
         return ChannelReading(halted, reason, halt_number)

@@ -258,6 +258,22 @@ def test_redis_halt_keys_written_oddly__still_halted_not_an_error(
     assert HaltState.objects.get().is_halted
 
 
+@pytest.mark.parametrize("command", ["rpush", "sadd", "hset"])
+def test_redis_halt_key_of_another_type__halted_fail_closed(redis_client, system_keys, command):
+    """`LPUSH ...:halt:active true` for `SET`: the key is set, though not as a string (which
+    Redis's MGET reads as missing). Halted, as for any value that is not a "no"."""
+    key = halt_module.active_key()
+    if command == "hset":
+        redis_client.hset(key, "active", "true")
+    else:
+        getattr(redis_client, command)(key, "true")
+
+    assert halted_now()
+    state = HaltState.objects.get()
+    assert (state.is_halted, state.channel) == (True, "redis")
+    assert "not a string" in state.reason
+
+
 def test_automatic_halt__reason_quoting_the_log_made_readable_never_refused(system_keys):
     """A failed verification quotes what it found (a key id from a tampered row): control or
     bidirectional characters there, or a reason past the limit once they are written out,
