@@ -10,11 +10,13 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -78,12 +80,43 @@ def too_large(request: HttpRequest, limit: int) -> HttpResponse:
     return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
 
 
+def refusal_page(request: HttpRequest, refusal: str, status: int) -> HttpResponse | None:
+    """The admin's or the mechanic pages' page saying what was refused and why, with a way
+    back ("Not saved" for a form sent; None for other paths)."""
+    saving = request.method not in ("GET", "HEAD", "OPTIONS", "TRACE")
+    context: dict[str, Any] = {
+        "back": request.get_full_path(), "refusal": refusal, "saving": saving,
+    }  # fmt: skip
+    if request.path_info.startswith("/mechanic/"):
+        template = "mechanic/refused.html"
+    elif request.path_info.startswith("/admin/"):
+        from django.contrib import admin
+
+        template = "admin/conclave/refused.html"
+        context.update(admin.site.each_context(request), title="Not saved" if saving else "Refused")
+    else:
+        return None
+    return render(request, template, context, status=status)
+
+
 def json_bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if isinstance(exception, RequestDataTooBig):  # a body without a Content-Length
         return too_large(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if _wants_json(request):
         detail = NUL_REFUSED if str(exception) == NUL_REFUSED else "Malformed request."
         return JsonResponse({"error": "bad_request", "detail": detail}, status=400)
+    user = getattr(request, "user", None)
+    if (
+        request.path_info.startswith("/admin/")
+        and user is not None
+        and user.is_staff
+        and isinstance(exception, BadRequest | DisallowedModelAdminLookup)
+    ):
+        # Staff see what was refused ("Filtering by vin__regex not allowed", the NUL rule):
+        # this product's words and Django's admin's, naming only what the URL or form held.
+        page = refusal_page(request, str(exception), 400)
+        if page is not None:
+            return page
     return defaults.bad_request(request, exception)
 
 

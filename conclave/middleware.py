@@ -30,6 +30,7 @@ from conclave.exception_handlers import (
     API_PREFIXES,
     NUL_REFUSED,
     database_error_response,
+    refusal_page,
     too_large,
 )
 from conclave.exceptions import DomainError, Halted
@@ -227,27 +228,13 @@ class RefusalMiddleware:
         if isinstance(exception, Halted):
             page = HaltMiddleware.refusal_page(request)
         else:
-            page = self.refusal_page(request, exception)
+            from conclave.admin_site import error_text
+
+            page = refusal_page(request, error_text(exception), exception.status_code)
         response = page or JsonResponse(exception.body(), status=exception.status_code)
         if isinstance(exception, Halted):
             response["Retry-After"] = "60"
         return response
-
-    @staticmethod
-    def refusal_page(request: HttpRequest, refusal: DomainError) -> HttpResponse | None:
-        from conclave.admin_site import error_text
-
-        context: dict[str, Any] = {"back": request.get_full_path(), "refusal": error_text(refusal)}
-        if request.path_info.startswith("/mechanic/"):
-            template = "mechanic/refused.html"
-        elif request.path_info.startswith("/admin/"):
-            from django.contrib import admin
-
-            template = "admin/conclave/refused.html"
-            context.update(admin.site.each_context(request), title="Not saved")
-        else:
-            return None
-        return render(request, template, context, status=refusal.status_code)
 
 
 class RequestSizeLimitMiddleware:

@@ -673,6 +673,24 @@ def test_changelists__a_lookup_the_page_does_not_offer__400(system_keys, mechani
     assert superuser_client().get(url).status_code == 400
 
 
+def test_refused_url_or_form__an_admin_page_saying_what_with_a_way_back(system_keys, mechanic):
+    client = superuser_client()
+
+    lookup = client.get("/admin/orders/order/?vin__regex=(")
+    selected = client.post("/admin/orders/mechanicprofile/",
+                           {"action": "deactivate", "_selected_action": ["abc"]})  # fmt: skip
+    nul = client.post("/admin/orders/category/add/", {"name_en": "Bra\x00kes"})
+
+    assert lookup.status_code == selected.status_code == nul.status_code == 400
+    page = lookup.content.decode()
+    assert "Filtering by vin__regex not allowed" in page and "Refused" in page
+    assert 'href="/admin/orders/order/?vin__regex=("' in page
+    assert "Nothing was changed." not in page
+    assert "A selected item&#x27;s id is not one." in selected.content.decode()
+    assert "Null characters are not allowed." in nul.content.decode()
+    assert "Nothing was changed." in nul.content.decode()
+
+
 @pytest.mark.parametrize(
     ("url", "rows"),
     [

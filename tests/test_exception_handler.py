@@ -69,6 +69,21 @@ def test_domain_error__raised_by_a_page__its_status_and_a_page_saying_why(
     assert text in admin.content.decode() and text in mechanic.content.decode()
 
 
+def test_domain_error__raised_by_a_page_read__refused_not_saved(
+    admin_client, client, system_keys, django_capture_on_commit_callbacks
+):
+    flag_on("ENABLE_MECH_I18N", django_capture_on_commit_callbacks)
+
+    admin = admin_client.get("/admin/test/refused/not-found")
+    mechanic = client.get("/mechanic/test/refused/not-found", HTTP_ACCEPT_LANGUAGE="ru")
+
+    assert admin.status_code == mechanic.status_code == 404
+    assert "Refused" in admin.content.decode()
+    assert "Nothing was changed." not in admin.content.decode()
+    assert "Отклонено" in mechanic.content.decode()
+    assert "Ничего не изменено." not in mechanic.content.decode()
+
+
 def test_halted__raised_by_a_page__the_halt_page_with_retry_after(admin_client, client):
     admin = admin_client.post("/admin/test/refused/halted")
     mechanic = client.post("/mechanic/test/refused/halted")
