@@ -84,9 +84,9 @@ def refusal_page(request: HttpRequest, refusal: str, status: int) -> HttpRespons
     """The admin's or the mechanic pages' page saying what was refused and why, with a way
     back ("Not saved" for a form sent; None for other paths)."""
     saving = request.method not in ("GET", "HEAD", "OPTIONS", "TRACE")
-    context: dict[str, Any] = {
-        "back": request.get_full_path(), "refusal": refusal, "saving": saving,
-    }  # fmt: skip
+    # Back to the form sent, or to the page read without what was refused in its URL.
+    back = request.get_full_path() if saving else request.path
+    context: dict[str, Any] = {"back": back, "refusal": refusal, "saving": saving}
     if request.path_info.startswith("/mechanic/"):
         template = "mechanic/refused.html"
     elif request.path_info.startswith("/admin/"):
