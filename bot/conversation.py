@@ -17,7 +17,7 @@ import structlog
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from bot import texts
 from bot.models import BotChat, BotStep, TelegramUpdate
@@ -464,19 +464,20 @@ def _confirm(turn: Turn) -> None:
         else None
     )
     try:
-        order = order_place(
-            mechanic=mechanic,
-            vin=draft.get("vin", ""),
-            car_number=draft.get("car_number", ""),
-            original_or_analog=draft.get("origin", ""),
-            flags=flags_snapshot(),
-            category_id=draft.get("category_id"),
-            part_ids=draft.get("part_ids", []),
-            typed_part=draft.get("manual_part", ""),
-            photo=photo,
-            telegram_chat_id=chat.chat_id,
-            telegram_language=turn.language,
-        )
+        with translation.override(turn.language):  # a refusal's words in the chat's language
+            order = order_place(
+                mechanic=mechanic,
+                vin=draft.get("vin", ""),
+                car_number=draft.get("car_number", ""),
+                original_or_analog=draft.get("origin", ""),
+                flags=flags_snapshot(),
+                category_id=draft.get("category_id"),
+                part_ids=draft.get("part_ids", []),
+                typed_part=draft.get("manual_part", ""),
+                photo=photo,
+                telegram_chat_id=chat.chat_id,
+                telegram_language=turn.language,
+            )
     except Halted:
         raise  # the whole update is refused (503) and Telegram delivers it again later
     except DomainError as exc:
@@ -489,9 +490,10 @@ def _confirm(turn: Turn) -> None:
 
 
 def _reason(exc: DomainError) -> str:
+    """What was refused, in words: a field's name means nothing to the mechanic."""
     detail = exc.detail
     if isinstance(detail, dict):
-        return "; ".join(f"{key}: {' '.join(map(str, value))}" for key, value in detail.items())
+        return " ".join(str(problem) for problems in detail.values() for problem in problems)
     return str(detail)
 
 

@@ -499,7 +499,29 @@ def test_photo_that_is_not_an_image__no_order_and_the_reason_told(bot, linked, t
 
     bot.press("confirm")
 
-    assert bot.last().text.startswith("The order could not be made: photo:")
+    assert bot.last().text == (
+        "The order could not be made: Not a readable JPEG, PNG or WebP image."
+    )
+    assert not Order.objects.exists()
+
+
+def test_part_deleted_before_the_confirmation__no_order_told_why_in_the_chats_language(
+    bot, linked, catalog
+):
+    brakes, pads, _disc = catalog
+    bot.send("/order")  # the mechanic's language: Hebrew
+    bot.press(f"cat:{brakes.pk}")
+    bot.press(f"part:{pads.pk}")
+    bot.press("done")
+    bot.send("TEST123456789")
+    bot.press("origin:original")
+    bot.press("skip")
+    gone = pads.pk
+    pads.delete()  # by staff, while the mechanic read the summary
+
+    bot.press("confirm")
+
+    assert bot.last().text == f"לא ניתן היה ליצור את ההזמנה: חלק {gone} כבר אינו בקטלוג."
     assert not Order.objects.exists()
 
 
