@@ -207,8 +207,8 @@ class HaltMiddleware:
 
 class RefusalMiddleware:
     """A service's refusal (DomainError) that a page's view did not catch, answered as what it
-    is rather than as a 500: the halt's page, or a "Not saved" page saying why (the mechanic
-    pages and the admin), or the API's JSON body. The views check what they can before they
+    is rather than as a 500: the halt's page, or a page saying why (the mechanic pages and the
+    admin: exception_handlers.refusal_page), or the API's JSON body. The views check what they can before they
     write; a refusal reaches here when the state changed in between (another request took the
     same name a moment earlier, a halt raised elsewhere reached this process between the
     page's check and the service's). DRF's views answer their own (exception_handlers)."""
