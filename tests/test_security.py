@@ -88,6 +88,23 @@ def test_json_nested_too_deep__400_parse_error__nothing_made(client, system_keys
     assert Order.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"vin": "TEST123456789", "vin": "OTHER1234567", "original_or_analog": "original"}',
+        '{"mechanic_name": "M", "part_type": "Pads", "x": {"a": 1, "a": 2}, "vin": "TEST123456789"}',
+    ],
+)
+def test_json_key_given_twice__400_parse_error__nothing_made(client, system_keys, body):
+    """Python would keep the last of the two, another reader the first."""
+    response = client.post("/api/orders", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "parse_error"
+    assert "is given twice in one object" in response.json()["detail"]
+    assert Order.objects.count() == 0
+
+
 def test_body_within_the_limit__taken(client, system_keys):
     response = client.post("/api/orders", RUNBOOK_ORDER, content_type="application/json")
 
