@@ -132,7 +132,8 @@ class ScratchDatabase:
 def scratch_databases() -> Iterator[Callable[[str], ScratchDatabase]]:
     """Makes PostgreSQL databases of a test's own on the suite's server, dropped afterwards:
     for tests whose data must be committed (other processes read it, or it must survive the
-    suite's rollback) without touching the shared test database."""
+    suite's rollback) without touching the shared test database. Each name carries the test
+    database's, so two suites on one server (each on its own DATABASE_URL) keep apart."""
     from django.conf import settings
 
     server = settings.DATABASES["default"]
@@ -141,6 +142,7 @@ def scratch_databases() -> Iterator[Callable[[str], ScratchDatabase]]:
     made: list[str] = []
 
     def make(name: str) -> ScratchDatabase:
+        name = f"{name}__{server['NAME']}"[:63]  # PostgreSQL's longest name
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             connection.execute(f'CREATE DATABASE "{name}"')
