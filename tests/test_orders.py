@@ -497,13 +497,14 @@ def test_names_and_keys_taken_while_a_write_waits__conflict_not_a_traceback(
     assert created == (1,)
 
 
-def test_part_deleted_while_an_item_takes_it__one_of_them_refused_cleanly(
+def test_part_deleted_while_an_item_takes_it__the_second_refused_cleanly(
     scratch_database, tmp_path
 ):
     """A part deleted while a mechanic's item names it, either way round: whichever comes
     second is refused as it would be had it come later (400 the part is gone; 409 an order
-    uses it), not a foreign key's 500 at COMMIT. The test holds the event chain's lock, so
-    the first request waits there with its change made and the second waits behind it."""
+    uses it), not a foreign key's 500 at COMMIT. Two items taking the same part at once do
+    not wait for each other. The test holds the event chain's lock, so each request waits
+    there with its change made (or behind the one before it, on the rows they share)."""
     database = scratch_database("conclave_part_race")
     env = served_env(
         database, tmp_path, DJANGO_SUPERUSER_USERNAME="operator",
@@ -542,6 +543,25 @@ def test_part_deleted_while_an_item_takes_it__one_of_them_refused_cleanly(
             method, path, headers, body = requests[name]
             answers[name] = call(method, f"{base}{path}", body=body, headers=headers)
 
+        # Two items taking the disc at once: neither waits for the other's hold on the part,
+        # both get as far as the event chain.
+        other_order = call("POST", f"{base}/api/orders", body=RUNBOOK_ORDER, headers=mika)[1]
+        requests["disc again"] = (
+            "POST", f"/api/orders/{other_order['id']}/items", mika, {"part_id": disc},
+        )  # fmt: skip
+        with psycopg.connect(database.dsn) as holder:
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK_KEY,))
+            both = [threading.Thread(target=ask, args=(n,)) for n in ("add disc", "disc again")]
+            for thread in both:
+                thread.start()
+            wait_for_lock_waiters(database.dsn, 2)
+            (at_the_chain,) = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event = 'advisory' AND datname = current_database()"
+            ).fetchone()
+        for thread in both:
+            thread.join(timeout=30)
+        alongside = (answers.pop("add disc")[0], answers.pop("disc again")[0])
         for first, second in (("delete pad", "add pad"), ("add disc", "delete brakes")):
             with psycopg.connect(database.dsn) as holder:
                 holder.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK_KEY,))
@@ -561,8 +581,9 @@ def test_part_deleted_while_an_item_takes_it__one_of_them_refused_cleanly(
     )
     assert answers["add disc"][0] == 201, answers["add disc"]
     assert answers["delete brakes"][0] == 409, answers["delete brakes"]
-    assert "used by 1 order" in answers["delete brakes"][1]["detail"]
-    assert [item["part_id"] for item in items] == [disc]
+    assert "used by 2 order(s)" in answers["delete brakes"][1]["detail"]
+    assert (alongside, at_the_chain) == ((201, 201), 2)
+    assert [item["part_id"] for item in items] == [disc, disc]
 
 
 # --- The catalog -----------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """The parts catalog, managed by staff: categories and parts, named in three languages."""
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
-from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Max, Q
 
 from conclave.exceptions import Conflict, NotFound, ValidationFailed
 from events.services import event_append
@@ -130,13 +131,20 @@ def categories_reorder(*, ids: list[int], actor: User) -> list[Category]:
     return ordered
 
 
-def held_for_reference(model: type[CatalogRow]) -> QuerySet[CatalogRow]:
-    """`model`'s rows locked FOR NO KEY UPDATE until COMMIT, for a write about to point at
-    them: the foreign keys are checked only at COMMIT, so without the lock a catalog entry
-    deleted meanwhile fails the write there (a 500). With it, a delete that came first leaves
-    nothing to find (the writer refuses: no such part), and one that comes later waits, then
-    sees what points at the row (category_delete, part_delete: 409)."""
-    return model.objects.select_for_update(no_key=True).order_by("pk")
+def held_for_reference(model: type[CatalogRow], ids: Iterable[int]) -> list[CatalogRow]:
+    """The rows of `model` with these ids, locked FOR KEY SHARE until COMMIT, for a write
+    about to point at them. PostgreSQL's own foreign key check takes that lock, but only at
+    COMMIT (Django's constraints are deferred): a catalog entry deleted meanwhile would fail
+    the write there, a 500. Held now, a delete that came first leaves nothing to find (the
+    writer refuses: no such part) and one that comes later waits, then sees what points at
+    the row (category_delete, part_delete: 409). Writers taking the same part do not wait
+    for each other, nor for a change of its price."""
+    ids = sorted(set(ids))
+    if connection.vendor != "postgresql":  # SQLite: one writer at a time
+        return list(model.objects.filter(pk__in=ids).order_by("pk"))
+    table = connection.ops.quote_name(model._meta.db_table)
+    query = f"SELECT * FROM {table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE"  # noqa: S608 - a model's table
+    return list(model.objects.raw(query, [ids]))
 
 
 def _refuse_unknown(fields: dict[str, Any], known: set[str]) -> None:
@@ -176,10 +184,7 @@ def clean_part_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any
 
 def _hold_category(clean: dict[str, Any]) -> None:
     """The part's new category, held until COMMIT (held_for_reference)."""
-    if (
-        "category_id" in clean
-        and not held_for_reference(Category).filter(pk=clean["category_id"]).exists()
-    ):
+    if "category_id" in clean and not held_for_reference(Category, [clean["category_id"]]):
         raise ValidationFailed({"category_id": [f"No category {clean['category_id']}."]})
 
 

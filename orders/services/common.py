@@ -21,7 +21,9 @@ def own_order(order_id: int, mechanic: MechanicProfile, *, lock: bool = False) -
 def open_order_for_update(order_id: int, user: User) -> Order:
     """The order `user` may change (staff: any; a mechanic: their own), locked, and still being
     worked on: a completed or cancelled order's parts, labour and photos are final (409)."""
-    orders = Order.objects.select_for_update()
+    # The order's row only: the mechanic's rows the filter joins stay unlocked (their other
+    # orders' writes, a sign-in's last_login, an assignment to them do not wait on this).
+    orders = Order.objects.select_for_update(of=("self",))
     if not handles_orders(user, change=True):
         orders = orders.filter(mechanic__user=user, mechanic__is_active=True)
     order = orders.filter(pk=order_id).first()

@@ -44,7 +44,7 @@ def item_add(
         flags = flags if flags is not None else flags_snapshot()
         if not flags["ENABLE_PART_CATEGORIES"]:
             raise FeatureDisabled("The parts catalog is switched off (ENABLE_PART_CATEGORIES).")
-        part = held_for_reference(Part).filter(pk=part_id).first()
+        part = next(iter(held_for_reference(Part, [part_id])), None)
         if part is None:
             raise ValidationFailed({"part_id": [f"No catalog part {part_id}."]})
         fields: dict[str, Any] = {

@@ -46,7 +46,7 @@ def order_place(
     its catalog price), the typed part, the custom parts (name, unit price, quantity) and the
     photo. Any refusal on the way rolls all of it back."""
     user = mechanic.user
-    found = {part.pk: part for part in held_for_reference(Part).filter(pk__in=part_ids)}
+    found = {part.pk: part for part in held_for_reference(Part, part_ids)}
     gone = [pk for pk in part_ids if pk not in found]
     if gone:  # deleted since the form or the bot showed it: the mechanic chooses again
         raise ValidationFailed(
