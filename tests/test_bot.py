@@ -340,18 +340,24 @@ def test_catalog_off__the_part_is_typed_and_no_car_number_asked(bot, linked):
     assert not order.items.exists() and not order.photos.exists()
 
 
+def up_to_the_summary(bot: Chat, category: Category, part: Part) -> None:
+    """From the order's first step to its summary: the part from the catalog, the runbook's
+    VIN, an original part, no photo (ENABLE_CAR_NUMBER off: no car number asked)."""
+    bot.press(f"cat:{category.pk}")
+    bot.press(f"part:{part.pk}")
+    bot.press("done")
+    bot.send("TEST123456789")
+    bot.press("origin:original")
+    bot.press("skip")
+
+
 def test_back__at_every_step_returns_to_the_one_before(bot, linked, catalog):
     brakes, pads, _disc = catalog
     bot.send("/start")
     bot.press("lang:en")
     bot.send("/order")
     assert "back" not in bot.buttons()  # the first step
-    bot.press(f"cat:{brakes.pk}")
-    bot.press(f"part:{pads.pk}")
-    bot.press("done")
-    bot.send("TEST123456789")
-    bot.press("origin:original")
-    bot.press("skip")
+    up_to_the_summary(bot, brakes, pads)
     assert "confirm" in bot.buttons()
 
     asked = []
@@ -510,12 +516,7 @@ def test_part_deleted_before_the_confirmation__no_order_told_why_in_the_chats_la
 ):
     brakes, pads, _disc = catalog
     bot.send("/order")  # the mechanic's language: Hebrew
-    bot.press(f"cat:{brakes.pk}")
-    bot.press(f"part:{pads.pk}")
-    bot.press("done")
-    bot.send("TEST123456789")
-    bot.press("origin:original")
-    bot.press("skip")
+    up_to_the_summary(bot, brakes, pads)
     gone = pads.pk
     pads.delete()  # by staff, while the mechanic read the summary
 

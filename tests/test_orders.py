@@ -5,6 +5,7 @@ import json
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,7 +24,13 @@ from events.services import NEW_ROW_ID, event_append_inserting
 from flags.selectors import flags_snapshot
 from orders.models import Category, MechanicProfile, Order, Part
 from orders.services import order_create
-from tests.conftest import gunicorn, run_manage, served_env, wait_for_lock_waiters
+from tests.conftest import (
+    ScratchDatabase,
+    gunicorn,
+    run_manage,
+    served_env,
+    wait_for_lock_waiters,
+)
 from tests.http import call
 from tests.workshop import MECHANIC_PASSWORD, RUNBOOK_ORDER, client_for, flag_on
 
@@ -497,6 +504,23 @@ def test_names_and_keys_taken_while_a_write_waits__conflict_not_a_traceback(
     assert created == (1,)
 
 
+def mika_and_staff(
+    database: ScratchDatabase, tmp_path: Path, *steps: list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A served scratch workshop with the mechanic mika and a staff operator, after `steps`
+    (manage.py commands); returns its environment and the operator's API headers."""
+    env = served_env(
+        database, tmp_path, DJANGO_SUPERUSER_USERNAME="operator",
+        DJANGO_SUPERUSER_EMAIL="operator@example.com", DJANGO_SUPERUSER_PASSWORD="x-" * 8,
+    )  # fmt: skip
+    for step in (["create_mechanic", "mika", "--password", MECHANIC_PASSWORD],
+                 ["createsuperuser", "--noinput"], *steps):  # fmt: skip
+        made = run_manage(*step, env=env)
+        assert made.returncode == 0, made.stderr
+    token = run_manage("drf_create_token", "operator", env=env).stdout.split()[2]
+    return env, {"Authorization": f"Bearer {token}"}
+
+
 def test_part_deleted_while_an_item_takes_it__the_second_refused_cleanly(
     scratch_database, tmp_path
 ):
@@ -506,16 +530,7 @@ def test_part_deleted_while_an_item_takes_it__the_second_refused_cleanly(
     not wait for each other. The test holds the event chain's lock, so each request waits
     there with its change made (or behind the one before it, on the rows they share)."""
     database = scratch_database("conclave_part_race")
-    env = served_env(
-        database, tmp_path, DJANGO_SUPERUSER_USERNAME="operator",
-        DJANGO_SUPERUSER_EMAIL="operator@example.com", DJANGO_SUPERUSER_PASSWORD="x-" * 8,
-    )  # fmt: skip
-    for step in (["create_mechanic", "mika", "--password", MECHANIC_PASSWORD],
-                 ["createsuperuser", "--noinput"], ["flags", "on", "ENABLE_PART_CATEGORIES"]):  # fmt: skip
-        made = run_manage(*step, env=env)
-        assert made.returncode == 0, made.stderr
-    staff_token = run_manage("drf_create_token", "operator", env=env).stdout.split()[2]
-    staff = {"Authorization": f"Bearer {staff_token}"}
+    env, staff = mika_and_staff(database, tmp_path, ["flags", "on", "ENABLE_PART_CATEGORIES"])
     answers: dict[str, tuple[int, Any]] = {}
 
     with gunicorn(env) as base:
@@ -872,15 +887,7 @@ def test_assign__while_the_mechanic_is_being_deactivated__waits_then_409(
     mechanic under a lock, so it waits for the deactivation and refuses, rather than giving
     the order to a mechanic who can no longer sign in."""
     database = scratch_database("conclave_assign_race")
-    env = served_env(
-        database, tmp_path, DJANGO_SUPERUSER_USERNAME="operator",
-        DJANGO_SUPERUSER_EMAIL="operator@example.com", DJANGO_SUPERUSER_PASSWORD="x-" * 8,
-    )  # fmt: skip
-    for step in (["create_mechanic", "mika", "--password", MECHANIC_PASSWORD],
-                 ["createsuperuser", "--noinput"]):  # fmt: skip
-        made = run_manage(*step, env=env)
-        assert made.returncode == 0, made.stderr
-    staff = {"Authorization": f"Bearer {run_manage('drf_create_token', 'operator', env=env).stdout.split()[2]}"}  # fmt: skip
+    env, staff = mika_and_staff(database, tmp_path)
     answers: dict[str, tuple[int, Any]] = {}
 
     with gunicorn(env) as base, psycopg.connect(database.dsn) as holder:
