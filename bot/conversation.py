@@ -482,19 +482,11 @@ def _confirm(turn: Turn) -> None:
         raise  # the whole update is refused (503) and Telegram delivers it again later
     except DomainError as exc:
         logger.info("bot_order_refused", chat_id=chat.chat_id, error=exc.body())
-        turn.say("failed", reason=escape(_reason(exc)))
+        turn.say("failed", reason=escape(exc.text(fields=False)))  # no field names
         return
     logger.info("bot_order_created", chat_id=chat.chat_id, order_id=order.pk)
     _reset(chat)
     turn.say("created", id=order.pk)
-
-
-def _reason(exc: DomainError) -> str:
-    """What was refused, in words: a field's name means nothing to the mechanic."""
-    detail = exc.detail
-    if isinstance(detail, dict):
-        return " ".join(str(problem) for problems in detail.values() for problem in problems)
-    return str(detail)
 
 
 # --- The update --------------------------------------------------------------------------------

@@ -37,12 +37,7 @@ def actor_of(request: HttpRequest) -> str:
 
 
 def error_text(error: DomainError) -> str:
-    detail = error.detail
-    if isinstance(detail, dict):
-        return " ".join(
-            f"{field}: {' '.join(map(str, problems))}" for field, problems in detail.items()
-        )
-    return str(detail)
+    return error.text()
 
 
 class DateListFilter(admin.DateFieldListFilter):

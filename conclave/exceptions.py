@@ -21,6 +21,16 @@ class DomainError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": self.error, "detail": self.detail, **self.extra}
 
+    def text(self, *, fields: bool = True) -> str:
+        """The refusal in one line: each field's problems after its name, or (`fields` false,
+        for readers to whom field names mean nothing: a mechanic) the problems alone."""
+        if not isinstance(self.detail, dict):
+            return str(self.detail)
+        return " ".join(
+            f"{field}: {' '.join(map(str, problems))}" if fields else " ".join(map(str, problems))
+            for field, problems in self.detail.items()
+        )
+
 
 class ValidationFailed(DomainError):
     error = "validation_error"

@@ -228,9 +228,7 @@ class RefusalMiddleware:
         if isinstance(exception, Halted):
             page = HaltMiddleware.refusal_page(request)
         else:
-            from conclave.admin_site import error_text
-
-            page = refusal_page(request, error_text(exception), exception.status_code)
+            page = refusal_page(request, exception.text(), exception.status_code)
         response = page or JsonResponse(exception.body(), status=exception.status_code)
         if isinstance(exception, Halted):
             response["Retry-After"] = "60"
