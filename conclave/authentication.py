@@ -1,14 +1,37 @@
 from typing import Any
 
 from django.conf import settings
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from django.contrib.auth.models import AbstractBaseUser
+from rest_framework.authentication import (
+    SessionAuthentication,
+    TokenAuthentication,
+    get_authorization_header,
+)
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 
 class BearerTokenAuthentication(TokenAuthentication):
-    """DRF tokens presented as `Authorization: Bearer <token>` (SPEC section 2)."""
+    """DRF tokens presented as `Authorization: Bearer <token>` (SPEC section 2), the scheme's
+    name in any case (RFC 9110). A token sent under another scheme (DRF's own `Token`, `JWT`)
+    is refused with 401 rather than passed over: where anyone may write (an order), the
+    request would otherwise be served as no one's. `Basic` is left to the HTTP layer: a proxy
+    asking for a password (a staging site) has the browser send it with every request."""
 
     keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, Token] | None:
+        words = get_authorization_header(request).split(maxsplit=1)
+        if not words:
+            return None
+        scheme = words[0]
+        if scheme.lower() not in (b"bearer", b"basic"):
+            raise AuthenticationFailed(
+                "Send the token as `Authorization: Bearer <token>`; the "
+                f"{scheme.decode('latin-1')[:20]} scheme is not accepted."
+            )
+        return super().authenticate(request)
 
 
 class SessionCookieAuthentication(SessionAuthentication):

@@ -43,6 +43,60 @@ def test_token_keyword__not_bearer__not_accepted(api_client, token):
     response = api_client.get("/api/me", HTTP_AUTHORIZATION=f"Token {token.key}")
 
     assert response.status_code == 401
+    assert response.json() == {
+        "error": "authentication_failed",
+        "detail": "Send the token as `Authorization: Bearer <token>`; "
+        "the Token scheme is not accepted.",
+    }
+
+
+@pytest.mark.parametrize("scheme", ["Token", "token", "JWT"])
+def test_other_scheme__where_anyone_may_write__refused_not_read_as_anonymous(
+    api_client, system_keys, token, scheme
+):
+    """An order is open to anonymous callers: a client sending its credentials the wrong way
+    must hear so, not have its order made as no one's."""
+    from orders.models import Order
+
+    order = {
+        "mechanic_name": "Mika", "vin": "TEST123456789", "part_type": "pads",
+        "category": "brakes", "original_or_analog": "original",
+    }  # fmt: skip
+    response = api_client.post(
+        "/api/orders", order, format="json", HTTP_AUTHORIZATION=f"{scheme} {token.key}"
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "authentication_failed"
+    assert f"the {scheme} scheme is not accepted" in response.json()["detail"]
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("header", ["", "   "])
+def test_empty_authorization__anonymous(api_client, header):
+    response = api_client.get("/api/me", HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
+
+
+def test_basic_scheme__a_proxys__passed_over(api_client, user):
+    """A proxy's password prompt (a staging site) has the browser send Basic credentials with
+    every request: the session still signs the mechanic in."""
+    api_client.force_login(user)
+
+    response = api_client.get("/api/me", HTTP_AUTHORIZATION="Basic c3RhZ2luZzpzZWNyZXQ=")
+
+    assert response.status_code == 200
+    assert response.json()["id"] == user.pk
+
+
+def test_bearer_scheme__any_case__accepted(api_client, user, token):
+    response = api_client.get("/api/me", HTTP_AUTHORIZATION=f"bearer {token.key}")
+
+    assert response.status_code == 200
+    assert response.json()["id"] == user.pk
 
 
 def test_bearer_token__inactive_user__401(api_client, user, token):
