@@ -41,6 +41,14 @@ def _empty_text_error(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
+def _repeated_error(field: serializers.Field, data: QueryDict, name: str) -> str | None:
+    """`?status=new&status=completed`: DRF would take the last value and answer another
+    question than the one asked. A list field takes every value, as DRF reads it."""
+    if isinstance(field, serializers.ListField) or len(data.getlist(name)) < 2:
+        return None
+    return "Given more than once: give it once."
+
+
 def _copied(field: serializers.Field) -> serializers.Field:
     """What `copy.copy` makes of a field (the class's `__new__`, then the same attributes), a
     third of its cost: `copy.copy` goes through `__reduce_ex__` and copyreg to get there."""
@@ -56,8 +64,9 @@ class StrictInputSerializer(serializers.Serializer):
     A JSON body's values must have the JSON type of their field: DRF would turn `0` into "0",
     "yes" into true and "12" into 12. Amounts are strings ("12.50", never 12.5: a JSON number
     is a float to most clients). Query strings and forms carry only text, converted as DRF
-    does, but an empty value is refused unless the field takes blank text. The OpenAPI document says the same (`additionalProperties: false`,
-    conclave.openapi)."""
+    does, but an empty value is refused unless the field takes blank text, and so is a
+    parameter given twice (but for a list field). The OpenAPI document says the same
+    (`additionalProperties: false`, conclave.openapi)."""
 
     def get_fields(self) -> dict[str, serializers.Field]:
         """The declared fields, copied for this instance. DRF deep-copies them, which builds
@@ -76,7 +85,7 @@ class StrictInputSerializer(serializers.Serializer):
             for name, field in self.fields.items():
                 value = data.get(name)
                 if isinstance(data, QueryDict):
-                    problem = _empty_text_error(field, value)
+                    problem = _repeated_error(field, data, name) or _empty_text_error(field, value)
                 else:
                     problem = None if value is None else _json_type_error(field, value)
                 if problem:

@@ -4,7 +4,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
@@ -46,11 +46,24 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
+class NoParameters(StrictInputSerializer):
+    pass
+
+
 class ObserverApi(APIView):
+    """The public log's reads. One that takes no parameter refuses any (`?limit=` on the
+    export would otherwise send the whole log); the others read theirs with `_query`."""
+
     authentication_classes = ()
     permission_classes = (AllowAny,)
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "observer"
+    takes_parameters = False
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if not self.takes_parameters:
+            _query(NoParameters, request)
 
 
 def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -96,6 +109,8 @@ class ObserverEventListApi(ObserverApi):
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
         as_of_sequence = serializers.IntegerField(min_value=0, required=False)
+
+    takes_parameters = True
 
     @extend_schema_serializer(component_name="ObserverEventPage")
     class OutputSerializer(serializers.Serializer):
@@ -241,8 +256,7 @@ class VerificationSpecApi(ObserverApi):
         return response
 
 
-def _export_lines() -> Iterator[bytes]:
-    after = 0
+def _export_lines(after: int) -> Iterator[bytes]:
     while True:
         page = list(Event.objects.filter(sequence__gt=after).order_by("sequence")[:MAX_PAGE])
         if not page:
@@ -253,14 +267,23 @@ def _export_lines() -> Iterator[bytes]:
 
 
 class ExportApi(ObserverApi):
+    class InputSerializer(StrictInputSerializer):
+        after_sequence = serializers.IntegerField(
+            min_value=0, default=0, help_text="Resume after this event (a broken download's last)."
+        )
+
+    takes_parameters = True
+
     @extend_schema(
         operation_id="observer_export",
+        parameters=[InputSerializer],
         responses={(200, "application/x-ndjson"): EventSerializer},
         description="The whole log as JSON Lines, one event a line, in sequence order.",
         tags=["observer"],
     )
-    def get(self, request: HttpRequest) -> StreamingHttpResponse:
-        return StreamingHttpResponse(_export_lines(), content_type="application/x-ndjson")
+    def get(self, request: Request) -> StreamingHttpResponse:
+        after = _query(self.InputSerializer, request)["after_sequence"]
+        return StreamingHttpResponse(_export_lines(after), content_type="application/x-ndjson")
 
 
 @extend_schema_serializer(component_name="ObserverCheckpoint")
@@ -305,6 +328,8 @@ class CheckpointListApi(ObserverApi):
         after_tree_size = serializers.IntegerField(min_value=0, default=0)
         limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
 
+    takes_parameters = True
+
     @extend_schema_serializer(component_name="ObserverCheckpointPage")
     class OutputSerializer(serializers.Serializer):
         checkpoints = CheckpointSerializer(many=True)
@@ -335,6 +360,8 @@ class InclusionProofApi(ObserverApi):
     class InputSerializer(StrictInputSerializer):
         sequence = serializers.IntegerField(min_value=1)
         tree_size = serializers.IntegerField(min_value=1)
+
+    takes_parameters = True
 
     @extend_schema_serializer(component_name="ObserverInclusionProof")
     class OutputSerializer(serializers.Serializer):
@@ -367,6 +394,8 @@ class ConsistencyProofApi(ObserverApi):
         first = serializers.IntegerField(min_value=1)
         second = serializers.IntegerField(min_value=1)
 
+    takes_parameters = True
+
     @extend_schema_serializer(component_name="ObserverConsistencyProof")
     class OutputSerializer(serializers.Serializer):
         first = serializers.IntegerField()
@@ -394,6 +423,8 @@ class ConsistencyProofApi(ObserverApi):
 class RootApi(ObserverApi):
     class InputSerializer(StrictInputSerializer):
         tree_size = serializers.IntegerField(min_value=0)
+
+    takes_parameters = True
 
     @extend_schema_serializer(component_name="ObserverRoot")
     class OutputSerializer(serializers.Serializer):

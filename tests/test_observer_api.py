@@ -139,6 +139,41 @@ def test_export__json_lines_in_sequence_order(api_client, log):
     assert [json.loads(line)["sequence"] for line in lines] == list(range(1, log + 1))
 
 
+def test_export__after_sequence__resumes_where_a_broken_download_stopped(api_client, log):
+    response = api_client.get("/v1/observer/export?after_sequence=4")
+
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert [json.loads(line)["sequence"] for line in lines] == list(range(5, log + 1))
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["after_sequence=-1", "after_sequence=x", "after_sequence=1&after_sequence=2", "from=4",
+     "after=4"],
+)  # fmt: skip
+def test_export__bad_or_unknown_parameter__400_before_any_line(api_client, log, query):
+    """An export asked for from somewhere it cannot read is refused, not the whole log."""
+    response = api_client.get(f"/v1/observer/export?{query}")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["events/1", "keys", "verification-spec", "checkpoints/latest", "export"],
+)
+def test_observer__endpoint_without_parameters__unknown_one_refused(api_client, log, path):
+    response = api_client.get(f"/v1/observer/{path}?limit=3")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "validation_error",
+        "detail": {"limit": ["Unknown parameter."]},
+    }
+
+
 def test_observer__no_credentials_needed_and_bad_token_ignored(api_client, log):
     response = api_client.get("/v1/observer/events", HTTP_AUTHORIZATION="Bearer nonsense")
 

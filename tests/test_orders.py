@@ -296,6 +296,19 @@ def test_order_list__staff_all_filtered_mechanic_own(
     assert bad_filter.status_code == 400
 
 
+@pytest.mark.parametrize(
+    "query", ["status=new&status=completed", "mechanic_id=1&mechanic_id=2", "page=1&page=2"]
+)
+def test_order_list__parameter_given_twice__400_not_the_last_one_taken(staff_client, query):
+    """`?status=new&status=completed` read as `completed` alone would answer another question
+    than the one asked."""
+    response = staff_client.get(f"/api/orders?{query}")
+
+    name = query.split("=")[0]
+    assert response.status_code == 400
+    assert response.json()["detail"] == {name: ["Given more than once: give it once."]}
+
+
 def test_order_list__queries_do_not_grow_with_orders(mechanic, django_assert_max_num_queries):
     mika = client_for("mika", "a-long-enough-password-1")
     for _ in range(30):
