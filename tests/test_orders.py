@@ -672,6 +672,27 @@ def test_parts__category_id_not_an_id__400_naming_it(
     assert response.json()["detail"].keys() == {"category_id"}
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        ("/api/parts", "category=1", "category"),  # category_id's typo: not every part
+        ("/api/parts", "category_id=1&category_id=2", "category_id"),
+        ("/api/parts", "lang=fr", "lang"),
+        ("/api/categories", "category_id=1", "category_id"),
+        ("/api/categories", "lang=english", "lang"),
+    ],
+)
+def test_catalog__parameter_it_cannot_read__400_naming_it(
+    api_client, catalog, system_keys, django_capture_on_commit_callbacks, path, query, field
+):
+    flag_on("ENABLE_PART_CATEGORIES", django_capture_on_commit_callbacks)
+
+    response = api_client.get(f"{path}?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["detail"].keys() == {field}
+
+
 # --- Migrations roll back as the runbook's rollback does --------------------------------------------
 
 

@@ -4,7 +4,6 @@ managed by staff."""
 from typing import Any
 
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
@@ -15,10 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conclave.exceptions import FeatureDisabled, ValidationFailed
+from conclave.exceptions import FeatureDisabled
 from conclave.idempotency import idempotent
 from conclave.openapi import ErrorSerializer
-from conclave.serializers import IdField, StrictInputSerializer, whole_number
+from conclave.serializers import IdField, StrictInputSerializer
 from flags.selectors import request_flags
 from orders.apis.common import signed_in
 from orders.models import Language
@@ -34,10 +33,16 @@ from orders.services import (
 )
 
 
-def _language(request: Request) -> str:
-    wanted = request.query_params.get("lang") or (
-        mechanic.language if (mechanic := mechanic_of(request.user)) else ""
-    )
+class CatalogQuerySerializer(StrictInputSerializer):
+    lang = serializers.ChoiceField(choices=Language.choices, required=False)
+
+
+class PartQuerySerializer(CatalogQuerySerializer):
+    category_id = IdField(required=False)
+
+
+def _language(request: Request, asked: str | None) -> str:
+    wanted = asked or (mechanic.language if (mechanic := mechanic_of(request.user)) else "")
     if not wanted:
         wanted = (request.headers.get("Accept-Language") or "en")[:2].lower()
     return wanted if wanted in Language.values else Language.ENGLISH
@@ -76,13 +81,15 @@ class CategoriesApi(APIView):
 
     @extend_schema(
         operation_id="category_list",
-        parameters=[OpenApiParameter("lang", str, enum=Language.values, required=False)],
+        parameters=[CatalogQuerySerializer],
         responses={200: CategorySerializer(many=True), 404: CATALOG_CLOSED},
         tags=["catalog"],
     )
     def get(self, request: Request) -> Response:
         _catalog_open(request)
-        language = _language(request)
+        query = CatalogQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        language = _language(request, query.validated_data.get("lang"))
         return Response(
             [
                 {"id": c.pk, "name": c.name(language), "icon": c.icon, "sort_order": c.sort_order}
@@ -96,20 +103,15 @@ class PartsApi(APIView):
 
     @extend_schema(
         operation_id="part_list",
-        parameters=[
-            OpenApiParameter("category_id", int, required=False),
-            OpenApiParameter("lang", str, enum=Language.values, required=False),
-        ],
+        parameters=[PartQuerySerializer],
         responses={200: PartSerializer(many=True), 404: CATALOG_CLOSED},
         tags=["catalog"],
     )
     def get(self, request: Request) -> Response:
         _catalog_open(request)
-        raw = request.query_params.get("category_id")
-        category_id = None if raw is None else whole_number(raw)
-        if raw is not None and category_id is None:
-            raise ValidationFailed({"category_id": ["A category's id: a whole number."]})
-        language = _language(request)
+        query = PartQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        language = _language(request, query.validated_data.get("lang"))
         return Response(
             [
                 {
@@ -120,7 +122,7 @@ class PartsApi(APIView):
                     "price": str(p.price),
                     "is_common": p.is_common,
                 }
-                for p in parts(category_id=category_id)
+                for p in parts(category_id=query.validated_data.get("category_id"))
             ]
         )
 
