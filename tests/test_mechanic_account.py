@@ -238,6 +238,8 @@ def test_time_history__running_timer_counts_so_far(mika, mechanic):
         ({"period": "custom", "from": "9999-12-30", "to": "9999-12-31"}, "to"),
         ({"period": "custom", "from": "0001-01-01", "to": "0001-01-02"}, "from"),
         ({"when": "today"}, "when"),
+        ({"period": "week", "from": "2026-01-01"}, "from"),  # not the week: the days asked for?
+        ({"to": "2026-01-01"}, "to"),
     ],
 )
 def test_time_history__bad_period__400(mika, mechanic, params, field):

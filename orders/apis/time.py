@@ -1,5 +1,7 @@
 """Time tracking: the timer, manual entries, an order's time and the mechanic's history."""
 
+from typing import Any
+
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_serializer,
@@ -150,6 +152,17 @@ class TimeHistoryApi(APIView):
         period = serializers.ChoiceField(choices=PERIODS, default="today")
         # `from` is a Python keyword: declared below under its query-string name.
         to = serializers.DateField(required=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            """Days given with another period would be passed over: the answer would not be
+            about the days asked for."""
+            if attrs["period"] != "custom":
+                given = [name for name in ("from", "to") if name in attrs]
+                if given:
+                    raise serializers.ValidationError(
+                        {name: ["Only with period=custom."] for name in given}
+                    )
+            return attrs
 
     FilterSerializer._declared_fields["from"] = serializers.DateField(required=False)
 
