@@ -51,19 +51,20 @@ class NoParameters(StrictInputSerializer):
 
 
 class ObserverApi(APIView):
-    """The public log's reads. One that takes no parameter refuses any (`?limit=` on the
-    export would otherwise send the whole log); the others read theirs with `_query`."""
+    """The public log's reads. Each reads its query string with its `query_serializer` into
+    `self.query`, refusing a parameter it does not take (`?limit=` on the export would
+    otherwise send the whole log)."""
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "observer"
-    takes_parameters = False
+    query_serializer: type[serializers.Serializer] = NoParameters
+    query: dict[str, Any]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        if not self.takes_parameters:
-            _query(NoParameters, request)
+        self.query = _query(self.query_serializer, request)
 
 
 def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -110,7 +111,7 @@ class ObserverEventListApi(ObserverApi):
         until = serializers.DateTimeField(required=False)
         as_of_sequence = serializers.IntegerField(min_value=0, required=False)
 
-    takes_parameters = True
+    query_serializer = FilterSerializer
 
     @extend_schema_serializer(component_name="ObserverEventPage")
     class OutputSerializer(serializers.Serializer):
@@ -124,7 +125,7 @@ class ObserverEventListApi(ObserverApi):
         tags=["observer"],
     )
     def get(self, request: Request) -> Response:
-        params = _query(self.FilterSerializer, request)
+        params = self.query
 
         events = Event.objects.filter(sequence__gt=params["after_sequence"]).order_by("sequence")
         if "event_type" in params:
@@ -272,7 +273,7 @@ class ExportApi(ObserverApi):
             min_value=0, default=0, help_text="Resume after this event (a broken download's last)."
         )
 
-    takes_parameters = True
+    query_serializer = InputSerializer
 
     @extend_schema(
         operation_id="observer_export",
@@ -282,7 +283,7 @@ class ExportApi(ObserverApi):
         tags=["observer"],
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        after = _query(self.InputSerializer, request)["after_sequence"]
+        after = self.query["after_sequence"]
         return StreamingHttpResponse(_export_lines(after), content_type="application/x-ndjson")
 
 
@@ -328,7 +329,7 @@ class CheckpointListApi(ObserverApi):
         after_tree_size = serializers.IntegerField(min_value=0, default=0)
         limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
 
-    takes_parameters = True
+    query_serializer = FilterSerializer
 
     @extend_schema_serializer(component_name="ObserverCheckpointPage")
     class OutputSerializer(serializers.Serializer):
@@ -342,7 +343,7 @@ class CheckpointListApi(ObserverApi):
         tags=["observer"],
     )
     def get(self, request: Request) -> Response:
-        params = _query(self.FilterSerializer, request)
+        params = self.query
         page = checkpoints_after(params["after_tree_size"], params["limit"])
         response = Response(
             {
@@ -361,7 +362,7 @@ class InclusionProofApi(ObserverApi):
         sequence = serializers.IntegerField(min_value=1)
         tree_size = serializers.IntegerField(min_value=1)
 
-    takes_parameters = True
+    query_serializer = InputSerializer
 
     @extend_schema_serializer(component_name="ObserverInclusionProof")
     class OutputSerializer(serializers.Serializer):
@@ -378,7 +379,7 @@ class InclusionProofApi(ObserverApi):
         tags=["observer"],
     )
     def get(self, request: Request) -> Response:
-        params = _query(self.InputSerializer, request)
+        params = self.query
         sequence, size = params["sequence"], params["tree_size"]
         try:
             path = tree.tree_inclusion_proof(sequence, size)
@@ -394,7 +395,7 @@ class ConsistencyProofApi(ObserverApi):
         first = serializers.IntegerField(min_value=1)
         second = serializers.IntegerField(min_value=1)
 
-    takes_parameters = True
+    query_serializer = InputSerializer
 
     @extend_schema_serializer(component_name="ObserverConsistencyProof")
     class OutputSerializer(serializers.Serializer):
@@ -411,7 +412,7 @@ class ConsistencyProofApi(ObserverApi):
         tags=["observer"],
     )
     def get(self, request: Request) -> Response:
-        params = _query(self.InputSerializer, request)
+        params = self.query
         first, second = params["first"], params["second"]
         try:
             proof = tree.tree_consistency_proof(first, second)
@@ -424,7 +425,7 @@ class RootApi(ObserverApi):
     class InputSerializer(StrictInputSerializer):
         tree_size = serializers.IntegerField(min_value=0)
 
-    takes_parameters = True
+    query_serializer = InputSerializer
 
     @extend_schema_serializer(component_name="ObserverRoot")
     class OutputSerializer(serializers.Serializer):
@@ -439,7 +440,7 @@ class RootApi(ObserverApi):
         tags=["observer"],
     )
     def get(self, request: Request) -> Response:
-        size = _query(self.InputSerializer, request)["tree_size"]
+        size = self.query["tree_size"]
         try:
             root_hash = tree.tree_root(size)
         except merkle.TreeRangeError as exc:
