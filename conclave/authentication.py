@@ -16,8 +16,9 @@ class BearerTokenAuthentication(TokenAuthentication):
     """DRF tokens presented as `Authorization: Bearer <token>` (SPEC section 2), the scheme's
     name in any case (RFC 9110). A token sent under another scheme (DRF's own `Token`, `JWT`)
     is refused with 401 rather than passed over: where anyone may write (an order), the
-    request would otherwise be served as no one's. `Basic` is left to the HTTP layer: a proxy
-    asking for a password (a staging site) has the browser send it with every request."""
+    request would otherwise be served as no one's. `Basic` beside the session cookie is left
+    to the session: a proxy asking for a password (a staging site) has the browser send it
+    with every request."""
 
     keyword = "Bearer"
 
@@ -25,11 +26,13 @@ class BearerTokenAuthentication(TokenAuthentication):
         words = get_authorization_header(request).split(maxsplit=1)
         if not words:
             return None
-        scheme = words[0]
-        if scheme.lower() not in (b"bearer", b"basic"):
+        scheme = words[0].lower()
+        if scheme == b"basic" and settings.SESSION_COOKIE_NAME in request._request.COOKIES:
+            return None
+        if scheme != b"bearer":
             raise AuthenticationFailed(
                 "Send the token as `Authorization: Bearer <token>`; the "
-                f"{scheme.decode('latin-1')[:20]} scheme is not accepted."
+                f"{words[0].decode('latin-1')[:20]} scheme is not accepted."
             )
         return super().authenticate(request)
 

@@ -50,7 +50,7 @@ def test_token_keyword__not_bearer__not_accepted(api_client, token):
     }
 
 
-@pytest.mark.parametrize("scheme", ["Token", "token", "JWT"])
+@pytest.mark.parametrize("scheme", ["Token", "token", "JWT", "Basic"])
 def test_other_scheme__where_anyone_may_write__refused_not_read_as_anonymous(
     api_client, system_keys, token, scheme
 ):
@@ -81,7 +81,7 @@ def test_empty_authorization__anonymous(api_client, header):
     assert response.json()["error"] == "not_authenticated"
 
 
-def test_basic_scheme__a_proxys__passed_over(api_client, user):
+def test_basic_scheme__beside_the_session__a_proxys__passed_over(api_client, user):
     """A proxy's password prompt (a staging site) has the browser send Basic credentials with
     every request: the session still signs the mechanic in."""
     api_client.force_login(user)
