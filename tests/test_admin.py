@@ -451,6 +451,24 @@ def test_orders__status_and_assignment_through_the_services(staff, mechanic, oth
     assert staff.get(f"/admin/orders/order/{order.pk}/delete/").status_code == 403
 
 
+def test_orders__cancelled_order__no_assignment_offered_and_refused(
+    staff, mechanic, other_mechanic
+):
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    staff.post(f"/admin/orders/order/{order.pk}/status/", {"status": "cancelled"})
+
+    page = staff.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    answer = staff.post(
+        f"/admin/orders/order/{order.pk}/assign/", {"mechanic_id": other_mechanic.pk}, follow=True
+    )
+
+    assert "Cancelled: no further moves." in page
+    assert 'id="id_assign_mechanic"' not in page
+    assert any("it can no longer be assigned" in m for m in page_messages(answer))
+    order.refresh_from_db()
+    assert order.mechanic_id == mechanic.pk
+
+
 def test_orders__assign_to_an_id_not_digits__asked_to_choose(staff, mechanic):
     order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
 

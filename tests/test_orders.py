@@ -775,6 +775,34 @@ def test_assign__staff_assigns_then_reassigns__mechanic_takes_it_from_there(
     assert [e.payload["previous_mechanic_id"] for e in assigned] == [None, mechanic.pk]
 
 
+@pytest.mark.parametrize("final", ["completed", "cancelled"])
+def test_assign__completed_or_cancelled_order__409_stays_with_its_mechanic(
+    staff_client, staff_user, mechanic, other_mechanic, final
+):
+    """A finished order's work is its mechanic's (their figures, its time): giving it to
+    another would move that, and send them a link to an order they cannot work on."""
+    from orders.services import order_status_set
+
+    order_id = APIClient().post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    staff_client.post(
+        f"/api/admin/orders/{order_id}/assign", {"mechanic_id": mechanic.pk}, format="json"
+    )
+    path = ["in_progress", "ready", "completed"] if final == "completed" else ["cancelled"]
+    for status in path:
+        order_status_set(order_id=order_id, status=status, actor=staff_user)
+
+    response = staff_client.post(
+        f"/api/admin/orders/{order_id}/assign", {"mechanic_id": other_mechanic.pk}, format="json"
+    )
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"Order {order_id} is {final}; it can no longer be assigned."
+    )
+    assert Order.objects.get().mechanic == mechanic
+    assert Event.objects.filter(event_type="order.assigned").count() == 1
+
+
 def test_assign__inactive_mechanic_409__not_staff_403(staff_client, mechanic):
     order_id = APIClient().post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
     mechanic.is_active = False

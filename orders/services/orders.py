@@ -161,8 +161,8 @@ def _move(order: Order, status: str, *, actor: str) -> Order:
 
 @transaction.atomic
 def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: User) -> Order:
-    """Staff assign (or reassign) an order to an active mechanic; a timer another mechanic
-    runs on it stops."""
+    """Staff assign (or reassign) an open order to an active mechanic; a timer another
+    mechanic runs on it stops."""
     if len(notes) > 500:
         raise ValidationFailed({"notes": [gettext("At most 500 characters.")]})
     printable(notes, "notes", lines=True)
@@ -174,6 +174,8 @@ def order_assign(*, order_id: int, mechanic_id: int, notes: str = "", actor: Use
         raise NotFound(f"No order {order_id}.")
     if mechanic is None:
         raise ValidationFailed({"mechanic_id": [f"No mechanic {mechanic_id}."]})
+    if not order.is_open:  # its work, time and figures are its mechanic's
+        raise Conflict(f"Order {order_id} is {order.status}; it can no longer be assigned.")
     if not mechanic.is_active:
         raise Conflict(f"Mechanic {mechanic.display_name} is inactive; orders cannot go to them.")
     previous = order.mechanic_id
