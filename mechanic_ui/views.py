@@ -48,6 +48,7 @@ FILTERS = {
     "all": None,
     "new": OrderStatus.NEW,
     "in_progress": OrderStatus.IN_PROGRESS,
+    "ready": OrderStatus.READY,
     "completed": OrderStatus.COMPLETED,
 }
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 
 from conclave.exceptions import ValidationFailed
 from orders.models import (
+    TRANSITIONS,
     Category,
     MechanicProfile,
     Order,
@@ -216,7 +217,8 @@ def mechanic_stats(mechanic: MechanicProfile) -> dict[str, Any]:
     by_status = _by_status(orders)
     entries = TimeEntry.objects.filter(mechanic=mechanic)
     return {
-        "active_orders": by_status[OrderStatus.NEW] + by_status[OrderStatus.IN_PROGRESS],
+        # Not finished (Order.is_open): a ready order still waits to be completed.
+        "active_orders": sum(n for status, n in by_status.items() if TRANSITIONS[status]),
         "by_status": by_status,
         "completed_today": orders.filter(completed_at__gte=start, completed_at__lt=end).count(),
         "time_today_seconds": _finished_seconds(

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from events.models import Event
 from orders.models import MechanicProfile, Order, OrderStatus, TimeEntry
+from orders.selectors import workshop_today_bounds
 from orders.services import order_create, order_status_change, time_entry_add, timer_start
 from tests.workshop import MECHANIC_PASSWORD, RUNBOOK_ORDER, client_for
 
@@ -118,10 +119,14 @@ def test_mechanic_stats__active_completed_today_time_today_and_all_time(
     mika, mechanic, other_mechanic
 ):
     done, working, _fresh = new_order(mechanic), new_order(mechanic), new_order(mechanic)
+    waiting, dropped = new_order(mechanic), new_order(mechanic)
     new_order(other_mechanic)  # not theirs
     for status in (OrderStatus.IN_PROGRESS, OrderStatus.READY, OrderStatus.COMPLETED):
         order_status_change(order_id=done.pk, status=status, mechanic=mechanic)
     order_status_change(order_id=working.pk, status=OrderStatus.IN_PROGRESS, mechanic=mechanic)
+    for status in (OrderStatus.IN_PROGRESS, OrderStatus.READY):  # not finished: active
+        order_status_change(order_id=waiting.pk, status=status, mechanic=mechanic)
+    order_status_change(order_id=dropped.pk, status=OrderStatus.CANCELLED, mechanic=mechanic)
     now = timezone.now()
     time_entry_add(
         order_id=done.pk,
@@ -138,12 +143,11 @@ def test_mechanic_stats__active_completed_today_time_today_and_all_time(
 
     stats = mika.get("/api/mechanic/stats").json()
 
-    assert stats["active_orders"] == 2
+    assert stats["active_orders"] == 3  # new, in progress and ready
     assert stats["completed_today"] == 1
-    assert stats["time_today_seconds"] == (
-        20 * 60 if now.hour >= 1 else stats["time_today_seconds"]
-    )
-    assert stats["all_time"] == {"orders": 3, "completed": 1, "time_seconds": 20 * 60 + 3600}
+    start, _ = workshop_today_bounds()
+    assert stats["time_today_seconds"] == (20 * 60 if now - timedelta(minutes=30) >= start else 0)
+    assert stats["all_time"] == {"orders": 5, "completed": 1, "time_seconds": 20 * 60 + 3600}
     assert stats["by_status"]["in_progress"] == 1
 
 

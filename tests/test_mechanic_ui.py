@@ -210,6 +210,18 @@ def test_dashboard__filter_in_the_url(mechanic):
     assert f'data-order="{new.pk}"' in unknown  # an unknown filter shows all
 
 
+def test_dashboard__ready_orders_have_their_filter(mechanic):
+    """The dashboard counts ready orders in their own card: they can be listed alone too."""
+    new, ready = orders_of(mechanic, 2)
+    Order.objects.filter(pk=ready.pk).update(status="ready")
+
+    page = signed_in(mechanic).get("/mechanic/?status=ready").content.decode()
+
+    assert f'data-order="{ready.pk}"' in page
+    assert f'data-order="{new.pk}"' not in page
+    assert 'data-filter="ready" aria-current="page"' in page
+
+
 def test_dashboard__car_numbers_only_while_the_flag_is_on(
     mechanic, django_capture_on_commit_callbacks
 ):
