@@ -68,10 +68,10 @@ class ObserverApi(APIView):
 
 
 def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    unknown = set(request.query_params) - set(serializer_class().fields)
+    params = serializer_class(data=request.query_params)  # (one instance: its fields built once)
+    unknown = set(request.query_params) - set(params.fields)
     if unknown:
         raise ValidationFailed({name: ["Unknown parameter."] for name in sorted(unknown)})
-    params = serializer_class(data=request.query_params)
     params.is_valid(raise_exception=True)
     return params.validated_data
 
