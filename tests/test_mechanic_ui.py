@@ -10,7 +10,7 @@ from django.test import Client
 
 from conclave.halt import forget_halt_status
 from conclave.services import halt_raise
-from orders.models import Order, Part
+from orders.models import Category, Order, Part
 from orders.services import order_create
 from orders.services.login_links import login_link_issue
 from tests.workshop import MECHANIC_PASSWORD, RUNBOOK_ORDER, flag_on, span_today
@@ -489,6 +489,44 @@ def test_new_order__catalog_ids_not_digits__name_no_part(mechanic, brakes):
     order = Order.objects.get()
     assert response.status_code == 302
     assert [item.name for item in order.items.all()] == ["Brake pads"]
+
+
+@pytest.mark.parametrize(
+    ("categories", "expected"),
+    [((), "Brakes"), (("Brakes", "Engine"), "general")],
+    ids=["one-category", "two-categories"],
+)
+def test_new_order__parts_picked_under_any_category__the_order_takes_theirs(
+    mechanic, brakes, categories, expected
+):
+    category, pads = brakes
+    parts = [str(pads.pk)]
+    if categories:
+        engine = Category.objects.create(name_en="Engine")
+        parts.append(str(Part.objects.create(category=engine, name_en="Filter", price="9").pk))
+    data = {"category_id": "", "part_ids": parts,
+            "vin": "TEST123456789", "original_or_analog": "original"}  # fmt: skip
+
+    response = signed_in(mechanic).post("/mechanic/orders/new", data)
+
+    assert response.status_code == 302
+    assert Order.objects.get().category == expected
+
+
+def test_new_order__a_category_deleted_since_the_form_was_shown__refused_naming_it(
+    mechanic, brakes
+):
+    gone = Category.objects.create(name_en="Glass")
+    gone_id = gone.pk
+    gone.delete()  # by staff, while the mechanic filled in the form
+    data = {"category_id": str(gone_id), "part_type": "Windscreen",
+            "vin": "TEST123456789", "original_or_analog": "original"}  # fmt: skip
+
+    response = signed_in(mechanic).post("/mechanic/orders/new", data)
+
+    assert response.status_code == 200
+    assert f"Category {gone_id} is no longer in the catalog." in response.content.decode()
+    assert not Order.objects.exists()
 
 
 def test_new_order__a_part_deleted_since_the_form_was_shown__refused_naming_it(mechanic, brakes):

@@ -26,6 +26,30 @@ def _part_type(names: Sequence[str]) -> str:
     return text if len(text) <= PART_TYPE_LIMIT else text[: PART_TYPE_LIMIT - 1] + "…"
 
 
+def _category(
+    category_id: int | None, chosen: Sequence[Part], flags: Mapping[str, bool]
+) -> Category | None:
+    """The order's category: the one the mechanic chose, else the one their catalog parts
+    share (picked under "Any category"), else none (NO_CATEGORY)."""
+    if not flags["ENABLE_PART_CATEGORIES"]:
+        return None
+    if category_id is None:
+        shared = {part.category_id for part in chosen}
+        category_id = shared.pop() if len(shared) == 1 else None
+        if category_id is None:
+            return None
+    category = Category.objects.filter(pk=category_id).first()
+    if category is None:  # deleted since the form or the bot showed it
+        raise ValidationFailed(
+            {
+                "category_id": [
+                    gettext("Category %(id)s is no longer in the catalog.") % {"id": category_id}
+                ]
+            }
+        )
+    return category
+
+
 @transaction.atomic
 def order_place(
     *,
@@ -53,11 +77,7 @@ def order_place(
             {"part_ids": [gettext("Part %(id)s is no longer in the catalog.") % {"id": gone[0]}]}
         )
     chosen = [found[pk] for pk in part_ids]
-    category = (
-        Category.objects.filter(pk=category_id).first()
-        if category_id is not None and flags["ENABLE_PART_CATEGORIES"]
-        else None
-    )
+    category = _category(category_id, chosen, flags)
     order = order_create(
         mechanic_name=mechanic.display_name,
         vin=vin,
