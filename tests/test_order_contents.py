@@ -2,6 +2,7 @@
 
 import io
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -216,6 +217,28 @@ def test_items__final_order__409_nothing_written(mika, order, final):
     assert item.status_code == work.status_code == 409
     assert final in item.json()["detail"]
     assert not OrderItem.objects.exists()
+
+
+@pytest.mark.parametrize("change", ["item_add", "item_remove", "work_add", "work_remove", "photo"])
+def test_contents_changed__the_order_s_updated_at_moves(mika, order, change):
+    url = f"/api/orders/{order.pk}"
+    item = mika.post(f"{url}/items", {"name": "Clip", "unit_price": "0.20"}, format="json")
+    work = mika.post(f"{url}/works", {"name": "Fit", "price": "5.00"}, format="json")
+    long_ago = order.created_at - timedelta(days=30)
+    Order.objects.filter(pk=order.pk).update(updated_at=long_ago)
+
+    response = {
+        "item_add": lambda: mika.post(f"{url}/items", {"name": "Nut", "unit_price": "1"}),
+        "item_remove": lambda: mika.delete(f"{url}/items/{item.json()['id']}"),
+        "work_add": lambda: mika.post(f"{url}/works", {"name": "Test", "price": "1.00"}),
+        "work_remove": lambda: mika.delete(f"{url}/works/{work.json()['id']}"),
+        "photo": lambda: upload(mika, order.pk, image_bytes("PNG"), "car.png"),
+    }[change]()
+
+    assert response.status_code in (201, 204), response.content
+    order.refresh_from_db()
+    assert order.updated_at > long_ago + timedelta(days=29)
+    assert mika.get(url).json()["updated_at"] == order.updated_at.isoformat().replace("+00:00", "Z")
 
 
 def test_order_detail__query_count_does_not_grow_with_contents(

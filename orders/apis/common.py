@@ -94,7 +94,9 @@ class OrderOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices)
     mechanic_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(
+        help_text="The order's last change: its status, mechanic, parts, labour or photos."
+    )
 
 
 def visible_order(request: Request, order_id: int) -> Order:

@@ -1,6 +1,7 @@
 """What the workshop's services share: who acted, and the order a caller may change."""
 
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from conclave.exceptions import Conflict, NotFound
 from events.services import actor_of as actor_of  # the services' import of it
@@ -32,3 +33,10 @@ def open_order_for_update(order_id: int, user: User) -> Order:
     if not order.is_open:
         raise Conflict(f"Order {order_id} is {order.status}; it can no longer be changed.")
     return order
+
+
+def contents_changed(order: Order) -> None:
+    """The order's parts, labour or photos changed: its `updated_at` moves, as for a status
+    or an assignment."""
+    order.updated_at = timezone.now()
+    order.save(update_fields=["updated_at"])

@@ -13,7 +13,7 @@ from events.services import event_append
 from flags.selectors import flags_snapshot
 from orders.models import OrderItem, OrderWork, Part
 from orders.services.catalog import held_for_reference
-from orders.services.common import actor_of, open_order_for_update
+from orders.services.common import actor_of, contents_changed, open_order_for_update
 from orders.validators import clean_text, money
 
 MAX_QUANTITY = 999
@@ -63,6 +63,7 @@ def item_add(
         }
     order = open_order_for_update(order_id, user)
     item = OrderItem.objects.create(order=order, quantity=quantity, added_by=user, **fields)
+    contents_changed(order)
     event_append(
         event_type="order.item_added",
         payload={
@@ -86,6 +87,7 @@ def item_remove(*, order_id: int, item_id: int, user: User) -> None:
     if item is None:
         raise NotFound(f"No item {item_id} on order {order_id}.")
     item.delete()
+    contents_changed(order)
     event_append(
         event_type="order.item_removed",
         payload={"order_id": order.pk, "item_id": item_id, "actor": actor_of(user)},
@@ -119,6 +121,7 @@ def work_add(
     work = OrderWork.objects.create(
         order=order, estimated_minutes=estimated_minutes, added_by=user, **fields
     )
+    contents_changed(order)
     event_append(
         event_type="order.work_added",
         payload={
@@ -140,6 +143,7 @@ def work_remove(*, order_id: int, work_id: int, user: User) -> None:
     if work is None:
         raise NotFound(f"No work {work_id} on order {order_id}.")
     work.delete()
+    contents_changed(order)
     event_append(
         event_type="order.work_removed",
         payload={"order_id": order.pk, "work_id": work_id, "actor": actor_of(user)},

@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from conclave.exceptions import Conflict, ValidationFailed
 from events.services import event_append
 from orders.models import OrderPhoto
-from orders.services.common import actor_of, open_order_for_update
+from orders.services.common import actor_of, contents_changed, open_order_for_update
 
 PHOTO_FORMATS = {
     "JPEG": ("image/jpeg", ".jpg"),
@@ -79,6 +79,7 @@ def photo_add(*, order_id: int, user: User, upload: UploadedFile) -> OrderPhoto:
     photo.file.save(f"photo{suffix}", upload, save=False)
     try:
         photo.save()
+        contents_changed(order)
         event_append(
             event_type="order.photo_added",
             payload={
