@@ -288,6 +288,7 @@ class MechanicCreateForm(forms.ModelForm):
                     password=cleaned["password"],
                     telegram_chat_id=cleaned.get("telegram_chat_id"),
                     language=cleaned.get("language") or Language.ENGLISH,
+                    display_name=cleaned.get("display_name") or "",
                 )
             except DomainError as exc:
                 show_refusal(self, exc)

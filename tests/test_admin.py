@@ -796,10 +796,21 @@ def test_actions__a_selected_id_that_is_not_one__400_nothing_done(
     assert sorted(UserFactory._meta.model.objects.exclude(username="root").values_list("pk", "is_active")) == users  # fmt: skip
 
 
+def test_mechanics__create_with_a_display_name_that_turns_text__told_on_the_form(staff):
+    refused = staff.post("/admin/orders/mechanicprofile/add/", {
+        "username": "nina", "password": "a-long-enough-password-8",
+        "display_name": "Nina \u202eadmin", "language": "en"})  # fmt: skip
+
+    assert refused.status_code == 200
+    assert "text direction overrides are not allowed" in refused.content.decode()
+    assert not MechanicProfile.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("username", "chat_id", "problem"),
-    [("milo", "", "exists already"), ("nina", str(2**60), "positive id"),
-     ("nina", "777", "linked to another mechanic")],
+    [("milo", "", "exists already"), ("MILO", "", "exists already"),
+     ("nina", str(2**60), "positive id"), ("nina", "777", "linked to another mechanic"),
+     ("nina\u202e", "", "letters, numbers")],
 )  # fmt: skip
 def test_mechanics__create_refused_by_the_service__told_on_the_form(
     staff, mechanic, username, chat_id, problem

@@ -393,6 +393,53 @@ def test_create_mechanic_command__username_django_would_refuse__refused(system_k
     assert not MechanicProfile.objects.exists()
 
 
+@pytest.mark.parametrize("username", ["IVAN", "Ivan"])
+def test_create_mechanic_command__a_name_taken_in_another_case__refused(system_keys, username):
+    from io import StringIO
+
+    from django.core.management.base import CommandError
+
+    call_command("create_mechanic", "ivan", "--password", "a-long-enough-password-3",
+                 stdout=StringIO())  # fmt: skip
+    with pytest.raises(CommandError, match="A user named ivan exists already."):
+        call_command("create_mechanic", username, "--password", "a-long-enough-password-4",
+                     stdout=StringIO())  # fmt: skip
+
+    assert list(MechanicProfile.objects.values_list("user__username", flat=True)) == ["ivan"]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("\u202eevil", "text direction overrides"), ("a\nb", "Control characters"),
+     ("x" * 101, "1 to 100 characters")],
+)  # fmt: skip
+def test_create_mechanic_command__display_name_the_profile_would_refuse__refused(
+    system_keys, name, problem
+):
+    from io import StringIO
+
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=problem):
+        call_command("create_mechanic", "ivan", "--password", "a-long-enough-password-3",
+                     "--name", name, stdout=StringIO())  # fmt: skip
+
+    assert not MechanicProfile.objects.exists()
+
+
+def test_create_mechanic_command__display_name_trimmed_or_the_username(system_keys):
+    from io import StringIO
+
+    call_command("create_mechanic", "ivan", "--password", "a-long-enough-password-3",
+                 "--name", "  Ivan Petrov ", stdout=StringIO())  # fmt: skip
+    call_command("create_mechanic", "olga", "--password", "a-long-enough-password-4",
+                 "--name", "   ", stdout=StringIO())  # fmt: skip
+
+    assert sorted(MechanicProfile.objects.values_list("display_name", flat=True)) == [
+        "Ivan Petrov", "olga",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("chat_id", "problem"),
     [("0", "positive id"), ("-5", "positive id"), (str(2**52), "positive id"),

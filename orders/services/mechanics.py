@@ -19,8 +19,23 @@ from orders.services.time import timers_stop_running
 from orders.validators import printable
 
 
+def _display_name(value: str) -> str:
+    """A display name as people read it: trimmed, 1 to 100 characters, nothing that hides or
+    turns text."""
+    value = value.strip()
+    if not value or len(value) > 100:
+        raise ValidationFailed({"display_name": ["1 to 100 characters."]})
+    printable(value, "display_name")
+    return value
+
+
 def mechanic_create_check(
-    *, username: str, password: str, telegram_chat_id: int | None, language: str
+    *,
+    username: str,
+    password: str,
+    telegram_chat_id: int | None,
+    language: str,
+    display_name: str = "",
 ) -> None:
     """What mechanic_create refuses (ValidationFailed, or Conflict for a name or chat taken),
     for a form to show on its fields before it saves."""
@@ -31,8 +46,13 @@ def mechanic_create_check(
         user_model.username_validator(username)
     except ValidationError as exc:
         raise ValidationFailed({"username": list(exc.messages)}) from exc
-    if user_model.objects.filter(username=username).exists():
-        raise Conflict(f"A user named {username} exists already.")
+    # Names differing only in case are one name to the people reading them (as Django's
+    # own user creation form has it): "Staff" beside "staff" would pass for them.
+    taken = user_model.objects.filter(username__iexact=username).first()
+    if taken is not None:
+        raise Conflict(f"A user named {taken.username} exists already.")
+    if display_name.strip():
+        _display_name(display_name)
     if language not in Language.values:
         raise ValidationFailed({"language": [f"One of {', '.join(Language.values)}."]})
     if telegram_chat_id is not None:
@@ -59,6 +79,7 @@ def mechanic_create(
             password=password,
             telegram_chat_id=telegram_chat_id,
             language=language,
+            display_name=display_name,
         )
 
     check()
@@ -68,7 +89,7 @@ def mechanic_create(
         user.save()
         profile = MechanicProfile.objects.create(
             user=user,
-            display_name=(display_name or username)[:100],
+            display_name=_display_name(display_name) if display_name.strip() else username[:100],
             telegram_chat_id=telegram_chat_id,
             language=language,
         )
@@ -107,11 +128,7 @@ def mechanic_update(
             raise ValidationFailed({"language": [f"One of {', '.join(Language.values)}."]})
         changes["language"] = language
     if display_name is not None:
-        display_name = display_name.strip()
-        if not display_name or len(display_name) > 100:
-            raise ValidationFailed({"display_name": ["1 to 100 characters."]})
-        printable(display_name, "display_name")
-        changes["display_name"] = display_name
+        changes["display_name"] = _display_name(display_name)
     changes = {k: v for k, v in changes.items() if getattr(mechanic, k) != v}
     if not changes:
         return mechanic
