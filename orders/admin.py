@@ -51,7 +51,7 @@ from orders.services import (
     part_delete,
     part_update,
 )
-from orders.services.catalog import clean_category_fields, clean_part_fields
+from orders.services.catalog import category_fields_check, part_fields_check
 
 
 def _user(request: HttpRequest) -> User:
@@ -446,7 +446,7 @@ def show_refusal(form: forms.BaseForm, refusal: DomainError) -> None:
 
 
 class ServiceForm(forms.ModelForm):
-    """A form whose rules are the service's: its ValidationFailed become the form's errors."""
+    """A form whose rules are the service's: its refusals become the form's errors."""
 
     rules: Any = None
 
@@ -462,14 +462,14 @@ class ServiceForm(forms.ModelForm):
         cleaned = super().clean() or {}
         if not self.errors:
             try:
-                type(self).rules(self.service_fields(), partial=self.instance.pk is not None)
-            except ValidationFailed as exc:
+                type(self).rules(self.service_fields(), self.instance.pk)
+            except DomainError as exc:  # invalid (400), or a name another has (409)
                 show_refusal(self, exc)
         return cleaned
 
 
 class CategoryForm(ServiceForm):
-    rules = staticmethod(clean_category_fields)
+    rules = staticmethod(category_fields_check)
 
     class Meta:
         model = Category
@@ -477,7 +477,7 @@ class CategoryForm(ServiceForm):
 
 
 class PartForm(ServiceForm):
-    rules = staticmethod(clean_part_fields)
+    rules = staticmethod(part_fields_check)
 
     class Meta:
         model = Part

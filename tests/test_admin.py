@@ -547,6 +547,37 @@ def test_catalogue__through_the_services_with_their_errors_on_the_form(staff, me
     assert Part.objects.filter(pk=part.pk).exists()
 
 
+def test_catalogue__a_name_taken__told_on_the_form_nothing_written(staff):
+    brakes = Category.objects.create(name_en="Brakes", name_ru="Тормоза")
+    engine = Category.objects.create(name_en="Engine")
+    pads = Part.objects.create(category=brakes, name_en="Pads", part_number="P-1", price="9")
+    filters = Part.objects.create(category=engine, name_en="Pads", part_number="P-1", price="9")
+    events = Event.objects.count()
+
+    pages = [
+        staff.post("/admin/orders/category/add/", {"name_en": "BRAKES", "name_he": "א",
+                   "name_ru": "А", "sort_order": 0}),
+        staff.post(f"/admin/orders/category/{engine.pk}/change/",
+                   {"name_en": "Engine", "name_he": "ב",
+                   "name_ru": "тормоза", "sort_order": 0}),
+        staff.post("/admin/orders/part/add/", {"category": brakes.pk, "name_en": "pads",
+                   "name_he": "ג", "name_ru": "В", "part_number": "p-1", "price": "10",
+                   "sort_order": 0}),
+        staff.post(f"/admin/orders/part/{filters.pk}/change/", {"category": brakes.pk,
+                   "name_en": "Pads", "name_he": "ד", "name_ru": "Г", "part_number": "P-1",
+                   "price": "9", "sort_order": 0}),
+    ]  # fmt: skip
+
+    for page, taken in zip(pages, ["Brakes", "Тормоза", "Pads", "Pads"], strict=True):
+        assert page.status_code == 200
+        assert f" is named {taken} already" in page.content.decode() or (
+            f"Part {pads.pk} of this category is {taken}" in page.content.decode()
+        )
+    assert Event.objects.count() == events
+    assert Category.objects.count() == 2
+    assert Part.objects.get(pk=filters.pk).category_id == engine.pk
+
+
 @pytest.mark.parametrize("object_id", ["\u00b2", "1" * 5000])
 def test_catalogue__delete_of_an_id_not_digits__no_such_category(staff, object_id):
     Category.objects.create(name_en="Brakes")

@@ -104,6 +104,69 @@ def test_invalid__400_nothing_written(staff_client, url, body, field):
     assert event_types() == []
 
 
+@pytest.mark.parametrize(
+    ("body", "taken"),
+    [
+        ({"name_en": "Brakes"}, "Brakes"),
+        ({"name_en": "  BRAKES "}, "Brakes"),
+        ({"name_en": "Stopping", "name_ru": "тормоза"}, "Тормоза"),
+    ],
+)
+def test_category__a_name_another_has__409_nothing_written(staff_client, brakes, body, taken):
+    events = event_types()
+
+    made = staff_client.post("/api/admin/categories", body, format="json")
+    engine = Category.objects.create(name_en="Engine", name_ru="Двигатель")
+    renamed = staff_client.patch(f"/api/admin/categories/{engine.pk}", body, format="json")
+
+    for response in (made, renamed):
+        assert response.status_code == 409, response.content
+        assert response.json()["detail"] == f"Category {brakes['id']} is named {taken} already."
+        assert response.json()["category_id"] == brakes["id"]
+    assert sorted(Category.objects.values_list("name_en", flat=True)) == ["Brakes", "Engine"]
+    assert event_types() == events
+
+
+def test_category__its_own_name_again_or_translations_both_empty__not_a_clash(staff_client, brakes):
+    engine = staff_client.post("/api/admin/categories", {"name_en": "Engine"}, format="json")
+    glass = staff_client.post("/api/admin/categories", {"name_en": "Glass"}, format="json")
+    same = staff_client.patch(
+        f"/api/admin/categories/{brakes['id']}", {"name_en": "brakes"}, format="json"
+    )
+
+    assert (engine.status_code, glass.status_code) == (201, 201)
+    assert engine.json()["name_he"] == glass.json()["name_he"] == ""
+    assert same.status_code == 200 and same.json()["name_en"] == "brakes"
+
+
+def test_part__same_name_and_number_in_its_category__409(staff_client, brakes, pad):
+    engine = staff_client.post("/api/admin/categories", {"name_en": "Engine"}, format="json")
+    events = event_types()
+    twin = {"category_id": brakes["id"], "name_en": "brake PAD", "part_number": "bp-1",
+            "price": "50.00"}  # fmt: skip
+
+    refused = staff_client.post("/api/admin/parts", twin, format="json")
+    other_number = staff_client.post(
+        "/api/admin/parts", {**twin, "part_number": "BP-2"}, format="json"
+    )
+    other_category = staff_client.post(
+        "/api/admin/parts", {**twin, "category_id": engine.json()["id"]}, format="json"
+    )
+    moved_onto_it = staff_client.patch(
+        f"/api/admin/parts/{other_number.json()['id']}", {"part_number": "BP-1"}, format="json"
+    )
+
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["detail"] == (
+        f"Part {pad['id']} of this category is Brake pad, number BP-1, already."
+    )
+    assert refused.json()["part_id"] == pad["id"]
+    assert (other_number.status_code, other_category.status_code) == (201, 201)
+    assert moved_onto_it.status_code == 409
+    assert Part.objects.filter(part_number__iexact="bp-1").count() == 2  # pad, other category
+    assert len(event_types()) == len(events) + 2
+
+
 def test_delete__unused_category_goes_with_its_parts(staff_client, brakes, pad):
     response = staff_client.delete(f"/api/admin/categories/{brakes['id']}")
 

@@ -16,6 +16,51 @@ from orders.validators import clean_text, money
 
 NAME_FIELDS = ("name_en", "name_he", "name_ru")
 CatalogRow = TypeVar("CatalogRow", Category, Part)
+# pg_advisory_xact_lock key serialising the catalog's name checks: "catnames", big-endian.
+NAMES_LOCK_KEY = int.from_bytes(b"catnames", "big", signed=True)
+
+
+def _names_held() -> None:
+    """Until COMMIT, no other catalog write checks names: two staff giving the same new name
+    at once would each find it free. Taken before any row of the catalog, so a writer
+    holding it never waits for one that waits for it."""
+    if connection.vendor == "postgresql":  # SQLite: one writer at a time
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [NAMES_LOCK_KEY])
+
+
+def _same(a: str, b: str) -> bool:
+    """Two names a reader takes for one: equal but for case (in any script)."""
+    return a.casefold() == b.casefold()
+
+
+def _refuse_category_name_taken(names: dict[str, str], category_id: int | None = None) -> None:
+    """409 if another category has one of these names in the same language (an empty
+    translation clashes with nothing): a mechanic could not tell the two apart."""
+    given = {field: name for field, name in names.items() if name}
+    if not given:
+        return
+    others = (
+        Category.objects.all() if category_id is None else Category.objects.exclude(pk=category_id)
+    )
+    for row in others.values("pk", *given):
+        for field, name in given.items():
+            if _same(row[field], name):
+                raise Conflict(
+                    f"Category {row['pk']} is named {row[field]} already.", category_id=row["pk"]
+                )
+
+
+def _refuse_part_taken(part: Part) -> None:
+    """409 if another part of `part`'s category has its English name and part number."""
+    others = Part.objects.filter(category_id=part.category_id).exclude(pk=part.pk)
+    for other in others.only("pk", "name_en", "part_number"):
+        if _same(other.name_en, part.name_en) and _same(other.part_number, part.part_number):
+            number = f"number {other.part_number}" if other.part_number else "without a part number"
+            raise Conflict(
+                f"Part {other.pk} of this category is {other.name_en}, {number}, already.",
+                part_id=other.pk,
+            )
 
 
 def _names(fields: dict[str, Any], limit: int, *, partial: bool) -> dict[str, str]:
@@ -46,6 +91,13 @@ def clean_category_fields(fields: dict[str, Any], *, partial: bool) -> dict[str,
     return clean
 
 
+def category_fields_check(fields: dict[str, Any], category_id: int | None) -> None:
+    """What category_create (`category_id` None) or category_update refuses of `fields`, for
+    a form to show before it saves (the service checks again, serialised)."""
+    clean = clean_category_fields(fields, partial=category_id is not None)
+    _refuse_category_name_taken({k: v for k, v in clean.items() if k in NAME_FIELDS}, category_id)
+
+
 def _event(event_type: str, actor: User, **payload: Any) -> None:
     event_append(event_type=event_type, payload={**payload, "actor": actor_of(actor)})
 
@@ -58,6 +110,8 @@ def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
 def category_create(*, actor: User, **fields: Any) -> Category:
     """A new category; without a `sort_order` it goes last."""
     clean = clean_category_fields(fields, partial=False)
+    _names_held()
+    _refuse_category_name_taken({k: v for k, v in clean.items() if k in NAME_FIELDS})
     if "sort_order" not in clean:
         last = Category.objects.aggregate(last=Max("sort_order"))["last"]
         clean["sort_order"] = 0 if last is None else last + 1
@@ -69,10 +123,12 @@ def category_create(*, actor: User, **fields: Any) -> Category:
 @transaction.atomic
 def category_update(*, category_id: int, actor: User, **fields: Any) -> Category:
     clean = clean_category_fields(fields, partial=True)
+    _names_held()
     category = Category.objects.select_for_update().filter(pk=category_id).first()
     if category is None:
         raise NotFound(f"No category {category_id}.")
     changed = {k: v for k, v in clean.items() if getattr(category, k) != v}
+    _refuse_category_name_taken({k: v for k, v in changed.items() if k in NAME_FIELDS}, category.pk)
     if changed:
         for field, value in changed.items():
             setattr(category, field, value)
@@ -182,6 +238,17 @@ def clean_part_fields(fields: dict[str, Any], *, partial: bool) -> dict[str, Any
     return clean
 
 
+def part_fields_check(fields: dict[str, Any], part_id: int | None) -> None:
+    """What part_create (`part_id` None) or part_update refuses of `fields`, for a form to
+    show before it saves (the service checks again, serialised)."""
+    clean = clean_part_fields(fields, partial=part_id is not None)
+    part = (Part.objects.filter(pk=part_id).first() if part_id is not None else None) or Part()
+    for field, value in clean.items():
+        setattr(part, field, value)
+    if part_id is None or clean.keys() & {"category_id", "name_en", "part_number"}:
+        _refuse_part_taken(part)
+
+
 def _hold_category(clean: dict[str, Any]) -> None:
     """The part's new category, held until COMMIT (held_for_reference)."""
     if "category_id" in clean and not held_for_reference(Category, [clean["category_id"]]):
@@ -191,8 +258,11 @@ def _hold_category(clean: dict[str, Any]) -> None:
 @transaction.atomic
 def part_create(*, actor: User, **fields: Any) -> Part:
     clean = clean_part_fields(fields, partial=False)
+    _names_held()
     _hold_category(clean)
-    part = Part.objects.create(**clean)
+    part = Part(**clean)
+    _refuse_part_taken(part)
+    part.save(force_insert=True)
     _event("catalog.part_created", actor, part_id=part.pk, **_jsonable(clean))
     return part
 
@@ -201,6 +271,7 @@ def part_create(*, actor: User, **fields: Any) -> Part:
 def part_update(*, part_id: int, actor: User, **fields: Any) -> Part:
     """Changes a part; orders already made keep the name and price they were made with."""
     clean = clean_part_fields(fields, partial=True)
+    _names_held()
     _hold_category(clean)  # before the part: category_delete locks them in that order too
     part = Part.objects.select_for_update().filter(pk=part_id).first()
     if part is None:
@@ -209,6 +280,8 @@ def part_update(*, part_id: int, actor: User, **fields: Any) -> Part:
     if changed:
         for field, value in changed.items():
             setattr(part, field, value)
+        if changed.keys() & {"category_id", "name_en", "part_number"}:
+            _refuse_part_taken(part)
         part.save(update_fields=list(changed))
         _event("catalog.part_changed", actor, part_id=part.pk, **_jsonable(changed))
     return part
