@@ -451,6 +451,21 @@ def test_orders__status_and_assignment_through_the_services(staff, mechanic, oth
     assert staff.get(f"/admin/orders/order/{order.pk}/delete/").status_code == 403
 
 
+def test_orders__assignment_names_each_mechanic_with_their_username(staff, mechanic):
+    from orders.services import mechanic_create
+
+    twin = mechanic_create(username="mika2", password="a-long-enough-password-7",
+                           display_name=mechanic.display_name)  # fmt: skip
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+
+    page = staff.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+
+    assert f'<option value="{mechanic.pk}" selected>mika (mika)</option>' in page
+    assert f'<option value="{twin.pk}">mika (mika2)</option>' in page
+    listed = staff.get("/admin/orders/order/").content.decode()
+    assert f'<a href="?mechanic__id__exact={twin.pk}">mika (mika2)</a>' in listed
+
+
 def test_orders__cancelled_order__no_assignment_offered_and_refused(
     staff, mechanic, other_mechanic
 ):
