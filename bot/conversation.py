@@ -260,7 +260,9 @@ def _start_order(turn: Turn) -> None:
 
 
 def _after_parts(turn: Turn) -> None:
-    _go(turn, BotStep.VIN)
+    # Back at the part with the rest answered (the catalog switched off before the order was
+    # made, or the mechanic went back to change it): the summary again, not every question.
+    _go(turn, BotStep.CONFIRM if turn.chat.draft.get("origin") else BotStep.VIN)
 
 
 def _after_vin(turn: Turn) -> None:
@@ -454,6 +456,13 @@ def _button(turn: Turn, data: str) -> None:
 def _confirm(turn: Turn) -> None:
     """Makes the order, its catalog parts and its photo (order_place: all or nothing)."""
     chat, draft, mechanic = turn.chat, turn.chat.draft, turn.mechanic
+    if draft.get("part_ids") and not _catalog_on():  # switched off since they were picked
+        draft["part_ids"] = []
+        draft.pop("category_id", None)
+        turn.say("catalog_off")
+        chat.history, chat.step = [], BotStep.PART_MANUAL
+        _ask(turn)
+        return
     if draft.get("photo") and turn.photo is None:
         turn.say("photo_failed", [[(turn.word("skip"), "skip")]], reason=escape(turn.photo_error))
         chat.history, chat.step = chat.history[:-1], BotStep.PHOTO

@@ -302,7 +302,6 @@ CUSTOM_PART_ROWS = 3
 def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> int:
     """The form's fields, read; order_place makes all of it or none."""
     data = request.POST
-    catalog = flags["ENABLE_PART_CATEGORIES"]
     custom = []
     for n in range(CUSTOM_PART_ROWS):
         name = data.get(f"custom_name_{n}", "").strip()
@@ -312,14 +311,16 @@ def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> i
         if quantity is None:
             raise ValidationFailed({"custom_quantity": [gettext("A whole number from 1 to 999.")]})
         custom.append((name, data.get(f"custom_price_{n}", "").strip() or "0", quantity))
-    chosen = [whole_number(text) for text in data.getlist("part_ids")] if catalog else []
+    # Sent whatever the flag says now: parts chosen while the catalog was on are refused if it
+    # went off meanwhile (order_place), never dropped from the order unsaid.
+    chosen = [whole_number(text) for text in data.getlist("part_ids")]
     order = order_place(
         mechanic=mechanic,
         vin=data.get("vin", ""),
         car_number=data.get("car_number", ""),
         original_or_analog=data.get("original_or_analog", ""),
         flags=flags,
-        category_id=whole_number(data.get("category_id", "")) if catalog else None,
+        category_id=whole_number(data.get("category_id", "")),
         part_ids=[pk for pk in chosen if pk],
         typed_part=data.get("part_type", "").strip(),
         custom_parts=custom,

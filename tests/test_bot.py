@@ -16,6 +16,7 @@ from bot.models import BotChat, TelegramUpdate
 from bot.tasks import prune_telegram_updates
 from conclave.halt import forget_halt_status
 from conclave.services import halt_raise
+from flags.services import flag_set
 from notifications.delivery import deliver
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from orders.models import Category, Order, OrderStatus, Part
@@ -375,6 +376,36 @@ def test_back__at_every_step_returns_to_the_one_before(bot, linked, catalog):
     assert bot.buttons()[f"cat:{brakes.pk}"]
     bot.press("back")
     assert bot.last().text == "This is the first step. /cancel drops the order."
+
+
+def test_catalog_switched_off_before_confirm__its_parts_taken_out_the_part_typed_instead(
+    bot, linked, catalog, django_capture_on_commit_callbacks
+):
+    brakes, pads, _disc = catalog
+    bot.send("/start")
+    bot.press("lang:en")
+    bot.send("/order")
+    up_to_the_summary(bot, brakes, pads)
+    with django_capture_on_commit_callbacks(execute=True):
+        flag_set(name="ENABLE_PART_CATEGORIES", enabled=False, actor="test")
+
+    bot.press("confirm")
+
+    told = [reply.text for reply in bot.replies()[-2:]]
+    assert told == [
+        "The parts catalog has been switched off: the parts picked from it were taken out of "
+        "this order.",
+        "Type the part you need (up to 100 characters):",
+    ]
+    assert not Order.objects.exists()
+    bot.send("Brake pads, front")  # the other answers are kept: straight to the summary
+    assert "TEST123456789" in bot.last().text and "confirm" in bot.buttons()
+    bot.press("confirm")
+    order = Order.objects.get()
+    assert (order.part_type, order.category, order.vin) == (
+        "Brake pads, front", "general", "TEST123456789",
+    )  # fmt: skip
+    assert not order.items.exists()
 
 
 def test_cancel__drops_the_order_in_the_making(bot, linked):

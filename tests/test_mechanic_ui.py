@@ -529,6 +529,28 @@ def test_new_order__a_category_deleted_since_the_form_was_shown__refused_naming_
     assert not Order.objects.exists()
 
 
+def test_new_order__catalog_switched_off_since_the_form_was_shown__refused_nothing_dropped(
+    mechanic, brakes, django_capture_on_commit_callbacks
+):
+    from flags.services import flag_set
+
+    category, pads = brakes
+    client = signed_in(mechanic)
+    assert "Brake pads" in client.get("/mechanic/orders/new").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        flag_set(name="ENABLE_PART_CATEGORIES", enabled=False, actor="test")
+    data = {"category_id": str(category.pk), "part_ids": [str(pads.pk)], "part_type": "Bolts",
+            "vin": "TEST123456789", "original_or_analog": "original"}  # fmt: skip
+
+    response = client.post("/mechanic/orders/new", data)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "The parts catalog has been switched off" in page
+    assert 'value="Bolts"' in page  # the typed part is kept; the catalog is no longer shown
+    assert not Order.objects.exists()
+
+
 def test_new_order__a_part_deleted_since_the_form_was_shown__refused_naming_it(mechanic, brakes):
     category, pads = brakes
     client = signed_in(mechanic)

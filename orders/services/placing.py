@@ -70,6 +70,14 @@ def order_place(
     its catalog price), the typed part, the custom parts (name, unit price, quantity) and the
     photo. Any refusal on the way rolls all of it back."""
     user = mechanic.user
+    if part_ids and not flags["ENABLE_PART_CATEGORIES"]:  # switched off since they were shown
+        raise ValidationFailed(
+            {
+                "part_ids": [
+                    gettext("The parts catalog has been switched off: name the part instead.")
+                ]
+            }
+        )
     found = {part.pk: part for part in held_for_reference(Part, part_ids)}
     gone = [pk for pk in part_ids if pk not in found]
     if gone:  # deleted since the form or the bot showed it: the mechanic chooses again
