@@ -176,6 +176,49 @@ def test_one_time_link__database_down_while_redeeming__503_logged_without_the_to
     assert token not in caplog.text
 
 
+@pytest.mark.parametrize(
+    "change",
+    ["password_reset", "password_changed", "deactivated_and_back", "chat_relinked", "reassigned"],
+)
+def test_one_time_link__outstanding_ones_die_with_what_they_were_sent_for(
+    mechanic, other_mechanic, staff_user, change
+):
+    from orders.services import (
+        mechanic_password_change,
+        mechanic_password_reset,
+        mechanic_set_active,
+        mechanic_telegram_link,
+        order_assign,
+    )
+    from tests.workshop import MECHANIC_PASSWORD
+
+    order = orders_of(mechanic)[0]
+    token = login_link_issue(mechanic=mechanic, order=order)
+    new_password = "another-long-enough-password-5"
+    {
+        "password_reset": lambda: mechanic_password_reset(
+            mechanic=mechanic, new_password=new_password, actor=staff_user
+        ),
+        "password_changed": lambda: mechanic_password_change(
+            user=mechanic.user, current_password=MECHANIC_PASSWORD, new_password=new_password
+        ),
+        "deactivated_and_back": lambda: [
+            mechanic_set_active(mechanic=mechanic, active=active, actor=staff_user)
+            for active in (False, True)
+        ],
+        "chat_relinked": lambda: mechanic_telegram_link(
+            mechanic=mechanic, chat_id=4242, actor=staff_user
+        ),
+        "reassigned": lambda: order_assign(
+            order_id=order.pk, mechanic_id=other_mechanic.pk, actor=staff_user
+        ),
+    }[change]()
+
+    response = Client().get(f"/mechanic/login/link/{token}")
+
+    assert response.status_code == 403 and "not valid" in response.content.decode()
+
+
 def test_one_time_link__altered__refused(mechanic):
     order = orders_of(mechanic)[0]
     token = login_link_issue(mechanic=mechanic, order=order)

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.core import signing
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from conclave.exceptions import DomainError
@@ -41,8 +42,19 @@ def login_link_redeem(token: str) -> MechanicLoginLink:
         raise LoginLinkInvalid() from None
     now = timezone.now()
     used = MechanicLoginLink.objects.filter(
-        nonce=nonce, used_at__isnull=True, expires_at__gt=now, mechanic__is_active=True
+        nonce=nonce,
+        used_at__isnull=True,
+        expires_at__gt=now,
+        mechanic__is_active=True,
+        order__mechanic=F("mechanic"),  # the order is still theirs: not reassigned since
     ).update(used_at=now)
     if used != 1:
         raise LoginLinkInvalid()
     return MechanicLoginLink.objects.select_related("mechanic__user", "order").get(nonce=nonce)
+
+
+def login_links_revoke(mechanic: MechanicProfile) -> None:
+    """The mechanic's links not used yet stop working: they sign in without the password, so
+    they go with it (changed or reset), with the account (deactivated) and with the chat they
+    were sent to (linked to another)."""
+    MechanicLoginLink.objects.filter(mechanic=mechanic, used_at__isnull=True).delete()

@@ -15,6 +15,7 @@ from conclave.exceptions import Conflict, ValidationFailed, checked_again_if_ref
 from events.services import event_append
 from orders.models import Language, MechanicProfile
 from orders.services.common import actor_of
+from orders.services.login_links import login_links_revoke
 from orders.services.time import timers_stop_running
 from orders.validators import printable
 
@@ -165,6 +166,8 @@ def mechanic_password_change(*, user: User, current_password: str, new_password:
     user.set_password(new_password)
     user.save(update_fields=["password"])
     Token.objects.filter(user=user).delete()
+    if (mechanic := MechanicProfile.objects.filter(user=user).first()) is not None:
+        login_links_revoke(mechanic)
     event_append(
         event_type="mechanic.password_changed",
         payload={"username": user.get_username(), "actor": actor_of(user)},
@@ -183,6 +186,7 @@ def mechanic_password_reset(*, mechanic: MechanicProfile, new_password: str, act
     user.set_password(new_password)
     user.save(update_fields=["password"])  # the session hash changes: sessions end
     Token.objects.filter(user=user).delete()
+    login_links_revoke(mechanic)
     event_append(
         event_type="mechanic.password_reset",
         payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
@@ -202,6 +206,7 @@ def mechanic_set_active(*, mechanic: MechanicProfile, active: bool, actor: User)
     user.save(update_fields=["is_active"])
     if not active:
         Token.objects.filter(user=user).delete()
+        login_links_revoke(mechanic)
     event_append(
         event_type="mechanic.activated" if active else "mechanic.deactivated",
         payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
@@ -242,6 +247,7 @@ def mechanic_telegram_link(
     mechanic.telegram_chat_id = chat_id
     with checked_again_if_refused(check):  # linked to another mechanic meanwhile
         mechanic.save(update_fields=["telegram_chat_id"])
+    login_links_revoke(mechanic)  # those sent to the chat it had
     event_append(
         event_type="mechanic.telegram_linked" if chat_id else "mechanic.telegram_unlinked",
         payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
