@@ -47,6 +47,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("DELETE", "api/admin/categories/<int:category_id>"): "401 403 403 204 403 403 403",
     ("DELETE", "api/admin/parts/<int:part_id>"): "401 403 403 204 403 403 403",
     ("DELETE", "api/orders/<int:order_id>/items/<int:item_id>"): "401 204 404 204 404 404 404",
+    ("DELETE", "api/orders/<int:order_id>/photos/<int:photo_id>"): "401 204 404 204 404 404 404",
     ("DELETE", "api/orders/<int:order_id>/works/<int:work_id>"): "401 204 404 204 404 404 404",
     ("GET", "api/admin/feature-flags"): "401 403 403 403 200 403 403",
     ("GET", "api/admin/orders/stats"): "401 403 403 200 403 403 403",

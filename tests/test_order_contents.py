@@ -219,11 +219,14 @@ def test_items__final_order__409_nothing_written(mika, order, final):
     assert not OrderItem.objects.exists()
 
 
-@pytest.mark.parametrize("change", ["item_add", "item_remove", "work_add", "work_remove", "photo"])
+@pytest.mark.parametrize(
+    "change", ["item_add", "item_remove", "work_add", "work_remove", "photo", "photo_remove"]
+)
 def test_contents_changed__the_order_s_updated_at_moves(mika, order, change):
     url = f"/api/orders/{order.pk}"
     item = mika.post(f"{url}/items", {"name": "Clip", "unit_price": "0.20"}, format="json")
     work = mika.post(f"{url}/works", {"name": "Fit", "price": "5.00"}, format="json")
+    photo = upload(mika, order.pk, image_bytes("PNG"), "car.png")
     long_ago = order.created_at - timedelta(days=30)
     Order.objects.filter(pk=order.pk).update(updated_at=long_ago)
 
@@ -233,6 +236,7 @@ def test_contents_changed__the_order_s_updated_at_moves(mika, order, change):
         "work_add": lambda: mika.post(f"{url}/works", {"name": "Test", "price": "1.00"}),
         "work_remove": lambda: mika.delete(f"{url}/works/{work.json()['id']}"),
         "photo": lambda: upload(mika, order.pk, image_bytes("PNG"), "car.png"),
+        "photo_remove": lambda: mika.delete(f"{url}/photos/{photo.json()['id']}"),
     }[change]()
 
     assert response.status_code in (201, 204), response.content
@@ -341,3 +345,38 @@ def test_photo__other_mechanic_cannot_upload__404(nora, order):
 
     assert response.status_code == 404
     assert not OrderPhoto.objects.exists()
+
+
+def test_photo_remove__own_order__row_file_and_event(
+    mika, nora, order, django_capture_on_commit_callbacks
+):
+    kept = upload(mika, order.pk, image_bytes("PNG"), "kept.png").json()
+    gone = upload(mika, order.pk, image_bytes("JPEG"), "wrong.jpg").json()
+    name = OrderPhoto.objects.get(pk=gone["id"]).file.name
+
+    not_theirs = nora.delete(gone["url"])
+    assert not_theirs.status_code == 404 and default_storage.exists(name)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = mika.delete(gone["url"])
+
+    assert response.status_code == 204
+    assert list(OrderPhoto.objects.values_list("pk", flat=True)) == [kept["id"]]
+    assert not default_storage.exists(name)
+    assert mika.get(gone["url"]).status_code == 404
+    removed = events("order.photo_removed")
+    assert [(e["order_id"], e["photo_id"], e["sha256"]) for e in removed] == [
+        (order.pk, gone["id"], gone["sha256"])
+    ]
+    assert mika.delete(gone["url"]).status_code == 404  # once
+
+
+@pytest.mark.parametrize("final", [OrderStatus.CANCELLED, OrderStatus.COMPLETED])
+def test_photo_remove__final_order__409_photo_kept(mika, order, final):
+    photo = upload(mika, order.pk, image_bytes("PNG"), "car.png").json()
+    Order.objects.filter(pk=order.pk).update(status=final)
+
+    response = mika.delete(photo["url"])
+
+    assert response.status_code == 409
+    assert default_storage.exists(OrderPhoto.objects.get(pk=photo["id"]).file.name)
+    assert not events("order.photo_removed")

@@ -17,7 +17,14 @@ from conclave.serializers import IdField, StrictInputSerializer
 from flags.selectors import request_flags
 from orders.apis.common import signed_in, visible_order
 from orders.models import OrderPhoto
-from orders.services import item_add, item_remove, photo_add, work_add, work_remove
+from orders.services import (
+    item_add,
+    item_remove,
+    photo_add,
+    photo_remove,
+    work_add,
+    work_remove,
+)
 
 
 @extend_schema_serializer(component_name="OrderItem")
@@ -192,7 +199,8 @@ class OrderPhotosApi(APIView):
 
 
 class OrderPhotoApi(APIView):
-    """A photo's bytes, only to those who may see the order."""
+    """A photo's bytes, only to those who may see the order; its removal, by those who may
+    change it."""
 
     permission_classes = (IsAuthenticated,)
 
@@ -218,3 +226,15 @@ class OrderPhotoApi(APIView):
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response
+
+    @extend_schema(
+        operation_id="order_photo_remove",
+        responses={204: None},
+        tags=["orders"],
+        description="Takes the photo off the order and deletes its file. 409 on a completed "
+        "or cancelled order.",
+    )
+    @idempotent
+    def delete(self, request: Request, order_id: int, photo_id: int) -> Response:
+        photo_remove(order_id=order_id, photo_id=photo_id, user=signed_in(request))
+        return Response(status=204)

@@ -26,7 +26,7 @@ from orders.services.orders import (
     order_status_change,
     order_status_set,
 )
-from orders.services.photos import photo_add
+from orders.services.photos import photo_add, photo_remove
 from orders.services.placing import order_place
 from orders.services.time import time_entry_add, timer_start, timer_stop
 
@@ -54,6 +54,7 @@ __all__ = [
     "part_delete",
     "part_update",
     "photo_add",
+    "photo_remove",
     "time_entry_add",
     "timer_start",
     "timer_stop",

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext
 from PIL import Image, UnidentifiedImageError
 
-from conclave.exceptions import Conflict, ValidationFailed
+from conclave.exceptions import Conflict, NotFound, ValidationFailed
 from events.services import event_append
 from orders.models import OrderPhoto
 from orders.services.common import actor_of, contents_changed, open_order_for_update
@@ -95,3 +95,26 @@ def photo_add(*, order_id: int, user: User, upload: UploadedFile) -> OrderPhoto:
         photo.file.delete(save=False)  # no row, no file
         raise
     return photo
+
+
+@transaction.atomic
+def photo_remove(*, order_id: int, photo_id: int, user: User) -> None:
+    """Takes a photo off an open order the user may change (a wrong or private picture sent
+    by mistake). Its file is deleted once the removal is committed: a rollback keeps both."""
+    order = open_order_for_update(order_id, user)
+    photo = order.photos.filter(pk=photo_id).first()
+    if photo is None:
+        raise NotFound(f"No photo {photo_id} on order {order_id}.")
+    storage, name = photo.file.storage, str(photo.file.name)
+    photo.delete()
+    contents_changed(order)
+    event_append(
+        event_type="order.photo_removed",
+        payload={
+            "order_id": order.pk,
+            "photo_id": photo_id,
+            "sha256": photo.sha256,
+            "actor": actor_of(user),
+        },
+    )
+    transaction.on_commit(lambda: storage.delete(name))
