@@ -447,7 +447,10 @@ def test_orders__status_and_assignment_through_the_services(staff, mechanic, oth
     assert order.status == "in_progress" and order.mechanic_id == other_mechanic.pk
     assert last_event("order.status_changed").payload["actor"] == "user:stella"
     assert last_event("order.assigned").payload["actor"] == "user:stella"
-    assert any("cannot become new" in m for m in page_messages(illegal))
+    assert any(
+        f"Order {order.pk} is in progress. Its status can change to: ready, cancelled." in m
+        for m in page_messages(illegal)
+    )
     assert staff.get(f"/admin/orders/order/{order.pk}/delete/").status_code == 403
 
 

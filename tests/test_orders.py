@@ -256,6 +256,39 @@ def test_status_change__illegal__409_naming_allowed(mechanic, path, target, allo
 
     assert response.status_code == 409
     assert response.json()["allowed"] == allowed
+    words = {"in_progress": "in progress"}
+    if allowed:
+        assert response.json()["detail"] == (
+            f"Order {order_id} is {words.get(path[-1], path[-1]) if path else 'new'}. Its status "
+            f"can change to: {', '.join(words.get(a, a) for a in allowed)}."
+        )
+    else:
+        assert response.json()["detail"] == (
+            f"Order {order_id} is cancelled; its status can no longer change."
+        )
+
+
+@pytest.mark.parametrize(
+    ("language", "detail"),
+    [
+        ("he", "הזמנה {id} חדשה. אפשר לשנות את הסטטוס שלה ל: בעבודה, בוטלה."),
+        ("ru", "Заказ {id} новый. Его статус можно сменить на: в работе, отменён."),
+    ],
+)
+def test_status_change__illegal__the_reason_in_the_callers_language(mechanic, language, detail):
+    client = client_for("mika", "a-long-enough-password-1")
+    order_id = client.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+
+    response = client.patch(
+        f"/api/mechanic/orders/{order_id}/status",
+        {"status": "ready"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == detail.format(id=order_id)
+    assert response.json()["allowed"] == ["in_progress", "cancelled"]  # codes never change
 
 
 def test_other_mechanics_order__invisible_and_unchangeable(mechanic, other_mechanic):

@@ -2,11 +2,12 @@
 
 from collections.abc import Mapping
 from contextlib import nullcontext
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 
 from conclave.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from conclave.text import REFUSAL, prints
@@ -136,13 +137,32 @@ def order_status_set(*, order_id: int, status: str, actor: User) -> Order:
     return _move(order, status, actor=actor_of(actor))
 
 
-def _move(order: Order, status: str, *, actor: str) -> Order:
+# A status as a sentence says it ("Order 5 is ready"): the labels are the lists' headings.
+STATUS_IN_A_SENTENCE: dict[str, Any] = {
+    OrderStatus.NEW: pgettext_lazy("order status in a sentence", "new"),
+    OrderStatus.IN_PROGRESS: pgettext_lazy("order status in a sentence", "in progress"),
+    OrderStatus.READY: pgettext_lazy("order status in a sentence", "ready"),
+    OrderStatus.COMPLETED: pgettext_lazy("order status in a sentence", "completed"),
+    OrderStatus.CANCELLED: pgettext_lazy("order status in a sentence", "cancelled"),
+}
+
+
+def _refuse_move(order: Order) -> Conflict:
+    """The 409 of a move the order's status does not allow, in the caller's language (a
+    mechanic's page sent from before staff moved the order shows it as it is)."""
     allowed = TRANSITIONS[order.status]
-    if status not in allowed:
-        raise Conflict(
-            f"An order that is {order.status} cannot become {status}.",
-            allowed=list(allowed),
-        )
+    words = {"order": order.pk, "current": STATUS_IN_A_SENTENCE[order.status]}
+    if not allowed:
+        text = gettext("Order %(order)d is %(current)s; its status can no longer change.")
+        return Conflict(text % words, allowed=[])
+    text = gettext("Order %(order)d is %(current)s. Its status can change to: %(allowed)s.")
+    listed = ", ".join(str(STATUS_IN_A_SENTENCE[status]) for status in allowed)
+    return Conflict(text % {**words, "allowed": listed}, allowed=list(allowed))
+
+
+def _move(order: Order, status: str, *, actor: str) -> Order:
+    if status not in TRANSITIONS[order.status]:
+        raise _refuse_move(order)
     old = order.status
     order.status = status
     order.updated_at = timezone.now()
