@@ -361,6 +361,10 @@ def order_new_view(request: HttpRequest) -> HttpResponse:
         "form": request.POST,
         "chosen_parts": request.POST.getlist("part_ids"),
         "idempotency_key": request.POST.get(idempotency.FORM_FIELD) or uuid.uuid4().hex,
+        # Checked as the photo is chosen: a bigger one would be refused whole (413), with
+        # everything typed, after its upload.
+        "photo_max_bytes": settings.ORDER_PHOTO_MAX_BYTES,
+        "photo_max_mib": settings.ORDER_PHOTO_MAX_BYTES // (1024 * 1024),
     }
     if request.method == "POST":
         try:

@@ -351,6 +351,28 @@ def test_new_order__step_by_step_then_the_order_page(page, workshop):
     expect(page.locator("#order-total")).to_have_text("6.80")
 
 
+def test_new_order__a_photo_over_the_limit_refused_as_it_is_chosen(page, workshop):
+    sign_in(page)
+    page.get_by_role("link", name="New order").click()
+    page.get_by_label("Part", exact=True).fill("Mirror")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("VIN").fill("MIR123456789")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Original", exact=True).check()
+    page.get_by_role("button", name="Next").click()
+    big = {"name": "car.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * (8 * 1024 * 1024 + 1)}
+
+    page.locator("#photo").set_input_files(big)
+    page.get_by_role("button", name="Next").click()
+
+    expect(page.locator("[data-step='4']")).to_be_visible()  # not on to the review
+    message = page.locator("#photo").evaluate("field => field.validationMessage")
+    assert message == "This photo is over 8 MiB: choose a smaller one."
+    page.locator("#photo").set_input_files([])
+    page.get_by_role("button", name="Next").click()
+    expect(page.locator("#review")).to_contain_text("MIR123456789")
+
+
 def test_lists_refresh_on_focus_and_every_30_s_without_a_reload(page, workshop):
     page.clock.install()
     sign_in(page)

@@ -160,6 +160,16 @@
     };
     const category = document.getElementById("category");
     if (category) category.addEventListener("change", filterParts);
+    // A photo over the limit is refused as it is chosen, not after the whole form's upload.
+    const photo = wizard.querySelector("input[type=file][data-max-bytes]");
+    if (photo) {
+      photo.addEventListener("change", () => {
+        const file = photo.files[0];
+        const tooBig = file && file.size > Number(photo.dataset.maxBytes);
+        photo.setCustomValidity(tooBig ? photo.dataset.tooBig : "");
+        if (tooBig) photo.reportValidity();
+      });
+    }
     filterParts();
     nav.hidden = false;
     nav.addEventListener("click", (event) => {
