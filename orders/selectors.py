@@ -57,6 +57,18 @@ def orders_visible_to(user: User | AnonymousUser) -> QuerySet[Order]:
     return orders.filter(mechanic=mechanic) if mechanic else orders.none()
 
 
+def mechanics_listed(*, active: bool | None = None) -> QuerySet[MechanicProfile]:
+    """Mechanics as staff choose among them (an assignment): by name, each with their
+    username and their orders not finished (Order.is_open), in one query."""
+    open_statuses = [status for status, moves in TRANSITIONS.items() if moves]
+    mechanics = (
+        MechanicProfile.objects.select_related("user")
+        .annotate(open_orders=Count("orders", filter=Q(orders__status__in=open_statuses)))
+        .order_by("display_name", "user__username", "pk")
+    )
+    return mechanics if active is None else mechanics.filter(is_active=active)
+
+
 def categories() -> QuerySet[Category]:
     return Category.objects.order_by("sort_order", "id")
 

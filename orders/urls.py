@@ -35,6 +35,7 @@ urlpatterns = [
         "admin/orders/<int:order_id>/assign", orders.OrderAssignApi.as_view(), name="order-assign"
     ),
     path("admin/orders/stats", orders.OrderStatsApi.as_view(), name="order-stats"),
+    path("admin/mechanics", mechanics.MechanicsApi.as_view(), name="mechanics"),
     path("orders/<int:order_id>/time", time.OrderTimeApi.as_view(), name="order-time"),
     path(
         "mechanic/orders/<int:order_id>/time/start",

@@ -63,6 +63,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "api/orders/<int:order_id>"): "401 200 404 200 404 404 404",
     ("GET", "api/orders/<int:order_id>/comments"): "401 200 404 200 404 404 404",
     ("GET", "api/orders/<int:order_id>/items"): "401 200 404 200 404 404 404",
+    ("GET", "api/admin/mechanics"): "401 403 403 200 403 403 403",
     ("GET", "api/orders/<int:order_id>/photos"): "401 200 404 200 404 404 404",
     ("GET", "api/orders/<int:order_id>/photos/<int:photo_id>"): "401 200 404 200 404 404 404",
     ("GET", "api/orders/<int:order_id>/time"): "401 200 404 200 404 404 404",

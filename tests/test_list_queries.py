@@ -87,3 +87,15 @@ def test_catalog__fixed_queries(api_client, system_keys, django_assert_num_queri
         parts = api_client.get("/api/parts")
 
     assert len(categories.json()) == len(parts.json()) == ROWS
+
+
+def test_staff_mechanics_list__fixed_queries(
+    busy_mechanic, other_mechanic, staff_client, django_assert_num_queries
+):
+    staff_client.get("/api/admin/mechanics")  # warm: this process's flag snapshot
+    # token, the staff member's permissions (their own, their groups'), count, page (users
+    # joined, open orders counted in it)
+    with django_assert_num_queries(5):
+        response = staff_client.get("/api/admin/mechanics")
+
+    assert [m["open_orders"] for m in response.json()["results"]] == [ROWS, 0]

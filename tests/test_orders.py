@@ -1219,3 +1219,31 @@ def test_time__other_mechanics_order__404(mechanic, other_mechanic):
     read = nora.get(f"/api/orders/{order_id}/time")
 
     assert (start.status_code, manual.status_code, read.status_code) == (404, 404, 404)
+
+
+def test_staff_mechanics_list__whom_to_assign_with_their_open_orders(
+    mechanic, other_mechanic, staff_client, staff_user
+):
+    from orders.services import mechanic_create, mechanic_set_active, order_status_set
+
+    twin = mechanic_create(username="mika2", password="a-long-enough-password-7",
+                           display_name="mika")  # fmt: skip
+    mine = [order_create(**RUNBOOK_ORDER, created_by=mechanic.user) for _ in range(3)]
+    order_status_set(order_id=mine[0].pk, status="cancelled", actor=staff_user)
+    mechanic_set_active(mechanic=other_mechanic, active=False, actor=staff_user)
+
+    everyone = staff_client.get("/api/admin/mechanics").json()
+    active = staff_client.get("/api/admin/mechanics", {"active": "true"}).json()
+    bad = staff_client.get("/api/admin/mechanics", {"active": "maybe"})
+    unknown = staff_client.get("/api/admin/mechanics", {"is_active": "true"})
+
+    assert [(m["username"], m["display_name"], m["active"], m["open_orders"])
+            for m in everyone["results"]] == [
+        ("mika", "mika", True, 2), ("mika2", "mika", True, 0), ("nora", "nora", False, 0),
+    ]  # fmt: skip
+    assert everyone["count"] == 3 and set(everyone["results"][0]) == {
+        "id", "username", "display_name", "phone", "language", "active", "telegram_linked",
+        "open_orders",
+    }  # fmt: skip
+    assert [m["id"] for m in active["results"]] == [mechanic.pk, twin.pk]
+    assert (bad.status_code, unknown.status_code) == (400, 400)

@@ -20,9 +20,15 @@ from rest_framework.views import APIView
 from conclave.exceptions import DomainError
 from conclave.idempotency import idempotent
 from conclave.serializers import StrictInputSerializer
-from orders.apis.common import IsMechanic, mechanic_from, signed_in
+from orders.apis.common import (
+    HandlesOrders,
+    IsMechanic,
+    OrderPagination,
+    mechanic_from,
+    signed_in,
+)
 from orders.models import Language, MechanicProfile
-from orders.selectors import mechanic_of, mechanic_stats
+from orders.selectors import mechanic_of, mechanic_stats, mechanics_listed
 from orders.services import mechanic_password_change, mechanic_update
 
 
@@ -181,3 +187,38 @@ class MechanicStatsApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(mechanic_stats(mechanic_from(request)))
+
+
+@extend_schema_serializer(component_name="MechanicListed")
+class MechanicListedSerializer(ProfileSerializer):
+    active = serializers.BooleanField(source="is_active")
+    open_orders = serializers.IntegerField(help_text="Orders of theirs not finished yet.")
+
+
+class MechanicsApi(APIView):
+    """`GET /api/admin/mechanics`: the mechanics staff assign orders to (their ids for
+    `POST /api/admin/orders/<id>/assign` and `GET /api/orders?mechanic_id=`)."""
+
+    permission_classes = (HandlesOrders,)
+    pagination_class = OrderPagination
+
+    class FilterSerializer(StrictInputSerializer):
+        active = serializers.BooleanField(
+            required=False, allow_null=True, default=None, help_text="Only active (or not)."
+        )
+        page = serializers.IntegerField(required=False, min_value=1)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+    @extend_schema(
+        operation_id="mechanic_list",
+        parameters=[FilterSerializer],
+        responses={200: MechanicListedSerializer(many=True)},
+        tags=["mechanics"],
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        mechanics = mechanics_listed(active=filters.validated_data["active"])
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(mechanics, request, view=self) or []
+        return paginator.get_paginated_response(MechanicListedSerializer(page, many=True).data)
