@@ -250,16 +250,20 @@ def orders_filtered(
     flags: Mapping[str, bool],
     status: str | None = None,
     mechanic_id: int | None = None,
+    assigned: bool | None = None,
     created_from: date | None = None,
     created_to: date | None = None,
     search: str | None = None,
 ) -> QuerySet[Order]:
-    """Narrows a list of orders: by status, mechanic, days of creation (both included, in the
-    workshop's time zone) and part of a VIN or, while ENABLE_CAR_NUMBER is on, car number."""
+    """Narrows a list of orders: by status, mechanic (or whether there is one), days of
+    creation (both included, in the workshop's time zone) and part of a VIN or, while
+    ENABLE_CAR_NUMBER is on, car number."""
     if status:
         orders = orders.filter(status=status)
     if mechanic_id:
         orders = orders.filter(mechanic_id=mechanic_id)
+    if assigned is not None:
+        orders = orders.filter(mechanic__isnull=not assigned)
     if created_from:
         orders = orders.filter(created_at__gte=workshop_day_bounds(created_from, created_from)[0])
     if created_to:

@@ -1247,3 +1247,22 @@ def test_staff_mechanics_list__whom_to_assign_with_their_open_orders(
     }  # fmt: skip
     assert [m["id"] for m in active["results"]] == [mechanic.pk, twin.pk]
     assert (bad.status_code, unknown.status_code) == (400, 400)
+
+
+def test_staff_order_list__assigned_or_not__the_orders_waiting_for_a_mechanic(
+    mechanic, staff_client, api_client
+):
+    theirs = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    waiting = [api_client.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+               for _ in range(2)]  # fmt: skip
+
+    unassigned = staff_client.get("/api/orders", {"assigned": "false"}).json()
+    assigned = staff_client.get("/api/orders", {"assigned": "true"}).json()
+    contradiction = staff_client.get(
+        "/api/orders", {"assigned": "false", "mechanic_id": mechanic.pk}
+    )
+
+    assert sorted(o["id"] for o in unassigned["results"]) == sorted(waiting)
+    assert [o["id"] for o in assigned["results"]] == [theirs.pk]
+    assert contradiction.status_code == 400
+    assert "mechanic_id" in contradiction.json()["detail"]

@@ -61,6 +61,12 @@ class OrdersApi(APIView):
     class FilterSerializer(StrictInputSerializer):
         status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
         mechanic_id = IdField(required=False)
+        assigned = serializers.BooleanField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="false: the orders no mechanic has yet (anonymous ones, to assign).",
+        )
         created_from = serializers.DateField(required=False, help_text="First day, included.")
         created_to = serializers.DateField(required=False, help_text="Last day, included.")
         search = serializers.CharField(
@@ -76,6 +82,8 @@ class OrdersApi(APIView):
                 raise serializers.ValidationError(
                     {"created_to": ["Must not be before created_from."]}
                 )
+            if attrs.get("assigned") is False and attrs.get("mechanic_id"):
+                raise serializers.ValidationError({"mechanic_id": ["Not with assigned=false."]})
             return attrs
 
     pagination_class = OrderPagination  # GET's pages, and the schema's
