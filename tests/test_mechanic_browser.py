@@ -204,6 +204,27 @@ def test_order__status_comment_and_timer(page, workshop):
     assert len(entries) == 1 and entries[0]["ended_at"] is not None
 
 
+def test_order__a_page_drawn_before_the_order_moved__says_so_and_shows_it_as_it_is(
+    browser, workshop
+):
+    for page in _page(browser, workshop.base, refused=(409,)):
+        order = workshop.order()
+        sign_in(page)
+        page.locator(f'[data-order="{order}"] a').click()
+        expect(page.get_by_role("button", name="Start work")).to_be_visible()
+        # Moved meanwhile elsewhere (another tab, the phone): the page still offers it.
+        workshop.api("PATCH", f"/api/mechanic/orders/{order}/status", {"status": "in_progress"})
+
+        page.get_by_role("button", name="Start work").click()
+
+        expect(page.locator("#toast")).to_have_text(
+            f"Order {order} is in progress. Its status can change to: ready, cancelled."
+        )
+        expect(page.locator("#order-status")).to_have_text("In progress")
+        expect(page.get_by_role("button", name="Mark ready")).to_be_visible()
+        expect(page.get_by_role("button", name="Start work")).to_have_count(0)
+
+
 def test_halted__a_refused_change_raises_the_banner_with_the_reason(browser, tmp_path):
     # A world of its own: only the keepers' ceremony clears a halt.
     for workshop in _workshop(tmp_path, "conclave_ui_halt"):

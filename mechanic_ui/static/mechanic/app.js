@@ -96,6 +96,9 @@
       await Promise.all([...document.querySelectorAll("[data-refresh]")].map(refresh));
     } catch (error) {
       show(error.userMessage, true);
+      // The order or the timer moved on since the page was drawn (staff, another tab): the
+      // page shows them as they are now. (Not after a form's refusal: what was typed stays.)
+      if (error.status === 409 && !(target instanceof HTMLFormElement)) refreshAll();
     } finally {
       target.removeAttribute("aria-busy");
     }
