@@ -40,6 +40,7 @@ from orders.services import (
     category_create,
     category_delete,
     category_update,
+    comment_add,
     mechanic_create,
     mechanic_create_check,
     mechanic_password_reset,
@@ -205,6 +206,7 @@ class OrderAdmin(admin.ModelAdmin):
         return [
             path("<int:pk>/status/", wrap(self.status_view), name="orders_order_status"),
             path("<int:pk>/assign/", wrap(self.assign_view), name="orders_order_assign"),
+            path("<int:pk>/comment/", wrap(self.comment_view), name="orders_order_comment"),
             path("export.csv", wrap(self.export_view), name="orders_order_export"),
             *super().get_urls(),
         ]
@@ -244,6 +246,19 @@ class OrderAdmin(admin.ModelAdmin):
             self.message_user(request, error_text(exc), messages.ERROR)
         else:
             self.message_user(request, f"Order {pk} is assigned to {order.mechanic}.")
+        return self._back(pk)
+
+    def comment_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Staff's comment on the order, which its mechanic reads on the order's page."""
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        order = get_object_or_404(Order, pk=pk)
+        try:
+            comment_add(order=order, author=_user(request), text=request.POST.get("text", ""))
+        except DomainError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+        else:
+            self.message_user(request, "Your comment is on the order.")
         return self._back(pk)
 
     def export_view(self, request: HttpRequest) -> StreamingHttpResponse:

@@ -469,6 +469,36 @@ def test_orders__assignment_names_each_mechanic_with_their_username(staff, mecha
     assert f'<a href="?mechanic__id__exact={twin.pk}">mika (mika2)</a>' in listed
 
 
+def test_orders__staff_comment_from_the_order_page__the_mechanic_reads_it(
+    staff, flag_manager, mechanic
+):
+    from orders.models import Comment
+
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    page = staff.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    url = f"/admin/orders/order/{order.pk}/comment/"
+
+    added = staff.post(url, {"text": "  Pads arrive on Tuesday.  "}, follow=True)
+    empty = staff.post(url, {"text": "   "}, follow=True)
+    not_staff = flag_manager.post(url, {"text": "Hello"})
+    by_get = staff.get(url)
+
+    assert f'action="{url}"' in page
+    assert any("Your comment is on the order." in m for m in page_messages(added))
+    assert any("1 to 2000 characters" in m for m in page_messages(empty))
+    assert (not_staff.status_code, by_get.status_code) == (403, 403)
+    assert list(Comment.objects.values_list("text", "author__username")) == [
+        ("Pads arrive on Tuesday.", "stella")
+    ]
+    assert last_event("order.comment_added").payload["actor"] == "user:stella"
+    mechanic_page = Client()
+    mechanic_page.force_login(mechanic.user)
+    assert (
+        "Pads arrive on Tuesday."
+        in mechanic_page.get(f"/mechanic/orders/{order.pk}").content.decode()
+    )
+
+
 def test_orders__cancelled_order__no_assignment_offered_and_refused(
     staff, mechanic, other_mechanic
 ):
