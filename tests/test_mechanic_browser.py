@@ -225,6 +225,23 @@ def test_order__a_page_drawn_before_the_order_moved__says_so_and_shows_it_as_it_
         expect(page.get_by_role("button", name="Start work")).to_have_count(0)
 
 
+def test_order__cancelling_is_asked_about_first(page, workshop):
+    order = workshop.order()
+    sign_in(page)
+    page.locator(f'[data-order="{order}"] a').click()
+    asked = []
+
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Cancel the order").click()
+    expect(page.get_by_role("button", name="Cancel the order")).to_be_visible()
+    assert workshop.api("GET", f"/api/orders/{order}")["status"] == "new"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel the order").click()
+
+    expect(page.locator("#order-status")).to_have_text("Cancelled")
+    assert asked == [f"Cancel order #{order}? A cancelled order cannot be reopened."]
+
+
 def test_halted__a_refused_change_raises_the_banner_with_the_reason(browser, tmp_path):
     # A world of its own: only the keepers' ceremony clears a halt.
     for workshop in _workshop(tmp_path, "conclave_ui_halt"):

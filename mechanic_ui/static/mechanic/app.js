@@ -86,6 +86,8 @@
 
   async function act(target) {
     const name = target.dataset.action;
+    // A move that cannot be undone (cancelling) is asked about first.
+    if (target.dataset.confirm && !window.confirm(target.dataset.confirm)) return;
     if (name === "comment" && !target.elements.text.value.trim()) {
       show(target.dataset.emptyMessage, true);
       return;
