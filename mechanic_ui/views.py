@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -297,6 +297,29 @@ def profile_view(request: HttpRequest) -> HttpResponse:
 
 
 CUSTOM_PART_ROWS = 3
+# The order form's fields as its labels name them, for a refusal to say which it is about.
+ORDER_FIELD_LABELS = {
+    "part_type": gettext_lazy("Part"),
+    "part_ids": gettext_lazy("Parts from the catalog"),
+    "category_id": gettext_lazy("Category"),
+    "vin": gettext_lazy("VIN"),
+    "car_number": gettext_lazy("Car number"),
+    "original_or_analog": gettext_lazy("Original or analog"),
+    "name": gettext_lazy("Name"),
+    "custom_quantity": gettext_lazy("Quantity"),
+    "quantity": gettext_lazy("Quantity"),
+    "unit_price": gettext_lazy("Unit price"),
+    "photo": gettext_lazy("Photo"),
+}
+
+
+def _order_errors(detail: Any) -> dict[str, list[str]]:
+    """A refusal's problems by the label of the field each is about ("" for the order)."""
+    if not isinstance(detail, dict):
+        return {"": [str(detail)]}
+    return {
+        str(ORDER_FIELD_LABELS.get(field, "")): list(problems) for field, problems in detail.items()
+    }
 
 
 def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> int:
@@ -374,7 +397,7 @@ def order_new_view(request: HttpRequest) -> HttpResponse:
             # its values and a new key, so a second order is made only when asked for.
             context["idempotency_key"] = uuid.uuid4().hex
             context["errors"] = {
-                "order": [
+                "": [
                     gettext(
                         "This order was sent already. Check it and send it again to make another order."
                     )
@@ -384,12 +407,11 @@ def order_new_view(request: HttpRequest) -> HttpResponse:
         except Halted as exc:
             reason = exc.extra.get("reason", "")
             context["errors"] = {
-                "order": [gettext("The system is halted: %(reason)s") % {"reason": reason}]
+                "": [gettext("The system is halted: %(reason)s") % {"reason": reason}]
             }
             return render(request, "mechanic/order_new.html", context, status=503)
         except DomainError as exc:
-            detail = exc.detail
-            context["errors"] = detail if isinstance(detail, dict) else {"order": [detail]}
+            context["errors"] = _order_errors(exc.detail)
             return render(request, "mechanic/order_new.html", context)
         return redirect("mechanic:order", order_id=order_id)
     return render(request, "mechanic/order_new.html", context)

@@ -510,6 +510,25 @@ def test_new_order__any_bad_step__nothing_written_and_the_reason_shown(mechanic,
     assert not Order.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"part_type": ""}, "Part: Name the part you need, or pick it from the catalog."),
+        ({"vin": "bad"}, "VIN: 6 to 17 letters and digits."),
+        ({"custom_name_0": "Clip", "custom_price_0": "-1"}, "Unit price: An amount from 0"),
+    ],
+)
+def test_new_order__a_refusal_names_the_field_it_is_about(mechanic, fields, shown):
+    data = {"part_type": "Mirror", "vin": "TEST123456789", "original_or_analog": "original",
+            **fields}  # fmt: skip
+
+    response = signed_in(mechanic).post("/mechanic/orders/new", data)
+
+    errors = re.search(r'id="order-errors">(.*?)</div>', response.content.decode(), re.S)
+    assert errors is not None and shown in errors.group(1)
+    assert not Order.objects.exists()
+
+
 @pytest.mark.parametrize("quantity", ["\u00b2", "9" * 5000])
 def test_new_order__quantity_not_digits__the_reason_shown(mechanic, quantity):
     data = {"part_type": "Mirror", "vin": "TEST123456789", "original_or_analog": "original",

@@ -70,6 +70,10 @@ def order_place(
     its catalog price), the typed part, the custom parts (name, unit price, quantity) and the
     photo. Any refusal on the way rolls all of it back."""
     user = mechanic.user
+    if not (part_ids or typed_part.strip() or custom_parts):
+        raise ValidationFailed(
+            {"part_type": [gettext("Name the part you need, or pick it from the catalog.")]}
+        )
     if part_ids and not flags["ENABLE_PART_CATEGORIES"]:  # switched off since they were shown
         raise ValidationFailed(
             {
