@@ -510,6 +510,16 @@ def test_new_order__any_bad_step__nothing_written_and_the_reason_shown(mechanic,
     assert not Order.objects.exists()
 
 
+def test_new_order__every_field_s_problem_told_at_once(mechanic):
+    data = {"part_type": "Mirror", "vin": "bad", "original_or_analog": "copy"}
+
+    response = signed_in(mechanic).post("/mechanic/orders/new", data)
+
+    page = response.content.decode()
+    assert "VIN: 6 to 17 letters and digits." in page
+    assert "Original or analog: One of original, analog." in page
+
+
 @pytest.mark.parametrize(
     ("fields", "shown"),
     [

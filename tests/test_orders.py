@@ -191,6 +191,22 @@ def test_order_create__car_number_invalid_while_flag_on__400(
     assert "car_number" in response.json()["detail"]
 
 
+def test_order_create__every_field_s_problem_at_once(
+    api_client, system_keys, django_capture_on_commit_callbacks
+):
+    flag_on("ENABLE_CAR_NUMBER", django_capture_on_commit_callbacks)
+
+    response = api_client.post(
+        "/api/orders",
+        {**RUNBOOK_ORDER, "vin": "bad", "car_number": "12 345 67!"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert sorted(response.json()["detail"]) == ["car_number", "vin"]
+    assert not Order.objects.exists()
+
+
 def test_order_create__lower_case_vin__stored_upper_case(api_client, system_keys):
     response = api_client.post(
         "/api/orders", {**RUNBOOK_ORDER, "vin": "wvwzzz1jzxw000001"}, format="json"

@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
@@ -62,15 +62,25 @@ def order_create(
         ("category", category, 100),
     ):
         if not (value or "").strip() or len(value) > limit:
-            errors[field] = [f"1 to {limit} characters."]
+            errors[field] = [gettext("1 to %(limit)d characters.") % {"limit": limit}]
         elif not prints(value):
             errors[field] = [gettext(REFUSAL)]
     if original_or_analog not in ORIGINS:
-        errors["original_or_analog"] = [f"One of {', '.join(ORIGINS)}."]
+        errors["original_or_analog"] = [
+            gettext("One of %(choices)s.") % {"choices": ", ".join(ORIGINS)}
+        ]
+    # Every field's problem told at once, not one round each.
+    normalised_vin = stored_car_number = ""
+    try:
+        normalised_vin = normalise_vin(vin)
+    except ValidationFailed as exc:
+        errors.update(cast(dict[str, list[str]], exc.detail))
+    try:
+        stored_car_number = normalise_car_number(car_number) if flags["ENABLE_CAR_NUMBER"] else ""
+    except ValidationFailed as exc:
+        errors.update(cast(dict[str, list[str]], exc.detail))
     if errors:
         raise ValidationFailed(errors)
-    normalised_vin = normalise_vin(vin)
-    stored_car_number = normalise_car_number(car_number) if flags["ENABLE_CAR_NUMBER"] else ""
     user = created_by if created_by is not None and created_by.is_authenticated else None
     mechanic = MechanicProfile.objects.filter(user=user, is_active=True).first() if user else None
     order = Order(
