@@ -217,12 +217,15 @@ class OrderAdmin(admin.ModelAdmin):
     def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if request.method != "POST" or not self.has_change_permission(request):
             raise PermissionDenied
+        status = request.POST.get("status", "")
+        if status == OrderStatus.CANCELLED and request.POST.get("confirmed") != "yes":
+            # Final, with no way back: asked about first, as on the mechanic's page.
+            order = get_object_or_404(Order, pk=pk)
+            context = {**self.admin_site.each_context(request), "order": order,
+                       "opts": self.opts, "title": f"Cancel order {order.pk}?"}  # fmt: skip
+            return TemplateResponse(request, "admin/orders/order/cancel_confirm.html", context)
         try:
-            order = order_status_set(
-                order_id=pk,
-                status=request.POST.get("status", ""),
-                actor=_user(request),
-            )
+            order = order_status_set(order_id=pk, status=status, actor=_user(request))
         except DomainError as exc:
             self.message_user(request, error_text(exc), messages.ERROR)
         else:

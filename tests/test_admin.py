@@ -469,6 +469,22 @@ def test_orders__assignment_names_each_mechanic_with_their_username(staff, mecha
     assert f'<a href="?mechanic__id__exact={twin.pk}">mika (mika2)</a>' in listed
 
 
+def test_orders__cancelling_asks_for_a_confirmation_first(staff, mechanic):
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    url = f"/admin/orders/order/{order.pk}/status/"
+
+    asked = staff.post(url, {"status": "cancelled"})
+    order.refresh_from_db()
+    assert asked.status_code == 200 and order.status == "new"
+    page = asked.content.decode()
+    assert f"Cancel order {order.pk}?" in page and 'name="confirmed" value="yes"' in page
+
+    staff.post(url, {"status": "cancelled", "confirmed": "yes"})
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    assert last_event("order.status_changed").payload["actor"] == "user:stella"
+
+
 def test_orders__staff_comment_from_the_order_page__the_mechanic_reads_it(
     staff, flag_manager, mechanic
 ):
@@ -503,7 +519,9 @@ def test_orders__cancelled_order__no_assignment_offered_and_refused(
     staff, mechanic, other_mechanic
 ):
     order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
-    staff.post(f"/admin/orders/order/{order.pk}/status/", {"status": "cancelled"})
+    staff.post(
+        f"/admin/orders/order/{order.pk}/status/", {"status": "cancelled", "confirmed": "yes"}
+    )
 
     page = staff.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     answer = staff.post(
