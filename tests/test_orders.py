@@ -1282,3 +1282,16 @@ def test_staff_order_list__assigned_or_not__the_orders_waiting_for_a_mechanic(
     assert [o["id"] for o in assigned["results"]] == [theirs.pk]
     assert contradiction.status_code == 400
     assert "mechanic_id" in contradiction.json()["detail"]
+
+
+@pytest.mark.parametrize("url", ["/api/orders", "/api/admin/mechanics"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [({"page": "0"}, "page"), ({"page_size": "0"}, "page_size"),
+     ({"page_size": "201"}, "page_size"), ({"page_size": "2", "page": "x"}, "page")],
+)  # fmt: skip
+def test_staff_lists__page_and_page_size_checked_alike(staff_client, mechanic, url, query, field):
+    response = staff_client.get(url, query)
+
+    assert response.status_code == 400
+    assert list(response.json()["detail"]) == [field]

@@ -16,6 +16,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from conclave.exceptions import NotFound
+from conclave.serializers import StrictInputSerializer
 from orders.models import MechanicProfile, Order, OrderStatus, PartOrigin
 from orders.selectors import handles_orders, mechanic_of, orders_visible_to
 
@@ -45,6 +46,15 @@ class OrderPagination(PageNumberPagination):
     page_size = 50
     max_page_size = 200
     page_size_query_param = "page_size"
+
+
+class PagedQuery(StrictInputSerializer):
+    """A paginated list's query string: its filters (a subclass's fields) and the page."""
+
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=OrderPagination.max_page_size
+    )
 
 
 def signed_in(request: Request) -> User:

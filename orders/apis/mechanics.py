@@ -24,6 +24,7 @@ from orders.apis.common import (
     HandlesOrders,
     IsMechanic,
     OrderPagination,
+    PagedQuery,
     mechanic_from,
     signed_in,
 )
@@ -202,12 +203,10 @@ class MechanicsApi(APIView):
     permission_classes = (HandlesOrders,)
     pagination_class = OrderPagination
 
-    class FilterSerializer(StrictInputSerializer):
+    class FilterSerializer(PagedQuery):
         active = serializers.BooleanField(
             required=False, allow_null=True, default=None, help_text="Only active (or not)."
         )
-        page = serializers.IntegerField(required=False, min_value=1)
-        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
     @extend_schema(
         operation_id="mechanic_list",

@@ -23,6 +23,7 @@ from orders.apis.common import (
     IsMechanic,
     OrderOutputSerializer,
     OrderPagination,
+    PagedQuery,
     mechanic_from,
     order_json,
     signed_in,
@@ -58,7 +59,7 @@ class OrdersApi(APIView):
         category = serializers.CharField(max_length=100)
         original_or_analog = serializers.ChoiceField(choices=PartOrigin.choices)
 
-    class FilterSerializer(StrictInputSerializer):
+    class FilterSerializer(PagedQuery):
         status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
         mechanic_id = IdField(required=False)
         assigned = serializers.BooleanField(
@@ -72,8 +73,6 @@ class OrdersApi(APIView):
         search = serializers.CharField(
             required=False, max_length=20, help_text="Part of a VIN or (flag on) car number."
         )
-        page = serializers.IntegerField(required=False, min_value=1)
-        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             first, last = attrs.get("created_from"), attrs.get("created_to")
