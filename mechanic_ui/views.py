@@ -333,7 +333,8 @@ def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> i
             continue
         if quantity is None:
             raise ValidationFailed({"custom_quantity": [gettext("A whole number from 1 to 999.")]})
-        custom.append((name, data.get(f"custom_price_{n}", "").strip() or "0", quantity))
+        # No price is refused, as by the API (a part priced 0.00 unsaid would skew the total).
+        custom.append((name, data.get(f"custom_price_{n}", "").strip() or None, quantity))
     # Sent whatever the flag says now: parts chosen while the catalog was on are refused if it
     # went off meanwhile (order_place), never dropped from the order unsaid.
     chosen = [whole_number(text) for text in data.getlist("part_ids")]

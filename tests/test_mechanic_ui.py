@@ -526,6 +526,7 @@ def test_new_order__every_field_s_problem_told_at_once(mechanic):
         ({"part_type": ""}, "Part: Name the part you need, or pick it from the catalog."),
         ({"vin": "bad"}, "VIN: 6 to 17 letters and digits."),
         ({"custom_name_0": "Clip", "custom_price_0": "-1"}, "Unit price: An amount from 0"),
+        ({"custom_name_0": "Clip", "custom_price_0": " "}, "Unit price: A custom part needs"),
     ],
 )
 def test_new_order__a_refusal_names_the_field_it_is_about(mechanic, fields, shown):

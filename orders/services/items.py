@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils.translation import gettext
 
 from conclave.exceptions import FeatureDisabled, NotFound, ValidationFailed
 from events.services import event_append
@@ -55,7 +56,7 @@ def item_add(
         }
     else:
         if unit_price is None:
-            raise ValidationFailed({"unit_price": ["A custom part needs its unit price."]})
+            raise ValidationFailed({"unit_price": [gettext("A custom part needs its unit price.")]})
         fields = {
             "name": clean_text(name, "name", 200, required=True),
             "part_number": clean_text(part_number, "part_number", 64, required=False),

@@ -61,7 +61,7 @@ def order_place(
     category_id: int | None = None,
     part_ids: Sequence[int] = (),
     typed_part: str = "",
-    custom_parts: Sequence[tuple[str, Decimal | str, int]] = (),
+    custom_parts: Sequence[tuple[str, Decimal | str | None, int]] = (),
     photo: UploadedFile | None = None,
     telegram_chat_id: int | None = None,
     telegram_language: str = "",
