@@ -53,8 +53,9 @@ def login_link_redeem(token: str) -> MechanicLoginLink:
     return MechanicLoginLink.objects.select_related("mechanic__user", "order").get(nonce=nonce)
 
 
-def login_links_revoke(mechanic: MechanicProfile) -> None:
+def login_links_revoke(*, user_id: int) -> None:
     """The mechanic's links not used yet stop working: they sign in without the password, so
     they go with it (changed or reset), with the account (deactivated) and with the chat they
-    were sent to (linked to another)."""
-    MechanicLoginLink.objects.filter(mechanic=mechanic, used_at__isnull=True).delete()
+    were sent to (linked to another). Named by their user: one statement whatever the caller
+    holds."""
+    MechanicLoginLink.objects.filter(mechanic__user_id=user_id, used_at__isnull=True).delete()

@@ -166,8 +166,7 @@ def mechanic_password_change(*, user: User, current_password: str, new_password:
     user.set_password(new_password)
     user.save(update_fields=["password"])
     Token.objects.filter(user=user).delete()
-    if (mechanic := MechanicProfile.objects.filter(user=user).first()) is not None:
-        login_links_revoke(mechanic)
+    login_links_revoke(user_id=user.pk)
     event_append(
         event_type="mechanic.password_changed",
         payload={"username": user.get_username(), "actor": actor_of(user)},
@@ -186,7 +185,7 @@ def mechanic_password_reset(*, mechanic: MechanicProfile, new_password: str, act
     user.set_password(new_password)
     user.save(update_fields=["password"])  # the session hash changes: sessions end
     Token.objects.filter(user=user).delete()
-    login_links_revoke(mechanic)
+    login_links_revoke(user_id=user.pk)
     event_append(
         event_type="mechanic.password_reset",
         payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
@@ -206,7 +205,7 @@ def mechanic_set_active(*, mechanic: MechanicProfile, active: bool, actor: User)
     user.save(update_fields=["is_active"])
     if not active:
         Token.objects.filter(user=user).delete()
-        login_links_revoke(mechanic)
+        login_links_revoke(user_id=user.pk)
     event_append(
         event_type="mechanic.activated" if active else "mechanic.deactivated",
         payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
@@ -247,7 +246,7 @@ def mechanic_telegram_link(
     mechanic.telegram_chat_id = chat_id
     with checked_again_if_refused(check):  # linked to another mechanic meanwhile
         mechanic.save(update_fields=["telegram_chat_id"])
-    login_links_revoke(mechanic)  # those sent to the chat it had
+    login_links_revoke(user_id=mechanic.user_id)  # those sent to the chat it had
     event_append(
         event_type="mechanic.telegram_linked" if chat_id else "mechanic.telegram_unlinked",
         payload={"mechanic_id": mechanic.pk, "actor": actor_of(actor)},
