@@ -34,6 +34,11 @@ urlpatterns = [
     path(
         "admin/orders/<int:order_id>/assign", orders.OrderAssignApi.as_view(), name="order-assign"
     ),
+    path(
+        "admin/orders/<int:order_id>/status",
+        orders.OrderStatusSetApi.as_view(),
+        name="order-status-set",
+    ),
     path("admin/orders/stats", orders.OrderStatsApi.as_view(), name="order-stats"),
     path("admin/mechanics", mechanics.MechanicsApi.as_view(), name="mechanics"),
     path("orders/<int:order_id>/time", time.OrderTimeApi.as_view(), name="order-time"),

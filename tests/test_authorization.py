@@ -104,6 +104,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "api/admin/categories/reorder"): "401 403 403 400 403 403 403",
     ("POST", "api/admin/feature-flags/kill-switch"): "401 403 403 403 200 403 403",
     ("POST", "api/admin/orders/<int:order_id>/assign"): "401 403 403 200 403 403 403",
+    ("PATCH", "api/admin/orders/<int:order_id>/status"): "401 403 403 200 403 403 403",
     ("POST", "api/admin/parts"): "401 403 403 400 403 403 403",
     ("POST", "api/mechanic/login"): "400 400 400 400 400 400 400",
     ("POST", "api/mechanic/orders/<int:order_id>/time/start"): "401 201 404 403 403 403 403",
@@ -211,6 +212,7 @@ def _bodies(workshop: Workshop) -> dict[tuple[str, str], dict]:
             "ended_at": "2026-01-05T09:00:00Z",
         },
         ("PATCH", "api/mechanic/orders/<int:order_id>/status"): {"status": "cancelled"},
+        ("PATCH", "api/admin/orders/<int:order_id>/status"): {"status": "in_progress"},
         ("POST", "api/admin/orders/<int:order_id>/assign"): {
             "mechanic_id": workshop.order_b.mechanic_id
         },

@@ -922,6 +922,41 @@ def test_assign__inactive_mechanic_409__not_staff_403(staff_client, mechanic):
     assert Order.objects.get().mechanic is None
 
 
+def test_staff_status__any_order_moves_along__mechanics_403__illegal_409(staff_client, mechanic):
+    """Staff's API moves an order as the admin's buttons do, the anonymous ones included (no
+    mechanic can): API consumers could assign an order but not complete or cancel it."""
+    order_id = APIClient().post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    url = f"/api/admin/orders/{order_id}/status"
+    as_mechanic = client_for("mika", "a-long-enough-password-1")
+
+    refused = as_mechanic.patch(url, {"status": "in_progress"}, format="json")
+    moves = [
+        staff_client.patch(url, {"status": status}, format="json")
+        for status in ("in_progress", "ready")
+    ]
+    illegal = staff_client.patch(url, {"status": "cancelled"}, format="json")
+    unknown = staff_client.patch(url, {"status": "lost"}, format="json")
+    empty = staff_client.patch(url, {}, format="json")
+    missing = staff_client.patch(
+        f"/api/admin/orders/{order_id + 1}/status", {"status": "ready"}, format="json"
+    )
+
+    assert refused.status_code == 403
+    assert [m.status_code for m in moves] == [200, 200]
+    assert moves[-1].json()["status"] == "ready"
+    assert illegal.status_code == 409
+    assert illegal.json()["allowed"] == ["completed"]
+    assert unknown.status_code == 400
+    assert list(empty.json()["detail"]) == ["status"]
+    assert missing.status_code == 404
+    assert Order.objects.get().status == "ready"
+    changes = Event.objects.filter(event_type="order.status_changed")
+    assert [(e.payload["old"], e.payload["new"], e.payload["actor"]) for e in changes] == [
+        ("new", "in_progress", "user:stella"),
+        ("in_progress", "ready", "user:stella"),
+    ]
+
+
 def test_comments__own_order_add_and_list__empty_refused__others_404(mechanic, other_mechanic):
     mika = client_for("mika", "a-long-enough-password-1")
     nora = client_for("nora", "a-long-enough-password-2")

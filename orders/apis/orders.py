@@ -43,6 +43,7 @@ from orders.services import (
     order_assign,
     order_create,
     order_status_change,
+    order_status_set,
 )
 
 
@@ -184,6 +185,33 @@ class OrderStatusApi(APIView):
             order_id=order_id,
             status=serializer.validated_data["status"],
             mechanic=mechanic_from(request),
+        )
+        return Response(order_json(order, request_flags(request)))
+
+
+class OrderStatusSetApi(APIView):
+    """Staff move any order along the transitions (the admin's status buttons), the anonymous
+    orders no mechanic has included."""
+
+    permission_classes = (HandlesOrders,)
+    partial_patch = False  # PATCH replaces the status: the field is required
+
+    @extend_schema(
+        operation_id="order_status_set",
+        request=OrderStatusApi.InputSerializer,
+        responses={200: OrderOutputSerializer},
+        tags=["orders"],
+        description="Any order (staff). An illegal move is 409 with `allowed` naming the "
+        "statuses it may move to; the order's mechanic is told as when they move it.",
+    )
+    @idempotent
+    def patch(self, request: Request, order_id: int) -> Response:
+        serializer = OrderStatusApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = order_status_set(
+            order_id=order_id,
+            status=serializer.validated_data["status"],
+            actor=signed_in(request),
         )
         return Response(order_json(order, request_flags(request)))
 
