@@ -193,6 +193,7 @@ def test_order__status_comment_and_timer(page, workshop):
     page.get_by_label("New comment").fill("Pads are on the shelf")
     page.get_by_role("button", name="Add the comment").click()
     expect(page.locator("#comments")).to_contain_text("Pads are on the shelf")
+    expect(page.get_by_label("New comment")).to_have_value("")  # sent: not typed again
 
     page.get_by_role("button", name="Start the timer").click()
     running = page.locator("#timer-running")
@@ -426,6 +427,30 @@ def test_lists_refresh_on_focus_and_every_30_s_without_a_reload(page, workshop):
     page.clock.run_for(2_000)
     expect(page.locator(f'[data-order="{by_timer}"]')).to_be_visible()
     assert page.evaluate("() => window.notReloaded") is True
+
+
+def test_order_refresh__keeps_what_is_being_typed_and_the_open_forms(page, workshop):
+    """The order page refreshes on focus and every 30 s (the status, the time, the comments):
+    a comment half typed, or the hand-typed time opened, must outlive it (the mechanic
+    switching to another app to copy something back gives the window its focus again)."""
+    order = workshop.order()
+    sign_in(page)
+    page.goto(f"/mechanic/orders/{order}")
+    page.get_by_label("New comment").fill("Half a sent")
+    page.get_by_text("Add time by hand").click()
+    page.get_by_label("Notes").fill("gearbox")
+
+    workshop.api("PATCH", f"/api/mechanic/orders/{order}/status", {"status": "in_progress"})
+    page.get_by_label("New comment").focus()
+    page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+
+    expect(page.locator("#order-status")).to_have_text("In progress")  # refreshed
+    expect(page.get_by_label("New comment")).to_have_value("Half a sent")
+    expect(page.get_by_label("New comment")).to_be_focused()
+    expect(page.get_by_label("Notes")).to_be_visible()
+    expect(page.get_by_label("Notes")).to_have_value("gearbox")
+    page.keyboard.type("ence")  # on where it was left
+    expect(page.get_by_label("New comment")).to_have_value("Half a sentence")
 
 
 def _switch(page: Page, language: str) -> None:

@@ -31,13 +31,51 @@
     show.timer = setTimeout(() => (toast.hidden = true), 6000);
   }
 
+  // A form the mechanic is in the middle of: focused, or typed or chosen into.
+  function inUse(form) {
+    if (form.contains(document.activeElement)) return true;
+    return [...form.elements].some((field) => {
+      if (field.type === "file") return field.files.length > 0;
+      if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+      if (field.tagName === "SELECT") return [...field.options].some((o) => o.selected !== o.defaultSelected);
+      return "defaultValue" in field && field.value !== field.defaultValue;
+    });
+  }
+
+  // The fragment drawn afresh, with the forms in use kept as they are (what is typed, the
+  // file chosen, the caret) and the folded sections open or closed as they were.
+  function replaceKeepingForms(element, html) {
+    const fresh = document.createElement("template");
+    fresh.innerHTML = html;
+    const active = document.activeElement;
+    let caret = null;
+    try {
+      caret = active && active.selectionStart !== undefined ? [active.selectionStart, active.selectionEnd] : null;
+    } catch (error) {
+      caret = null; // fields without a caret (number, date) throw on some browsers
+    }
+    element.querySelectorAll("form[data-action]").forEach((form) => {
+      const twin = fresh.content.querySelector(`form[data-action="${form.dataset.action}"]`);
+      if (!twin) return; // gone with the order's state (a finished order takes no time)
+      const folded = form.closest("details");
+      const twinFolded = twin.closest("details");
+      if (folded && twinFolded) twinFolded.open = folded.open;
+      if (inUse(form)) twin.replaceWith(form);
+    });
+    element.replaceChildren(fresh.content);
+    if (active && active.isConnected && document.activeElement !== active) {
+      active.focus();
+      if (caret && caret[0] !== null) active.setSelectionRange(caret[0], caret[1]);
+    }
+  }
+
   async function refresh(element) {
     try {
       const html = await api.getText(location.pathname + location.search, {
         Accept: "text/html",
         "X-Fragment": element.dataset.refresh,
       });
-      element.innerHTML = html;
+      replaceKeepingForms(element, html);
       tick();
     } catch (error) {
       show(error.userMessage, true);
@@ -95,6 +133,8 @@
     target.setAttribute("aria-busy", "true");
     try {
       await actions[name](target);
+      // Done with: emptied, so that the refresh below does not keep it as a form in use.
+      if (target instanceof HTMLFormElement) target.reset();
       await Promise.all([...document.querySelectorAll("[data-refresh]")].map(refresh));
     } catch (error) {
       show(error.userMessage, true);
