@@ -28,6 +28,15 @@ def api_messages() -> dict[str, Any]:
             "started_at": gettext("Start"),
             "ended_at": gettext("End"),
             "notes": gettext("Notes"),
+            "part_id": gettext("From the catalog"),
+            "name": gettext("Name"),
+            "part_number": gettext("Part number"),
+            "quantity": gettext("Quantity"),
+            "unit_price": gettext("Unit price"),
+            "description": gettext("Description"),
+            "price": gettext("Price"),
+            "estimated_minutes": gettext("Estimated minutes"),
+            "photo": gettext("Photo"),
         },
     }
 

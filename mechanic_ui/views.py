@@ -53,6 +53,16 @@ FILTERS = {
 }
 
 
+def _photo_limit() -> dict[str, int]:
+    """The photo fields' size limit, checked as the photo is chosen: a bigger one would be
+    refused whole (413), with everything typed, after its upload."""
+    return {
+        "photo_max_bytes": settings.ORDER_PHOTO_MAX_BYTES,
+        "photo_max_mib": settings.ORDER_PHOTO_MAX_BYTES // (1024 * 1024),
+        "photo_max_count": settings.ORDER_PHOTO_MAX_COUNT,
+    }
+
+
 class LoginFormThrottle(SignInFormThrottle):
     """The mechanics' sign-in page."""
 
@@ -223,6 +233,11 @@ def order_view(request: HttpRequest, order_id: int) -> HttpResponse:
         "entries": entries,
         "time_total": sum(entry.seconds for entry in entries),
         "running": running,
+        # The "Add a part" form's catalog, while it is on and the order takes parts.
+        "catalog_parts": list(parts())
+        if order.is_open and request_flags(request)["ENABLE_PART_CATEGORIES"]
+        else [],
+        **_photo_limit(),
     }
     template = (
         "mechanic/_order.html"
@@ -332,7 +347,9 @@ def _new_order(request: HttpRequest, mechanic: MechanicProfile, flags: Any) -> i
         if not name:
             continue
         if quantity is None:
-            raise ValidationFailed({"custom_quantity": [gettext("A whole number from 1 to 999.")]})
+            raise ValidationFailed(
+                {"custom_quantity": [gettext("A whole number from 1 to %(most)d.") % {"most": 999}]}
+            )
         # No price is refused, as by the API (a part priced 0.00 unsaid would skew the total).
         custom.append((name, data.get(f"custom_price_{n}", "").strip() or None, quantity))
     # Sent whatever the flag says now: parts chosen while the catalog was on are refused if it
@@ -385,10 +402,7 @@ def order_new_view(request: HttpRequest) -> HttpResponse:
         "form": request.POST,
         "chosen_parts": request.POST.getlist("part_ids"),
         "idempotency_key": request.POST.get(idempotency.FORM_FIELD) or uuid.uuid4().hex,
-        # Checked as the photo is chosen: a bigger one would be refused whole (413), with
-        # everything typed, after its upload.
-        "photo_max_bytes": settings.ORDER_PHOTO_MAX_BYTES,
-        "photo_max_mib": settings.ORDER_PHOTO_MAX_BYTES // (1024 * 1024),
+        **_photo_limit(),
     }
     if request.method == "POST":
         try:

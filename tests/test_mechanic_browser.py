@@ -1,6 +1,7 @@
 """The mechanic UI in a real browser: Debian's headless Chromium driven by Playwright against
 gunicorn serving a database of the module's own, with no console error allowed on any page."""
 
+import io
 import json
 import os
 import re
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import clean_env, gunicorn, run_manage, scratch_databases
@@ -73,6 +75,7 @@ def _workshop(tmp_path, name: str, **overrides: str) -> Iterator[Workshop]:
             HALT_REDIS_PREFIX=f"ui-{uuid.uuid4().hex[:8]}",
             SIGNING_KEY_DIR=str(tmp_path / "keys"),
             CONCLAVE_VAR_DIR=str(tmp_path / "var"),
+            MEDIA_ROOT=str(tmp_path / "media"),  # gunicorn's two workers share the photos
             EVENT_INTEGRATION="inline",
             THROTTLE_RATE_LOGIN="",
             LOG_LEVEL="WARNING",
@@ -241,6 +244,79 @@ def test_order__cancelling_is_asked_about_first(page, workshop):
 
     expect(page.locator("#order-status")).to_have_text("Cancelled")
     assert asked == [f"Cancel order #{order}? A cancelled order cannot be reopened."]
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_order__parts_labour_and_a_photo_added_and_taken_off(browser, workshop):
+    """What the API lets a mechanic add to their open order, the order's page does too: a
+    part found later, from the catalog or named, the labour, a photo; and takes a line off."""
+    workshop.manage("shell", "--no-imports", "-c", (
+        "from django.contrib.auth.models import User;"
+        "from orders.services.catalog import category_create, part_create;"
+        "staff = User.objects.create(username='stella', is_staff=True);"
+        "brakes = category_create(actor=staff, name_en='Brakes');"
+        "part_create(actor=staff, category_id=brakes.pk, name_en='Brake disc',"
+        " part_number='BD-9', price='80.00')"
+    ))  # fmt: skip
+    workshop.flag("ENABLE_PART_CATEGORIES", True)
+    try:
+        for page in _page(browser, workshop.base, refused=(400,)):
+            order = workshop.order()
+            sign_in(page)
+            page.goto(f"/mechanic/orders/{order}")
+
+            page.get_by_text("Add a part").click()
+            part = page.locator("form[data-action=item]")
+            part.get_by_label("Name").fill("Brake pads")
+            part.get_by_label("Quantity").fill("2")
+            part.get_by_role("button", name="Add the part").click()
+            expect(page.locator("#toast")).to_have_text(
+                "Unit price: A custom part needs its unit price."
+            )
+            part.get_by_label("Unit price").fill("12.50")
+            part.get_by_role("button", name="Add the part").click()
+            expect(page.locator("#order-total")).to_have_text("25.00")
+            expect(part.get_by_label("Name")).to_have_value("")  # emptied, left open
+            page.get_by_label("From the catalog").select_option(label="Brake disc (BD-9) · 80.00")
+            page.get_by_role("button", name="Add the part").click()
+            expect(page.locator("#order-total")).to_have_text("105.00")
+
+            page.get_by_text("Add labour").click()
+            page.get_by_label("Labour", exact=True).fill("Fit the pads")
+            page.get_by_label("Price", exact=True).fill("30")
+            page.get_by_label("Estimated minutes").fill("45")
+            page.get_by_role("button", name="Add the labour").click()
+            expect(page.locator("#order-total")).to_have_text("135.00")
+
+            page.get_by_text("Add a photo").click()
+            page.locator("#order-photo").set_input_files(
+                files=[{"name": "pads.png", "mimeType": "image/png", "buffer": _png()}]
+            )
+            page.get_by_role("button", name="Add the photo").click()
+            expect(page.locator("[data-photo]")).to_have_count(1)
+
+            page.once("dialog", lambda dialog: dialog.accept())
+            page.get_by_role("button", name="Remove Fit the pads").click()
+            expect(page.locator("#order-total")).to_have_text("105.00")
+
+            detail = workshop.api("GET", f"/api/orders/{order}")
+            assert [(i["name"], i["quantity"], i["part_id"] is None) for i in detail["items"]] == [
+                ("Brake pads", 2, True),
+                ("Brake disc", 1, False),
+            ]
+            assert (detail["works"], len(detail["photos"])) == ([], 1)
+            for status in ("in_progress", "ready", "completed"):
+                workshop.api("PATCH", f"/api/mechanic/orders/{order}/status", {"status": status})
+            page.reload()  # a finished order takes nothing more
+            expect(page.get_by_text("Add a part")).to_have_count(0)
+            expect(page.get_by_role("button", name="Remove")).to_have_count(0)
+    finally:
+        workshop.flag("ENABLE_PART_CATEGORIES", False)
 
 
 def test_halted__a_refused_change_raises_the_banner_with_the_reason(browser, tmp_path):
@@ -582,11 +658,13 @@ def test_accessibility__labels_contrast_and_keyboard(page, workshop, refresh):
     workshop.flag("ENABLE_UI_REFRESH", refresh)
     workshop.flag("ENABLE_MECH_I18N", True)
     order = workshop.order()
+    workshop.api("POST", f"/api/orders/{order}/items", {"name": "Clamp", "unit_price": "3.40"})
     try:
         sign_in(page)
         for path in ("/mechanic/", f"/mechanic/orders/{order}", "/mechanic/orders/new",
                      "/mechanic/time", "/mechanic/profile", "/mechanic/login"):  # fmt: skip
             page.goto(path)
+            page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
             audit = page.evaluate(AUDIT)
             assert audit == {"low": [], "unlabelled": []}, path
 

@@ -344,6 +344,58 @@ def test_order__queries_do_not_grow_with_comments_and_entries(mechanic, django_a
         client.get(f"/mechanic/orders/{order.pk}")
 
 
+def test_order__adding_and_removing_only_while_open__catalog_while_on(
+    mechanic, django_capture_on_commit_callbacks
+):
+    from orders.services import item_add, order_status_change
+
+    order = orders_of(mechanic)[0]
+    item_add(order_id=order.pk, user=mechanic.user, name="Clamp", unit_price="3.40")
+    client = signed_in(mechanic)
+
+    open_page = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+    flag_on("ENABLE_PART_CATEGORIES", django_capture_on_commit_callbacks)
+    Part.objects.create(
+        category=Category.objects.create(name_en="Brakes"), name_en="Disc", price="80.00"
+    )
+    with_catalog = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+    order_status_change(order_id=order.pk, status="cancelled", mechanic=mechanic)
+    finished = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+
+    forms = ('data-action="item"', 'data-action="work"', 'data-action="photo"')
+    assert all(form in open_page for form in forms)
+    assert 'data-action="item-remove"' in open_page
+    assert 'name="part_id"' not in open_page and 'name="part_id"' in with_catalog
+    assert ">Disc" in with_catalog
+    assert not any(form in finished for form in forms)
+    assert "-remove" not in finished
+    assert "Clamp" in finished
+
+
+def test_order__no_photo_form_once_the_order_has_as_many_as_it_may(mechanic, settings):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from orders.services import photo_add
+
+    settings.ORDER_PHOTO_MAX_COUNT = 1
+    order = orders_of(mechanic)[0]
+    client = signed_in(mechanic)
+    before = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(buffer, "PNG")
+    upload = SimpleUploadedFile("car.png", buffer.getvalue(), content_type="image/png")
+    photo_add(order_id=order.pk, user=mechanic.user, upload=upload)
+
+    after = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+
+    assert 'data-action="photo"' in before
+    assert 'data-action="photo"' not in after
+    assert 'data-action="photo-remove"' in after
+
+
 def test_halted__banner_with_the_reason_on_every_page(mechanic):
     halt_raise(reason="chain check failed at 42", actor="test", channel="command")
     forget_halt_status()

@@ -311,6 +311,23 @@ def test_photo__jpeg_png_webp__stored_under_a_random_name_served_only_to_who_may
     assert events("order.photo_added")[0]["sha256"] == stored.sha256
 
 
+def test_photo__its_file_gone_from_storage__404_saying_so_and_logged(mika, order, caplog):
+    """A storage restored without the media, a file deleted by hand: the order's page still
+    asks for the photo; that is a clear 404 (and an error in the log), not a 500."""
+    body = upload(mika, order.pk, image_bytes("PNG"), "car.png").json()
+    default_storage.delete(OrderPhoto.objects.get().file.name)
+
+    with caplog.at_level("ERROR"):
+        response = mika.get(body["url"])
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "not_found",
+        "detail": f"The file of photo {body['id']} is missing from the storage.",
+    }
+    assert "photo_file_missing" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("data", "name"),
     [

@@ -20,8 +20,14 @@ os.environ.setdefault("EVENT_INTEGRATION", "inline")
 from .base import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Uploads kept in memory in the suite's own process; a served one (gunicorn's workers, which
+# share only a disk) is given MEDIA_ROOT and stores them there, as deployed.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage"
+        if "MEDIA_ROOT" in os.environ
+        else "django.core.files.storage.InMemoryStorage"
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Static files from the apps, as in the quick start; no collectstatic before the suite.

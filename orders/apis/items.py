@@ -1,6 +1,7 @@
 """Parts, labour and photos on an order. Staff change any open order, a mechanic their own;
 a completed or cancelled order is final (409)."""
 
+import structlog
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
@@ -25,6 +26,8 @@ from orders.services import (
     work_add,
     work_remove,
 )
+
+logger = structlog.get_logger(__name__)
 
 
 @extend_schema_serializer(component_name="OrderItem")
@@ -217,8 +220,15 @@ class OrderPhotoApi(APIView):
         if photo is None:
             raise NotFound(f"No photo {photo_id} on order {order_id}.")
         extension = photo.content_type.split("/")[1].replace("jpeg", "jpg")
+        try:
+            content = photo.file.open("rb")
+        except FileNotFoundError:
+            # The row outlived its file (media not restored, deleted by hand): the operators
+            # must hear of it; the caller gets a clear answer.
+            logger.error("photo_file_missing", photo_id=photo.pk, name=photo.file.name)
+            raise NotFound(f"The file of photo {photo.pk} is missing from the storage.") from None
         response = FileResponse(
-            photo.file.open("rb"),
+            content,
             content_type=photo.content_type,
             filename=f"order-{order_id}-photo-{photo.pk}.{extension}",
         )

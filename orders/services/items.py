@@ -36,7 +36,9 @@ def item_add(
     """Adds a catalog part (`part_id`: its name, number and price are copied; the catalog must
     be on) or a custom part (`name` and `unit_price`) to an open order."""
     if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
-        raise ValidationFailed({"quantity": [f"A whole number from 1 to {MAX_QUANTITY}."]})
+        raise ValidationFailed(
+            {"quantity": [gettext("A whole number from 1 to %(most)d.") % {"most": MAX_QUANTITY}]}
+        )
     if part_id is not None:
         if name or unit_price is not None:
             raise ValidationFailed(
@@ -47,7 +49,9 @@ def item_add(
             raise FeatureDisabled("The parts catalog is switched off (ENABLE_PART_CATEGORIES).")
         part = next(iter(held_for_reference(Part, [part_id])), None)
         if part is None:
-            raise ValidationFailed({"part_id": [f"No catalog part {part_id}."]})
+            raise ValidationFailed(
+                {"part_id": [gettext("No catalog part %(id)d.") % {"id": part_id}]}
+            )
         fields: dict[str, Any] = {
             "part": part,
             "name": part.name_en,
@@ -111,7 +115,11 @@ def work_add(
         or not 1 <= estimated_minutes <= MAX_ESTIMATED_MINUTES
     ):
         raise ValidationFailed(
-            {"estimated_minutes": [f"A whole number from 1 to {MAX_ESTIMATED_MINUTES}."]}
+            {
+                "estimated_minutes": [
+                    gettext("A whole number from 1 to %(most)d.") % {"most": MAX_ESTIMATED_MINUTES}
+                ]
+            }
         )
     fields = {
         "name": clean_text(name, "name", 200, required=True),

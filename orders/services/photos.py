@@ -61,7 +61,10 @@ def photo_add(*, order_id: int, user: User, upload: UploadedFile) -> OrderPhoto:
     image_format, width, height = _inspect(upload)
     order = open_order_for_update(order_id, user)
     if order.photos.count() >= settings.ORDER_PHOTO_MAX_COUNT:
-        raise Conflict(f"Order {order_id} has {settings.ORDER_PHOTO_MAX_COUNT} photos already.")
+        raise Conflict(
+            gettext("Order %(order)d has %(count)d photos already: remove one first.")
+            % {"order": order_id, "count": settings.ORDER_PHOTO_MAX_COUNT}
+        )
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)

@@ -109,11 +109,43 @@
     return element ? element.dataset.orderId : null;
   }
 
+  // A form's fields as the API takes them: the ones left empty are not sent (the API's own
+  // default, or its refusal naming the field).
+  function filled(form, names) {
+    const body = {};
+    names.forEach((name) => {
+      const field = form.elements.namedItem(name);
+      if (!field || field.value.trim() === "") return;
+      body[name] = field.type === "number" ? Number(field.value) : field.value;
+    });
+    return body;
+  }
+
+  // A catalog part (its name, number and price are the catalog's) or a part named here.
+  function itemBody(form) {
+    const chosen = form.elements.namedItem("part_id");
+    if (chosen && chosen.value) return Object.assign({ part_id: Number(chosen.value) }, filled(form, ["quantity"]));
+    return filled(form, ["name", "part_number", "quantity", "unit_price"]);
+  }
+
+  function photoBody(form) {
+    const body = new FormData();
+    body.append("photo", form.elements.namedItem("photo").files[0]);
+    return body;
+  }
+
   const actions = {
     status: (target) => api.patch(`/api/mechanic/orders/${orderId()}/status`, { status: target.dataset.status }),
     "timer-start": () => api.post(`/api/mechanic/orders/${orderId()}/time/start`),
     "timer-stop": () => api.post("/api/mechanic/time/stop"),
     comment: (form) => api.post(`/api/orders/${orderId()}/comments`, { text: form.elements.text.value }),
+    item: (form) => api.post(`/api/orders/${orderId()}/items`, itemBody(form)),
+    work: (form) =>
+      api.post(`/api/orders/${orderId()}/works`, filled(form, ["name", "description", "price", "estimated_minutes"])),
+    photo: (form) => api.post(`/api/orders/${orderId()}/photos`, photoBody(form)),
+    "item-remove": (target) => api.delete(`/api/orders/${orderId()}/items/${target.dataset.id}`),
+    "work-remove": (target) => api.delete(`/api/orders/${orderId()}/works/${target.dataset.id}`),
+    "photo-remove": (target) => api.delete(`/api/orders/${orderId()}/photos/${target.dataset.id}`),
     "time-entry": (form) =>
       api.post(`/api/orders/${orderId()}/time`, {
         started_at: typedTime(form, "started_at"),
@@ -149,6 +181,15 @@
   document.addEventListener("click", (event) => {
     const target = event.target.closest("button[data-action]");
     if (target) act(target);
+  });
+  // A photo over the limit is refused as it is chosen, not after the whole form's upload.
+  document.addEventListener("change", (event) => {
+    const photo = event.target.closest("input[type=file][data-max-bytes]");
+    if (!photo) return;
+    const file = photo.files[0];
+    const tooBig = file && file.size > Number(photo.dataset.maxBytes);
+    photo.setCustomValidity(tooBig ? photo.dataset.tooBig : "");
+    if (tooBig) photo.reportValidity();
   });
   document.addEventListener("submit", (event) => {
     const form = event.target.closest("form[data-action]");
@@ -205,16 +246,6 @@
     };
     const category = document.getElementById("category");
     if (category) category.addEventListener("change", filterParts);
-    // A photo over the limit is refused as it is chosen, not after the whole form's upload.
-    const photo = wizard.querySelector("input[type=file][data-max-bytes]");
-    if (photo) {
-      photo.addEventListener("change", () => {
-        const file = photo.files[0];
-        const tooBig = file && file.size > Number(photo.dataset.maxBytes);
-        photo.setCustomValidity(tooBig ? photo.dataset.tooBig : "");
-        if (tooBig) photo.reportValidity();
-      });
-    }
     filterParts();
     nav.hidden = false;
     nav.addEventListener("click", (event) => {
