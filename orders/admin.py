@@ -41,6 +41,8 @@ from orders.services import (
     category_delete,
     category_update,
     comment_add,
+    item_add,
+    item_remove,
     mechanic_create,
     mechanic_create_check,
     mechanic_password_reset,
@@ -51,8 +53,11 @@ from orders.services import (
     part_create,
     part_delete,
     part_update,
+    work_add,
+    work_remove,
 )
 from orders.services.catalog import category_fields_check, part_fields_check
+from orders.services.items import MAX_ESTIMATED_MINUTES, MAX_QUANTITY
 
 
 def _user(request: HttpRequest) -> User:
@@ -195,6 +200,11 @@ class OrderAdmin(admin.ModelAdmin):
             show_save=False, show_save_and_continue=False, show_save_and_add_another=False,
             show_delete=False,
             transitions=[(s, OrderStatus(s).label) for s in TRANSITIONS[order.status]] if order else [],
+            catalog_parts=Part.objects.select_related("category").order_by("sort_order", "id")
+            if order and order.is_open and request_flags(request)["ENABLE_PART_CATEGORIES"] else [],
+            lines=[(f"item:{i.pk}", f"{i.name} × {i.quantity}") for i in order.items.order_by("id")]
+            + [(f"work:{w.pk}", f"{w.name} (labour)") for w in order.works.order_by("id")]
+            if order and order.is_open else [],
             # Named with their username too: two mechanics may share a display name.
             mechanics=MechanicProfile.objects.filter(is_active=True).select_related("user")
             .order_by("display_name", "user__username"),
@@ -207,6 +217,13 @@ class OrderAdmin(admin.ModelAdmin):
             path("<int:pk>/status/", wrap(self.status_view), name="orders_order_status"),
             path("<int:pk>/assign/", wrap(self.assign_view), name="orders_order_assign"),
             path("<int:pk>/comment/", wrap(self.comment_view), name="orders_order_comment"),
+            path("<int:pk>/item/", wrap(self.item_view), name="orders_order_item"),
+            path("<int:pk>/work/", wrap(self.work_view), name="orders_order_work"),
+            path(
+                "<int:pk>/remove-line/",
+                wrap(self.remove_line_view),
+                name="orders_order_remove_line",
+            ),  # fmt: skip
             path("export.csv", wrap(self.export_view), name="orders_order_export"),
             *super().get_urls(),
         ]
@@ -215,8 +232,7 @@ class OrderAdmin(admin.ModelAdmin):
         return redirect("admin:orders_order_change", pk)
 
     def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        if request.method != "POST" or not self.has_change_permission(request):
-            raise PermissionDenied
+        self._changing(request)
         status = request.POST.get("status", "")
         if status == OrderStatus.CANCELLED and request.POST.get("confirmed") != "yes":
             # Final, with no way back: asked about first, as on the mechanic's page.
@@ -233,8 +249,7 @@ class OrderAdmin(admin.ModelAdmin):
         return self._back(pk)
 
     def assign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        if request.method != "POST" or not self.has_change_permission(request):
-            raise PermissionDenied
+        self._changing(request)
         mechanic_id = whole_number(request.POST.get("mechanic_id", ""))
         try:
             if mechanic_id is None:
@@ -253,8 +268,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     def comment_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Staff's comment on the order, which its mechanic reads on the order's page."""
-        if request.method != "POST" or not self.has_change_permission(request):
-            raise PermissionDenied
+        self._changing(request)
         order = get_object_or_404(Order, pk=pk)
         try:
             comment_add(order=order, author=_user(request), text=request.POST.get("text", ""))
@@ -262,6 +276,86 @@ class OrderAdmin(admin.ModelAdmin):
             self.message_user(request, error_text(exc), messages.ERROR)
         else:
             self.message_user(request, "Your comment is on the order.")
+        return self._back(pk)
+
+    def _changing(self, request: HttpRequest) -> None:
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+
+    def item_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """A part on the order: the catalog's (its name, number and price) or one named with
+        its price."""
+        self._changing(request)
+        data = request.POST
+        part_id = whole_number(data.get("part_id", ""))
+        quantity = whole_number(data.get("quantity", "").strip() or "1", most=MAX_QUANTITY)
+        try:
+            if quantity is None:
+                raise ValidationFailed({"quantity": [f"A whole number from 1 to {MAX_QUANTITY}."]})
+            if part_id:
+                item = item_add(order_id=pk, user=_user(request), part_id=part_id,
+                                quantity=quantity, flags=request_flags(request))  # fmt: skip
+            else:
+                item = item_add(
+                    order_id=pk,
+                    user=_user(request),
+                    name=data.get("name", ""),
+                    part_number=data.get("part_number", ""),
+                    unit_price=data.get("unit_price", "").strip() or None,
+                    quantity=quantity,
+                )
+        except DomainError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"{item.name} × {item.quantity} is on the order.")
+        return self._back(pk)
+
+    def work_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        self._changing(request)
+        data = request.POST
+        minutes_text = data.get("estimated_minutes", "").strip()
+        minutes = whole_number(minutes_text, most=MAX_ESTIMATED_MINUTES) if minutes_text else None
+        try:
+            if minutes_text and minutes is None:
+                raise ValidationFailed(
+                    {"estimated_minutes": [f"A whole number from 1 to {MAX_ESTIMATED_MINUTES}."]}
+                )
+            price = data.get("price", "").strip()
+            if not price:
+                raise ValidationFailed({"price": ["Labour needs its price."]})
+            work = work_add(
+                order_id=pk,
+                user=_user(request),
+                name=data.get("name", ""),
+                description=data.get("description", ""),
+                price=price,
+                estimated_minutes=minutes,
+            )
+        except DomainError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"{work.name} is on the order.")
+        return self._back(pk)
+
+    def remove_line_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """A part or labour taken off the order (`line`: "item:<id>" or "work:<id>")."""
+        self._changing(request)
+        kind, _, number = request.POST.get("line", "").partition(":")
+        line_id = whole_number(number)
+        try:
+            if line_id is None or kind not in ("item", "work"):
+                raise ValidationFailed({"line": ["Choose a line of the order."]})
+            model = OrderItem if kind == "item" else OrderWork
+            name = model.objects.filter(order_id=pk, pk=line_id).values_list("name", flat=True)
+            named = name.first() or "The line"  # read before it goes, for the message
+            if kind == "item":
+                item_remove(order_id=pk, item_id=line_id, user=_user(request))
+            else:
+                work_remove(order_id=pk, work_id=line_id, user=_user(request))
+        except DomainError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"{named} is off the order.")
         return self._back(pk)
 
     def export_view(self, request: HttpRequest) -> StreamingHttpResponse:

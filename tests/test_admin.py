@@ -5,6 +5,7 @@ queries a changelist costs. In a browser: test_admin_browser.py."""
 import csv
 import io
 import re
+from decimal import Decimal
 
 import pytest
 from django.contrib import admin
@@ -515,7 +516,66 @@ def test_orders__staff_comment_from_the_order_page__the_mechanic_reads_it(
     )
 
 
-def test_orders__cancelled_order__no_assignment_offered_and_refused(
+def test_orders__staff_add_parts_and_labour_and_take_a_line_off_from_the_order_page(
+    staff, flag_manager, mechanic, django_capture_on_commit_callbacks
+):
+    """Staff price the order where they process it: a part (the catalog's, or named with its
+    price), labour, and a line taken off; as the API's services do, each an event."""
+    from orders.models import OrderItem, OrderWork
+    from tests.workshop import flag_on
+
+    flag_on("ENABLE_PART_CATEGORIES", django_capture_on_commit_callbacks)
+    disc = Part.objects.create(
+        category=Category.objects.create(name_en="Brakes"), name_en="Brake disc", price="80.00"
+    )
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    change = f"/admin/orders/order/{order.pk}/change/"
+    item_url = f"/admin/orders/order/{order.pk}/item/"
+    work_url = f"/admin/orders/order/{order.pk}/work/"
+    remove_url = f"/admin/orders/order/{order.pk}/remove-line/"
+    page = staff.get(change).content.decode()
+
+    named = staff.post(
+        item_url, {"name": "Clamp", "quantity": "2", "unit_price": "3.40"}, follow=True
+    )
+    no_price = staff.post(item_url, {"name": "Bolt", "quantity": "1"}, follow=True)
+    bad_quantity = staff.post(item_url, {"name": "Bolt", "quantity": "0", "unit_price": "1"})
+    catalog = staff.post(item_url, {"part_id": str(disc.pk), "quantity": "1"}, follow=True)
+    labour = staff.post(
+        work_url, {"name": "Fit the disc", "price": "45.00", "estimated_minutes": "30"}
+    )
+    no_labour_price = staff.post(work_url, {"name": "Bleed the brakes"}, follow=True)
+    clamp = OrderItem.objects.get(name="Clamp")
+    removed = staff.post(remove_url, {"line": f"item:{clamp.pk}"}, follow=True)
+    unknown_line = staff.post(remove_url, {"line": "item:x"}, follow=True)
+    not_staff = flag_manager.post(item_url, {"name": "Clamp", "unit_price": "1"})
+    by_get = staff.get(item_url)
+    after = staff.get(change).content.decode()
+
+    assert all(f'action="{url}"' in page for url in (item_url, work_url))
+    assert f'action="{remove_url}"' not in page and f'action="{remove_url}"' in after
+    assert f'<option value="{disc.pk}">Brake disc' in page
+    assert any("Clamp × 2 is on the order." in m for m in page_messages(named))
+    assert any("A custom part needs its unit price." in m for m in page_messages(no_price))
+    assert bad_quantity.status_code == 302
+    assert any("Brake disc × 1 is on the order." in m for m in page_messages(catalog))
+    assert labour.status_code == 302
+    assert any("price" in m for m in page_messages(no_labour_price))
+    assert any("Clamp is off the order." in m for m in page_messages(removed))
+    assert any("Choose a line" in m for m in page_messages(unknown_line))
+    assert (not_staff.status_code, by_get.status_code) == (403, 403)
+    assert list(OrderItem.objects.values_list("name", "quantity", "unit_price")) == [
+        ("Brake disc", 1, Decimal("80.00"))
+    ]
+    assert list(OrderWork.objects.values_list("name", "estimated_minutes")) == [
+        ("Fit the disc", 30)
+    ]
+    assert f'value="work:{OrderWork.objects.get().pk}"' in after
+    assert last_event("order.item_removed").payload["actor"] == "user:stella"
+    assert last_event("order.work_added").payload["actor"] == "user:stella"
+
+
+def test_orders__cancelled_order__no_assignment_nor_parts_offered_and_refused(
     staff, mechanic, other_mechanic
 ):
     order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
@@ -530,6 +590,7 @@ def test_orders__cancelled_order__no_assignment_offered_and_refused(
 
     assert "Cancelled: no further moves." in page
     assert 'id="id_assign_mechanic"' not in page
+    assert 'id="id_item_name"' not in page and 'id="id_work_name"' not in page
     assert any("it can no longer be assigned" in m for m in page_messages(answer))
     order.refresh_from_db()
     assert order.mechanic_id == mechanic.pk
