@@ -99,6 +99,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("PATCH", "api/admin/categories/<int:category_id>"): "401 403 403 200 403 403 403",
     ("PATCH", "api/admin/parts/<int:part_id>"): "401 403 403 200 403 403 403",
     ("PATCH", "api/mechanic/orders/<int:order_id>/status"): "401 200 404 403 403 403 403",
+    ("PATCH", "api/orders/<int:order_id>"): "401 200 404 200 404 404 404",
     ("PATCH", "api/mechanic/profile"): "401 200 200 403 403 403 403",
     ("POST", "api/admin/categories"): "401 403 403 201 403 403 403",
     ("POST", "api/admin/categories/reorder"): "401 403 403 400 403 403 403",
@@ -213,6 +214,7 @@ def _bodies(workshop: Workshop) -> dict[tuple[str, str], dict]:
         },
         ("PATCH", "api/mechanic/orders/<int:order_id>/status"): {"status": "cancelled"},
         ("PATCH", "api/admin/orders/<int:order_id>/status"): {"status": "in_progress"},
+        ("PATCH", "api/orders/<int:order_id>"): {"part_type": "Brake discs"},
         ("POST", "api/admin/orders/<int:order_id>/assign"): {
             "mechanic_id": workshop.order_b.mechanic_id
         },

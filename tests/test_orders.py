@@ -922,6 +922,112 @@ def test_assign__inactive_mechanic_409__not_staff_403(staff_client, mechanic):
     assert Order.objects.get().mechanic is None
 
 
+# --- Correcting an order's own fields ----------------------------------------------------------
+
+
+def test_order_correction__a_vin_typed_wrong__put_right_old_and_new_in_one_event(mechanic):
+    """A VIN or the part typed wrong was put right only by cancelling the order and making
+    it again (its parts, labour, time and comments left behind on the cancelled one)."""
+    mika = client_for("mika", "a-long-enough-password-1")
+    created = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()
+
+    response = mika.patch(
+        f"/api/orders/{created['id']}",
+        {"vin": " test123456780 ", "part_type": "Brake pads, front", "category": "brakes"},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["vin"], body["part_type"], body["category"]) == (
+        "TEST123456780",
+        "Brake pads, front",
+        "brakes",
+    )
+    assert body["updated_at"] > created["updated_at"]
+    order = Order.objects.get()
+    assert (order.vin, order.part_type) == ("TEST123456780", "Brake pads, front")
+    updated = Event.objects.get(event_type="order.updated").payload
+    assert updated == {
+        "order_id": order.pk,
+        "changes": {
+            "vin": {"old": "TEST123456789", "new": "TEST123456780"},
+            "part_type": {"old": "brake_pads", "new": "Brake pads, front"},
+        },
+        "actor": "user:mika",
+    }
+
+
+def test_order_correction__refused_whole__nothing_changed(mechanic, other_mechanic, staff_client):
+    mika = client_for("mika", "a-long-enough-password-1")
+    nora = client_for("nora", "a-long-enough-password-2")
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    url = f"/api/orders/{order_id}"
+
+    bad = mika.patch(url, {"vin": "IOQ", "mechanic_name": "Ivan\u202e"}, format="json")
+    bad_choice = mika.patch(url, {"original_or_analog": "x"}, format="json")
+    empty = mika.patch(url, {}, format="json")
+    unknown = mika.patch(url, {"status": "ready"}, format="json")
+    same = mika.patch(url, {"vin": "TEST123456789"}, format="json")
+    others = nora.patch(url, {"part_type": "Filter"}, format="json")
+    anonymous = APIClient().patch(url, {"part_type": "Filter"}, format="json")
+    by_staff = staff_client.patch(url, {"original_or_analog": "analog"}, format="json")
+    mika.patch(f"/api/mechanic/orders/{order_id}/status", {"status": "cancelled"}, format="json")
+    finished = mika.patch(url, {"part_type": "Filter"}, format="json")
+
+    assert bad.status_code == 400
+    assert sorted(bad.json()["detail"]) == ["mechanic_name", "vin"]
+    assert list(bad_choice.json()["detail"]) == ["original_or_analog"]
+    assert empty.status_code == 400
+    assert empty.json()["detail"] == {"non_field_errors": ["Give at least one field to change."]}
+    assert unknown.status_code == 400 and unknown.json()["detail"] == {"status": ["Unknown field."]}
+    assert same.status_code == 200
+    assert (others.status_code, anonymous.status_code) == (404, 401)
+    assert by_staff.status_code == 200
+    assert finished.status_code == 409
+    assert finished.json()["detail"] == (
+        f"Order {order_id} is cancelled; it can no longer be changed."
+    )
+    order = Order.objects.get()
+    assert (order.vin, order.part_type, order.original_or_analog) == (
+        "TEST123456789",
+        "brake_pads",
+        "analog",
+    )
+    assert [e.payload["actor"] for e in Event.objects.filter(event_type="order.updated")] == [
+        "user:stella"
+    ]
+
+
+def test_order_correction__car_number_only_while_its_flag_is_on(
+    mechanic, django_capture_on_commit_callbacks
+):
+    """As when an order is made: ignored while ENABLE_CAR_NUMBER is off, and what is stored
+    is kept (never emptied by a correction sent while it is off)."""
+    from flags.services import flag_set
+
+    mika = client_for("mika", "a-long-enough-password-1")
+    flag_on("ENABLE_CAR_NUMBER", django_capture_on_commit_callbacks)
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    url = f"/api/orders/{order_id}"
+
+    on = mika.patch(url, {"car_number": "99-999-99"}, format="json")
+    bad = mika.patch(url, {"car_number": "99 999 99!"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        flag_set(name="ENABLE_CAR_NUMBER", enabled=False, actor="test")
+    off = mika.patch(url, {"car_number": "", "part_type": "Pads"}, format="json")
+
+    assert on.status_code == 200 and on.json()["car_number"] == "99-999-99"
+    assert bad.status_code == 400 and list(bad.json()["detail"]) == ["car_number"]
+    assert off.status_code == 200 and "car_number" not in off.json()
+    assert Order.objects.get().car_number == "99-999-99"
+    changes = [e.payload["changes"] for e in Event.objects.filter(event_type="order.updated")]
+    assert changes == [
+        {"car_number": {"old": "12-345-67", "new": "99-999-99"}},
+        {"part_type": {"old": "brake_pads", "new": "Pads"}},
+    ]
+
+
 def test_staff_status__any_order_moves_along__mechanics_403__illegal_409(staff_client, mechanic):
     """Staff's API moves an order as the admin's buttons do, the anonymous ones included (no
     mechanic can): API consumers could assign an order but not complete or cancel it."""

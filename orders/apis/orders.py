@@ -44,6 +44,7 @@ from orders.services import (
     order_create,
     order_status_change,
     order_status_set,
+    order_update,
 )
 
 
@@ -140,6 +141,25 @@ class OrderDetailSerializer(OrderOutputSerializer):
 class OrderDetailApi(APIView):
     permission_classes = (IsAuthenticated,)
 
+    @extend_schema_serializer(component_name="OrderUpdateInput")
+    class UpdateSerializer(StrictInputSerializer):
+        mechanic_name = serializers.CharField(max_length=100, required=False)
+        vin = serializers.CharField(max_length=17, required=False)
+        car_number = serializers.CharField(
+            max_length=20,
+            required=False,
+            allow_blank=True,
+            help_text="Only while ENABLE_CAR_NUMBER is on (ignored while it is off).",
+        )
+        part_type = serializers.CharField(max_length=100, required=False)
+        category = serializers.CharField(max_length=100, required=False)
+        original_or_analog = serializers.ChoiceField(choices=PartOrigin.choices, required=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if not attrs:
+                raise serializers.ValidationError("Give at least one field to change.")
+            return attrs
+
     @extend_schema(
         operation_id="order_detail",
         responses={200: OrderDetailSerializer},
@@ -159,6 +179,25 @@ class OrderDetailApi(APIView):
                 "total": str(contents.total),
             }
         )
+
+    @extend_schema(
+        operation_id="order_update",
+        request=UpdateSerializer,
+        responses={200: OrderOutputSerializer},
+        tags=["orders"],
+        description="Corrects an open order's own fields (staff: any order; a mechanic: their "
+        "own, others are 404), checked as when it is made. A completed or cancelled order is "
+        "409. What changes is one `order.updated` event with the old and new values.",
+    )
+    @idempotent
+    def patch(self, request: Request, order_id: int) -> Response:
+        serializer = self.UpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        flags = request_flags(request)
+        order = order_update(
+            order_id=order_id, user=signed_in(request), flags=flags, **serializer.validated_data
+        )
+        return Response(order_json(order, flags))
 
 
 class OrderStatusApi(APIView):

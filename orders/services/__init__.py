@@ -25,6 +25,7 @@ from orders.services.orders import (
     order_create,
     order_status_change,
     order_status_set,
+    order_update,
 )
 from orders.services.photos import photo_add, photo_remove
 from orders.services.placing import order_place
@@ -47,6 +48,7 @@ __all__ = [
     "mechanic_update",
     "order_assign",
     "order_create",
+    "order_update",
     "order_place",
     "order_status_change",
     "order_status_set",

@@ -1,6 +1,6 @@
 """Orders: creation, status, assignment and comments."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any, cast
 
@@ -29,12 +29,64 @@ from orders.models import (
     PartOrigin,
 )
 from orders.selectors import handles_orders
-from orders.services.common import actor_of
+from orders.services.common import actor_of, open_order_for_update
 from orders.services.time import timers_stop_running
 from orders.validators import normalise_car_number, normalise_vin, printable
 
 # (Django builds a choices enum's `values` list anew on every use.)
 ORIGINS = tuple(PartOrigin.values)
+
+
+def _text_field(field: str, limit: int) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        value = value or ""
+        if not value.strip() or len(value) > limit:
+            raise ValidationFailed(
+                {field: [gettext("1 to %(limit)d characters.") % {"limit": limit}]}
+            )
+        if not prints(value):
+            raise ValidationFailed({field: [gettext(REFUSAL)]})
+        return cast(str, value.strip())
+
+    return check
+
+
+def _origin(value: Any) -> str:
+    if value not in ORIGINS:
+        choices = ", ".join(ORIGINS)
+        raise ValidationFailed(
+            {"original_or_analog": [gettext("One of %(choices)s.") % {"choices": choices}]}
+        )
+    return cast(str, value)
+
+
+# An order's own fields (what `order_update` corrects), each with its check and normal form.
+ORDER_FIELDS: dict[str, Callable[[Any], str]] = {
+    "mechanic_name": _text_field("mechanic_name", 100),
+    "vin": normalise_vin,
+    "car_number": normalise_car_number,
+    "part_type": _text_field("part_type", 100),
+    "category": _text_field("category", 100),
+    "original_or_analog": _origin,
+}
+
+
+def _order_fields(fields: Mapping[str, Any], flags: Mapping[str, bool]) -> dict[str, str]:
+    """The order's fields given, checked and normalised, every problem told at once (not one
+    round each). `car_number` is kept only while ENABLE_CAR_NUMBER is on: while it is off, a
+    new order has none and a correction leaves the stored one as it is."""
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, str] = {}
+    for field, value in fields.items():
+        if field == "car_number" and not flags["ENABLE_CAR_NUMBER"]:
+            continue
+        try:
+            clean[field] = ORDER_FIELDS[field](value)
+        except ValidationFailed as exc:
+            errors.update(cast(dict[str, list[str]], exc.detail))
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
 
 
 def order_create(
@@ -55,41 +107,21 @@ def order_create(
     made by an authenticated mechanic is assigned to them. Orders from the Telegram bot carry
     their chat and its language (told when the order is ready) and may name a catalog part."""
     flags = dict(flags if flags is not None else flags_snapshot())
-    errors: dict[str, list[str]] = {}
-    for field, value, limit in (
-        ("mechanic_name", mechanic_name, 100),
-        ("part_type", part_type, 100),
-        ("category", category, 100),
-    ):
-        if not (value or "").strip() or len(value) > limit:
-            errors[field] = [gettext("1 to %(limit)d characters.") % {"limit": limit}]
-        elif not prints(value):
-            errors[field] = [gettext(REFUSAL)]
-    if original_or_analog not in ORIGINS:
-        errors["original_or_analog"] = [
-            gettext("One of %(choices)s.") % {"choices": ", ".join(ORIGINS)}
-        ]
-    # Every field's problem told at once, not one round each.
-    normalised_vin = stored_car_number = ""
-    try:
-        normalised_vin = normalise_vin(vin)
-    except ValidationFailed as exc:
-        errors.update(cast(dict[str, list[str]], exc.detail))
-    try:
-        stored_car_number = normalise_car_number(car_number) if flags["ENABLE_CAR_NUMBER"] else ""
-    except ValidationFailed as exc:
-        errors.update(cast(dict[str, list[str]], exc.detail))
-    if errors:
-        raise ValidationFailed(errors)
+    clean = _order_fields(
+        {
+            "mechanic_name": mechanic_name,
+            "vin": vin,
+            "car_number": car_number,
+            "part_type": part_type,
+            "category": category,
+            "original_or_analog": original_or_analog,
+        },
+        flags,
+    )
     user = created_by if created_by is not None and created_by.is_authenticated else None
     mechanic = MechanicProfile.objects.filter(user=user, is_active=True).first() if user else None
     order = Order(
-        mechanic_name=mechanic_name.strip(),
-        vin=normalised_vin,
-        car_number=stored_car_number,
-        part_type=part_type.strip(),
-        category=category.strip(),
-        original_or_analog=original_or_analog,
+        **clean,
         created_by=user,
         mechanic=mechanic,
         part=part,
@@ -116,6 +148,36 @@ def order_create(
             order, event_type="order.created", payload=payload, id_key="order_id"
         )
         notify_order_created(order=order, event=event, flags=flags)
+    return order
+
+
+@transaction.atomic
+def order_update(
+    *, order_id: int, user: User, flags: Mapping[str, bool] | None = None, **fields: Any
+) -> Order:
+    """Corrects an open order's own fields (a VIN typed wrong, the part named better): staff
+    any order, a mechanic their own. What changes is recorded, old and new, in one
+    `order.updated` event; a correction that changes nothing records nothing."""
+    unknown = set(fields) - set(ORDER_FIELDS)
+    if unknown:
+        raise ValidationFailed({name: ["Not one of the order's own fields."] for name in unknown})
+    clean = _order_fields(fields, flags if flags is not None else flags_snapshot())
+    order = open_order_for_update(order_id, user)
+    changes = {
+        field: {"old": getattr(order, field), "new": value}
+        for field, value in clean.items()
+        if getattr(order, field) != value
+    }
+    if not changes:
+        return order
+    for field, change in changes.items():
+        setattr(order, field, change["new"])
+    order.updated_at = timezone.now()
+    order.save(update_fields=[*changes, "updated_at"])
+    event_append(
+        event_type="order.updated",
+        payload={"order_id": order.pk, "changes": changes, "actor": actor_of(user)},
+    )
     return order
 
 
