@@ -34,6 +34,7 @@ from orders.models import (
     OrderStatus,
     OrderWork,
     Part,
+    PartOrigin,
     TimeEntry,
 )
 from orders.services import (
@@ -50,6 +51,7 @@ from orders.services import (
     mechanic_telegram_link,
     order_assign,
     order_status_set,
+    order_update,
     part_create,
     part_delete,
     part_update,
@@ -58,6 +60,7 @@ from orders.services import (
 )
 from orders.services.catalog import category_fields_check, part_fields_check
 from orders.services.items import MAX_ESTIMATED_MINUTES, MAX_QUANTITY
+from orders.services.orders import ORDER_FIELDS
 
 
 def _user(request: HttpRequest) -> User:
@@ -200,6 +203,8 @@ class OrderAdmin(admin.ModelAdmin):
             show_save=False, show_save_and_continue=False, show_save_and_add_another=False,
             show_delete=False,
             transitions=[(s, OrderStatus(s).label) for s in TRANSITIONS[order.status]] if order else [],
+            origins=PartOrigin.choices,
+            car_numbers=request_flags(request)["ENABLE_CAR_NUMBER"],
             catalog_parts=Part.objects.select_related("category").order_by("sort_order", "id")
             if order and order.is_open and request_flags(request)["ENABLE_PART_CATEGORIES"] else [],
             lines=[(f"item:{i.pk}", f"{i.name} × {i.quantity}") for i in order.items.order_by("id")]
@@ -217,6 +222,7 @@ class OrderAdmin(admin.ModelAdmin):
             path("<int:pk>/status/", wrap(self.status_view), name="orders_order_status"),
             path("<int:pk>/assign/", wrap(self.assign_view), name="orders_order_assign"),
             path("<int:pk>/comment/", wrap(self.comment_view), name="orders_order_comment"),
+            path("<int:pk>/correct/", wrap(self.correct_view), name="orders_order_correct"),
             path("<int:pk>/item/", wrap(self.item_view), name="orders_order_item"),
             path("<int:pk>/work/", wrap(self.work_view), name="orders_order_work"),
             path(
@@ -281,6 +287,29 @@ class OrderAdmin(admin.ModelAdmin):
     def _changing(self, request: HttpRequest) -> None:
         if request.method != "POST" or not self.has_change_permission(request):
             raise PermissionDenied
+
+    def correct_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The order's own fields put right (a VIN typed wrong): the form sends them all, the
+        ones that changed are corrected."""
+        self._changing(request)
+        order = get_object_or_404(Order, pk=pk)
+        car_numbers = request_flags(request)["ENABLE_CAR_NUMBER"]
+        names = [name for name in ORDER_FIELDS if car_numbers or name != "car_number"]
+        sent = {name: request.POST.get(name, "") for name in names}
+        changed = {name: value for name, value in sent.items() if value != getattr(order, name)}
+        try:
+            if not changed:
+                raise ValidationFailed("Nothing to correct: the fields are as they were.")
+            order_update(order_id=pk, user=_user(request), changes=changed)
+        except DomainError as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+        else:
+            # Normalised (a VIN upper-cased) it may equal what was stored: then it is not told.
+            after = Order.objects.get(pk=pk)
+            corrected = [name for name in names if getattr(after, name) != getattr(order, name)]
+            told = ", ".join(corrected) if corrected else "nothing changed"
+            self.message_user(request, f"Order {pk} corrected: {told}.")
+        return self._back(pk)
 
     def item_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """A part on the order: the catalog's (its name, number and price) or one named with

@@ -575,6 +575,31 @@ def test_orders__staff_add_parts_and_labour_and_take_a_line_off_from_the_order_p
     assert last_event("order.work_added").payload["actor"] == "user:stella"
 
 
+def test_orders__staff_correct_a_vin_typed_wrong_from_the_order_page(staff, flag_manager, mechanic):
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    page = staff.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    url = f"/admin/orders/order/{order.pk}/correct/"
+    fields = {"mechanic_name": "Test Mechanic", "vin": "TEST123456789", "part_type": "brake_pads",
+              "category": "brakes", "original_or_analog": "original"}  # fmt: skip
+
+    corrected = staff.post(url, {**fields, "vin": "test123456780"}, follow=True)
+    unchanged = staff.post(url, {**fields, "vin": "TEST123456780"}, follow=True)
+    refused = staff.post(url, {**fields, "vin": "IOQ", "part_type": ""}, follow=True)
+    not_staff = flag_manager.post(url, fields)
+
+    assert f'action="{url}"' in page and 'value="TEST123456789"' in page
+    assert any(f"Order {order.pk} corrected: vin." in m for m in page_messages(corrected))
+    assert any("Nothing to correct" in m for m in page_messages(unchanged))
+    messages = " ".join(page_messages(refused))
+    assert "vin:" in messages and "part_type:" in messages
+    assert not_staff.status_code == 403
+    order.refresh_from_db()
+    assert (order.vin, order.part_type) == ("TEST123456780", "brake_pads")
+    assert last_event("order.updated").payload["changes"] == {
+        "vin": {"old": "TEST123456789", "new": "TEST123456780"}
+    }
+
+
 def test_orders__cancelled_order__no_assignment_nor_parts_offered_and_refused(
     staff, mechanic, other_mechanic
 ):

@@ -195,7 +195,10 @@ class OrderDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         flags = request_flags(request)
         order = order_update(
-            order_id=order_id, user=signed_in(request), flags=flags, **serializer.validated_data
+            order_id=order_id,
+            user=signed_in(request),
+            changes=serializer.validated_data,
+            flags=flags,
         )
         return Response(order_json(order, flags))
 

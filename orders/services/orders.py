@@ -153,30 +153,34 @@ def order_create(
 
 @transaction.atomic
 def order_update(
-    *, order_id: int, user: User, flags: Mapping[str, bool] | None = None, **fields: Any
+    *,
+    order_id: int,
+    user: User,
+    changes: Mapping[str, Any],
+    flags: Mapping[str, bool] | None = None,
 ) -> Order:
     """Corrects an open order's own fields (a VIN typed wrong, the part named better): staff
     any order, a mechanic their own. What changes is recorded, old and new, in one
     `order.updated` event; a correction that changes nothing records nothing."""
-    unknown = set(fields) - set(ORDER_FIELDS)
+    unknown = set(changes) - set(ORDER_FIELDS)
     if unknown:
         raise ValidationFailed({name: ["Not one of the order's own fields."] for name in unknown})
-    clean = _order_fields(fields, flags if flags is not None else flags_snapshot())
+    clean = _order_fields(changes, flags if flags is not None else flags_snapshot())
     order = open_order_for_update(order_id, user)
-    changes = {
+    changed = {
         field: {"old": getattr(order, field), "new": value}
         for field, value in clean.items()
         if getattr(order, field) != value
     }
-    if not changes:
+    if not changed:
         return order
-    for field, change in changes.items():
+    for field, change in changed.items():
         setattr(order, field, change["new"])
     order.updated_at = timezone.now()
-    order.save(update_fields=[*changes, "updated_at"])
+    order.save(update_fields=[*changed, "updated_at"])
     event_append(
         event_type="order.updated",
-        payload={"order_id": order.pk, "changes": changes, "actor": actor_of(user)},
+        payload={"order_id": order.pk, "changes": changed, "actor": actor_of(user)},
     )
     return order
 
