@@ -37,6 +37,10 @@ def api_messages() -> dict[str, Any]:
             "price": gettext("Price"),
             "estimated_minutes": gettext("Estimated minutes"),
             "photo": gettext("Photo"),
+            "vin": gettext("VIN"),
+            "car_number": gettext("Car number"),
+            "part_type": gettext("Part"),
+            "original_or_analog": gettext("Original or analog"),
         },
     }
 

@@ -246,6 +246,30 @@ def test_order__cancelling_is_asked_about_first(page, workshop):
     assert asked == [f"Cancel order #{order}? A cancelled order cannot be reopened."]
 
 
+def test_order__a_vin_typed_wrong_corrected_on_the_order_page(browser, workshop):
+    for page in _page(browser, workshop.base, refused=(400,)):
+        order = workshop.order()
+        sign_in(page)
+        page.goto(f"/mechanic/orders/{order}")
+
+        page.get_by_text("Correct the order").click()
+        page.locator("#correct-vin").fill("AB-1234")
+        page.get_by_role("button", name="Save the correction").click()
+        expect(page.locator("#toast")).to_contain_text("VIN: ")
+        page.locator("#correct-vin").fill("test123456780")
+        page.get_by_label("Original or analog").select_option("analog")
+        page.get_by_role("button", name="Save the correction").click()
+
+        expect(page.locator("#order-vin")).to_have_text("TEST123456780")
+        expect(page.locator("#correct-vin")).to_have_value("TEST123456780")  # drawn afresh
+        detail = workshop.api("GET", f"/api/orders/{order}")
+        assert (detail["vin"], detail["original_or_analog"], detail["part_type"]) == (
+            "TEST123456780",
+            "analog",
+            "brake_pads",
+        )
+
+
 def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "blue").save(buffer, "PNG")

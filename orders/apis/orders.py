@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_serializer,
@@ -157,7 +158,7 @@ class OrderDetailApi(APIView):
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if not attrs:
-                raise serializers.ValidationError("Give at least one field to change.")
+                raise serializers.ValidationError(gettext("Give at least one field to change."))
             return attrs
 
     @extend_schema(

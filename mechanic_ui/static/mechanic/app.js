@@ -44,7 +44,7 @@
 
   // The fragment drawn afresh, with the forms in use kept as they are (what is typed, the
   // file chosen, the caret) and the folded sections open or closed as they were.
-  function replaceKeepingForms(element, html) {
+  function replaceKeepingForms(element, html, sent) {
     const fresh = document.createElement("template");
     fresh.innerHTML = html;
     const active = document.activeElement;
@@ -60,7 +60,7 @@
       const folded = form.closest("details");
       const twinFolded = twin.closest("details");
       if (folded && twinFolded) twinFolded.open = folded.open;
-      if (inUse(form)) twin.replaceWith(form);
+      if (form !== sent && inUse(form)) twin.replaceWith(form);
     });
     element.replaceChildren(fresh.content);
     if (active && active.isConnected && document.activeElement !== active) {
@@ -69,13 +69,14 @@
     }
   }
 
-  async function refresh(element) {
+  // `sent`: the form whose action just succeeded, drawn afresh with what it changed.
+  async function refresh(element, sent) {
     try {
       const html = await api.getText(location.pathname + location.search, {
         Accept: "text/html",
         "X-Fragment": element.dataset.refresh,
       });
-      replaceKeepingForms(element, html);
+      replaceKeepingForms(element, html, sent);
       tick();
     } catch (error) {
       show(error.userMessage, true);
@@ -128,6 +129,19 @@
     return filled(form, ["name", "part_number", "quantity", "unit_price"]);
   }
 
+  // The fields changed from what the page showed: a correction sends only those.
+  function changed(form) {
+    const body = {};
+    [...form.elements].forEach((field) => {
+      if (!field.name) return;
+      const shown = field.tagName === "SELECT"
+        ? [...field.options].find((option) => option.defaultSelected)?.value
+        : field.defaultValue;
+      if (field.value !== shown) body[field.name] = field.value;
+    });
+    return body;
+  }
+
   function photoBody(form) {
     const body = new FormData();
     body.append("photo", form.elements.namedItem("photo").files[0]);
@@ -139,6 +153,7 @@
     "timer-start": () => api.post(`/api/mechanic/orders/${orderId()}/time/start`),
     "timer-stop": () => api.post("/api/mechanic/time/stop"),
     comment: (form) => api.post(`/api/orders/${orderId()}/comments`, { text: form.elements.text.value }),
+    correct: (form) => api.patch(`/api/orders/${orderId()}`, changed(form)),
     item: (form) => api.post(`/api/orders/${orderId()}/items`, itemBody(form)),
     work: (form) =>
       api.post(`/api/orders/${orderId()}/works`, filled(form, ["name", "description", "price", "estimated_minutes"])),
@@ -165,9 +180,9 @@
     target.setAttribute("aria-busy", "true");
     try {
       await actions[name](target);
-      // Done with: emptied, so that the refresh below does not keep it as a form in use.
-      if (target instanceof HTMLFormElement) target.reset();
-      await Promise.all([...document.querySelectorAll("[data-refresh]")].map(refresh));
+      // Done with: drawn afresh by the refresh below (emptied, or showing what it changed).
+      const sent = target instanceof HTMLFormElement ? target : null;
+      await Promise.all([...document.querySelectorAll("[data-refresh]")].map((element) => refresh(element, sent)));
     } catch (error) {
       show(error.userMessage, true);
       // The order or the timer moved on since the page was drawn (staff, another tab): the
