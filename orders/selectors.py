@@ -8,7 +8,20 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    DecimalField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -95,6 +108,32 @@ def order_contents(order: Order) -> OrderContents:
         items=list(order.items.order_by("id")),
         works=list(order.works.order_by("id")),
         photos=list(order.photos.order_by("id")),
+    )
+
+
+def with_totals(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """`orders` each with `total`: its parts (quantity x unit price) plus its labour, summed
+    by the database (numeric on PostgreSQL), 0.00 for an order with neither."""
+    money = DecimalField(max_digits=14, decimal_places=2)
+    parts = (
+        OrderItem.objects.filter(order=OuterRef("pk"))
+        .values("order")
+        .annotate(sum=Sum(F("quantity") * F("unit_price"), output_field=money))
+        .values("sum")
+    )
+    labour = (
+        OrderWork.objects.filter(order=OuterRef("pk"))
+        .values("order")
+        .annotate(sum=Sum("price", output_field=money))
+        .values("sum")
+    )
+    zero = Value(Decimal("0.00"), output_field=money)
+    return orders.annotate(
+        total=ExpressionWrapper(
+            Coalesce(Subquery(parts, output_field=money), zero)
+            + Coalesce(Subquery(labour, output_field=money), zero),
+            output_field=money,
+        )
     )
 
 

@@ -652,6 +652,31 @@ def test_orders__csv_of_the_filtered_list_with_formulas_defused(staff, mechanic)
     assert rows[1][4] == "'-A1"  # "-A1" is a formula to a spreadsheet too
 
 
+def test_orders__csv_has_each_orders_total_and_when_it_was_completed(staff, mechanic):
+    """The export is what staff bill from: each order's parts and labour total (Decimal, as
+    the order's page shows it) and its completion time."""
+    from orders.services import item_add, order_status_change, work_add
+
+    priced = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    item_add(order_id=priced.pk, user=mechanic.user, name="Pads", unit_price="12.35", quantity=3)
+    item_add(order_id=priced.pk, user=mechanic.user, name="Clip", unit_price="0.10")
+    work_add(order_id=priced.pk, user=mechanic.user, name="Fit", price="30.00")
+    work_add(order_id=priced.pk, user=mechanic.user, name="Bleed", price="10.05")
+    for status in ("in_progress", "ready", "completed"):
+        order_status_change(order_id=priced.pk, status=status, mechanic=mechanic)
+    empty = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+
+    export = staff.get("/admin/orders/order/export.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+
+    by_id = {int(row["id"]): row for row in rows}
+    assert by_id[priced.pk]["total"] == "77.20"  # 37.05 + 0.10 + 30.00 + 10.05
+    assert by_id[empty.pk]["total"] == "0.00"
+    priced.refresh_from_db()
+    assert by_id[priced.pk]["completed_at"] == priced.completed_at.isoformat()
+    assert by_id[empty.pk]["completed_at"] == ""
+
+
 def test_mechanics__create_deactivate_reset_password_link_chat(staff):
     from rest_framework.authtoken.models import Token
 
