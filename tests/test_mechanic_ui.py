@@ -425,6 +425,7 @@ def test_time__periods_grouped_by_day_with_totals(mechanic):
     bad = client.get("/mechanic/time?period=custom&from=2026-02-01&to=2026-01-01")
 
     assert f'id="period-total">{ended - started}<' in today and "brakes" in today
+    assert "(manual) · brakes" in today  # told apart from the timer's, as on the order's page
     assert 'id="period-total">0:00:00<' in yesterday
     assert bad.status_code == 200 and "Must not be before from." in bad.content.decode()
 
