@@ -613,6 +613,39 @@ def test_names_and_keys_taken_while_a_write_waits__conflict_not_a_traceback(
     assert created == (1,)
 
 
+def test_usernames_differing_in_case_made_at_once__the_second_refused(scratch_database, tmp_path):
+    """ "Ivan" is checked against "ivan" case-insensitively, which no unique index does: two
+    creations at once would each find their name free. The test takes the names' lock as a
+    creation would, writes "ivan" under it; the command waits, then refuses."""
+    from orders.services.mechanics import USERNAMES_LOCK_KEY
+
+    database = scratch_database("conclave_usernames_at_once")
+    env = served_env(database, tmp_path)
+    result: dict[str, Any] = {}
+    with psycopg.connect(database.dsn) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", [USERNAMES_LOCK_KEY])
+        late = threading.Thread(
+            target=lambda: result.update(
+                made=run_manage("create_mechanic", "Ivan", "--password", MECHANIC_PASSWORD, env=env)
+            )
+        )
+        late.start()
+        wait_for_lock_waiters(database.dsn, 1)  # waits for the names, before its check
+        holder.execute(
+            "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"
+            " email, is_staff, is_active, date_joined)"
+            " VALUES ('!', false, 'ivan', '', '', '', false, true, now())"
+        )
+        holder.commit()
+        late.join(timeout=60)
+
+    assert result["made"].returncode == 1, result["made"].stderr
+    assert "A user named ivan exists already." in result["made"].stderr
+    with psycopg.connect(database.dsn) as reader:
+        users = reader.execute("SELECT username FROM auth_user ORDER BY username").fetchall()
+    assert users == [("ivan",)]
+
+
 def mika_and_staff(
     database: ScratchDatabase, tmp_path: Path, *steps: list[str]
 ) -> tuple[dict[str, str], dict[str, str]]:
