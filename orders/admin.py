@@ -303,12 +303,11 @@ class OrderAdmin(admin.ModelAdmin):
         try:
             if not changed:
                 raise ValidationFailed("Nothing to correct: the fields are as they were.")
-            order_update(order_id=pk, user=_user(request), changes=changed)
+            after = order_update(order_id=pk, user=_user(request), changes=changed)
         except DomainError as exc:
             self.message_user(request, error_text(exc), messages.ERROR)
         else:
             # Normalised (a VIN upper-cased) it may equal what was stored: then it is not told.
-            after = Order.objects.get(pk=pk)
             corrected = [name for name in names if getattr(after, name) != getattr(order, name)]
             told = ", ".join(corrected) if corrected else "nothing changed"
             self.message_user(request, f"Order {pk} corrected: {told}.")
