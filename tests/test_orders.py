@@ -207,6 +207,20 @@ def test_order_create__every_field_s_problem_at_once(
     assert not Order.objects.exists()
 
 
+def test_order_create__a_blank_name_and_a_bad_vin__both_told_at_once(api_client, system_keys):
+    """A problem the request's shape shows (a blank name, an unknown origin) and one the
+    order's own checks find (a VIN's letters) come back together: one round, not two."""
+    response = api_client.post(
+        "/api/orders",
+        {**RUNBOOK_ORDER, "mechanic_name": "", "vin": "IOQ", "original_or_analog": "used"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert sorted(response.json()["detail"]) == ["mechanic_name", "original_or_analog", "vin"]
+    assert not Order.objects.exists()
+
+
 def test_order_create__lower_case_vin__stored_upper_case(api_client, system_keys):
     response = api_client.post(
         "/api/orders", {**RUNBOOK_ORDER, "vin": "wvwzzz1jzxw000001"}, format="json"
@@ -999,6 +1013,7 @@ def test_order_correction__refused_whole__nothing_changed(mechanic, other_mechan
 
     bad = mika.patch(url, {"vin": "IOQ", "mechanic_name": "Ivan\u202e"}, format="json")
     bad_choice = mika.patch(url, {"original_or_analog": "x"}, format="json")
+    shape_and_vin = mika.patch(url, {"part_type": "", "vin": "IOQ"}, format="json")
     empty = mika.patch(url, {}, format="json")
     unknown = mika.patch(url, {"status": "ready"}, format="json")
     same = mika.patch(url, {"vin": "TEST123456789"}, format="json")
@@ -1011,6 +1026,7 @@ def test_order_correction__refused_whole__nothing_changed(mechanic, other_mechan
     assert bad.status_code == 400
     assert sorted(bad.json()["detail"]) == ["mechanic_name", "vin"]
     assert list(bad_choice.json()["detail"]) == ["original_or_analog"]
+    assert sorted(shape_and_vin.json()["detail"]) == ["part_type", "vin"]
     assert empty.status_code == 400
     assert empty.json()["detail"] == {"non_field_errors": ["Give at least one field to change."]}
     assert unknown.status_code == 400 and unknown.json()["detail"] == {"status": ["Unknown field."]}

@@ -1,6 +1,7 @@
 """Orders: create, list, detail, status, assignment, comments and stats (SPEC 4)."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.utils.translation import gettext
 from drf_spectacular.utils import (
@@ -14,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conclave.exceptions import ValidationFailed
 from conclave.idempotency import idempotent
 from conclave.serializers import IdField, StrictInputSerializer
 from conclave.throttling import SignedInUserThrottle
@@ -43,10 +45,43 @@ from orders.services import (
     comment_add,
     order_assign,
     order_create,
+    order_field_check,
     order_status_change,
     order_status_set,
     order_update,
 )
+
+
+def _checked_as_the_order(field: str) -> Callable[[serializers.Serializer, Any], Any]:
+    """A serializer's `validate_<field>`: the order's own check of the field (the VIN's letters,
+    printable text), run with the field's shape, so a request's every problem is in one answer.
+    The service checks again, for its other callers; the serializer's context gives the
+    request's flags."""
+
+    def validate(serializer: serializers.Serializer, value: Any) -> Any:
+        try:
+            return order_field_check(field, value, serializer.context["flags"])
+        except ValidationFailed as exc:
+            raise serializers.ValidationError(cast(dict[str, Any], exc.detail)[field]) from None
+
+    return validate
+
+
+class OrderFieldsInput(StrictInputSerializer):
+    """The order's own fields, with their shape and the order's checks of them."""
+
+    mechanic_name = serializers.CharField(max_length=100)
+    vin = serializers.CharField(max_length=17)
+    car_number = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    part_type = serializers.CharField(max_length=100)
+    category = serializers.CharField(max_length=100)
+    original_or_analog = serializers.ChoiceField(choices=PartOrigin.choices)
+
+    validate_mechanic_name = _checked_as_the_order("mechanic_name")
+    validate_vin = _checked_as_the_order("vin")
+    validate_car_number = _checked_as_the_order("car_number")
+    validate_part_type = _checked_as_the_order("part_type")
+    validate_category = _checked_as_the_order("category")
 
 
 class OrdersApi(APIView):
@@ -54,13 +89,8 @@ class OrdersApi(APIView):
     their own)."""
 
     @extend_schema_serializer(component_name="OrderCreateInput")
-    class InputSerializer(StrictInputSerializer):
-        mechanic_name = serializers.CharField(max_length=100)
-        vin = serializers.CharField(max_length=17)
-        car_number = serializers.CharField(max_length=20, required=False, allow_blank=True)
-        part_type = serializers.CharField(max_length=100)
-        category = serializers.CharField(max_length=100)
-        original_or_analog = serializers.ChoiceField(choices=PartOrigin.choices)
+    class InputSerializer(OrderFieldsInput):
+        """A new order: its own fields, `car_number` ignored while its flag is off."""
 
     class FilterSerializer(PagedQuery):
         status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
@@ -106,9 +136,9 @@ class OrdersApi(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         flags = request_flags(request)
+        serializer = self.InputSerializer(data=request.data, context={"flags": flags})
+        serializer.is_valid(raise_exception=True)
         order = order_create(**serializer.validated_data, created_by=request.user, flags=flags)
         return Response(order_json(order, flags), status=201)
 
@@ -143,7 +173,9 @@ class OrderDetailApi(APIView):
     permission_classes = (IsAuthenticated,)
 
     @extend_schema_serializer(component_name="OrderUpdateInput")
-    class UpdateSerializer(StrictInputSerializer):
+    class UpdateSerializer(OrderFieldsInput):
+        """A correction: any of the order's own fields, at least one."""
+
         mechanic_name = serializers.CharField(max_length=100, required=False)
         vin = serializers.CharField(max_length=17, required=False)
         car_number = serializers.CharField(
@@ -192,9 +224,9 @@ class OrderDetailApi(APIView):
     )
     @idempotent
     def patch(self, request: Request, order_id: int) -> Response:
-        serializer = self.UpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         flags = request_flags(request)
+        serializer = self.UpdateSerializer(data=request.data, context={"flags": flags})
+        serializer.is_valid(raise_exception=True)
         order = order_update(
             order_id=order_id,
             user=signed_in(request),
