@@ -65,12 +65,12 @@ def test_comments__fixed_queries(busy_mechanic, staff_client, django_assert_num_
     for n in range(ROWS):
         comment_add(order=busy_mechanic.orders.first(), author=busy_mechanic.user, text=str(n))
 
-    # token, the staff member's permissions (their own, their groups'), order, comments with
-    # their authors
-    with django_assert_num_queries(5):
+    # token, the staff member's permissions (their own, their groups'), order, count, the
+    # page's comments with their authors
+    with django_assert_num_queries(6):
         response = staff_client.get(f"/api/orders/{order_id}/comments")
 
-    assert len(response.json()) == ROWS + 1
+    assert len(response.json()["results"]) == ROWS + 1
 
 
 def test_catalog__fixed_queries(api_client, system_keys, django_assert_num_queries,

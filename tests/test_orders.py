@@ -1127,8 +1127,30 @@ def test_comments__own_order_add_and_list__empty_refused__others_404(mechanic, o
     assert added.status_code == 201
     assert empty.status_code == 400
     assert others.status_code == 404
-    assert [(c["author"], c["text"]) for c in listed] == [("mika", "Pads on the shelf")]
+    assert [(c["author"], c["text"]) for c in listed["results"]] == [("mika", "Pads on the shelf")]
     assert Event.objects.filter(event_type="order.comment_added").count() == 1
+
+
+def test_comments__listed_oldest_first_a_page_at_a_time(mechanic):
+    """An order's conversation can grow long: it comes a page at a time, as the other lists
+    do, oldest first, with the query string checked."""
+    mika = client_for("mika", "a-long-enough-password-1")
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    url = f"/api/orders/{order_id}/comments"
+    for text in ("one", "two", "three"):
+        mika.post(url, {"text": text}, format="json")
+
+    first = mika.get(url, {"page_size": 2}).json()
+    second = mika.get(first["next"]).json()
+    unknown = mika.get(url, {"order": "desc"})
+    too_far = mika.get(url, {"page": 3, "page_size": 2})
+
+    assert first["count"] == 3
+    assert [c["text"] for c in first["results"]] == ["one", "two"]
+    assert [c["text"] for c in second["results"]] == ["three"]
+    assert second["next"] is None
+    assert unknown.status_code == 400 and list(unknown.json()["detail"]) == ["order"]
+    assert too_far.status_code == 404
 
 
 def test_comments__lines_kept__control_and_bidi_characters_refused(mechanic):

@@ -325,7 +325,11 @@ class CommentSerializer(serializers.Serializer):
 
 
 class OrderCommentsApi(APIView):
+    """An order's conversation: listed a page at a time, oldest first; anyone who sees the
+    order adds to it."""
+
     permission_classes = (IsAuthenticated,)
+    pagination_class = OrderPagination  # GET's pages, and the schema's
 
     @extend_schema_serializer(component_name="OrderCommentInput")
     class InputSerializer(StrictInputSerializer):
@@ -333,13 +337,17 @@ class OrderCommentsApi(APIView):
 
     @extend_schema(
         operation_id="order_comments",
+        parameters=[PagedQuery],
         responses={200: CommentSerializer(many=True)},
         tags=["orders"],
     )
     def get(self, request: Request, order_id: int) -> Response:
+        PagedQuery(data=request.query_params).is_valid(raise_exception=True)
         order = visible_order(request, order_id)
         comments = order.comments.select_related("author").order_by("id")
-        return Response(CommentSerializer(comments, many=True).data)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(comments, request, view=self) or []
+        return paginator.get_paginated_response(CommentSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="order_comment_add",
