@@ -40,6 +40,7 @@ from orders.selectors import (
     time_period,
 )
 from orders.services import mechanic_password_change, mechanic_update, order_place
+from orders.services.items import ORDER_LINES_MAX_COUNT
 from orders.services.login_links import LoginLinkInvalid, login_link_redeem
 
 PAGE_SIZE = 20
@@ -233,6 +234,7 @@ def order_view(request: HttpRequest, order_id: int) -> HttpResponse:
         "entries": entries,
         "time_total": sum(entry.seconds for entry in entries),
         "running": running,
+        "lines_max_count": ORDER_LINES_MAX_COUNT,
         # The "Add a part" form's catalog, while it is on and the order takes parts.
         "catalog_parts": list(parts())
         if order.is_open and request_flags(request)["ENABLE_PART_CATEGORIES"]

@@ -396,6 +396,28 @@ def test_order__no_photo_form_once_the_order_has_as_many_as_it_may(mechanic, set
     assert 'data-action="photo-remove"' in after
 
 
+def test_order__no_part_or_labour_form_once_the_order_has_as_many_lines_as_it_may(mechanic):
+    from orders.models import OrderItem, OrderWork
+    from orders.services.items import ORDER_LINES_MAX_COUNT
+
+    order = orders_of(mechanic)[0]
+    client = signed_in(mechanic)
+    OrderItem.objects.bulk_create(
+        OrderItem(order=order, name=f"P{n}", quantity=1, unit_price=1, added_by=mechanic.user)
+        for n in range(ORDER_LINES_MAX_COUNT)
+    )
+    parts_full = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+    OrderWork.objects.bulk_create(
+        OrderWork(order=order, name=f"W{n}", price=1, added_by=mechanic.user)
+        for n in range(ORDER_LINES_MAX_COUNT)
+    )
+    both_full = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+
+    assert 'data-action="item"' not in parts_full and 'data-action="work"' in parts_full
+    assert 'data-action="work"' not in both_full
+    assert 'data-action="item-remove"' in both_full and 'data-action="photo"' in both_full
+
+
 def test_halted__banner_with_the_reason_on_every_page(mechanic):
     halt_raise(reason="chain check failed at 42", actor="test", channel="command")
     forget_halt_status()
@@ -691,6 +713,27 @@ def test_new_order__a_part_deleted_since_the_form_was_shown__refused_naming_it(m
 
     assert response.status_code == 200
     assert f"Part {gone_id} is no longer in the catalog." in response.content.decode()
+    assert not Order.objects.exists()
+
+
+def test_new_order__more_parts_than_an_order_holds__refused_before_any_is_looked_up(
+    mechanic, brakes, django_assert_max_num_queries
+):
+    from orders.services.items import ORDER_LINES_MAX_COUNT
+
+    category, pads = brakes
+    client = signed_in(mechanic)
+    data = {"category_id": str(category.pk), "part_ids": [str(pads.pk)] * (ORDER_LINES_MAX_COUNT + 1),
+            "vin": "TEST123456789", "original_or_analog": "original"}  # fmt: skip
+
+    # the flags, the session, the user, the mechanic, the form's catalog (categories, parts),
+    # and the refused transaction (its savepoint, the mechanic's user): no part is held, no
+    # line written (101 lines took 1,530 queries before being refused)
+    with django_assert_max_num_queries(10):
+        response = client.post("/mechanic/orders/new", data)
+
+    assert response.status_code == 200
+    assert f"At most {ORDER_LINES_MAX_COUNT} parts on one order." in response.content.decode()
     assert not Order.objects.exists()
 
 

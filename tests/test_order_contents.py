@@ -10,8 +10,9 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from events.models import Event
-from orders.models import Category, Order, OrderItem, OrderPhoto, OrderStatus, Part
+from orders.models import Category, Order, OrderItem, OrderPhoto, OrderStatus, OrderWork, Part
 from orders.services import order_create
+from orders.services.items import ORDER_LINES_MAX_COUNT
 from tests.workshop import (
     MECHANIC_PASSWORD,
     OTHER_MECHANIC_PASSWORD,
@@ -217,6 +218,38 @@ def test_items__final_order__409_nothing_written(mika, order, final):
     assert item.status_code == work.status_code == 409
     assert final in item.json()["detail"]
     assert not OrderItem.objects.exists()
+
+
+def test_items_and_works__an_order_holds_a_hundred_lines_of_each__then_409(mika, order):
+    """An order's lines are bounded, as its photos are: its page and its detail answer stay a
+    size a phone can take. Taking a line off makes room again."""
+    OrderItem.objects.bulk_create(
+        OrderItem(
+            order=order, name=f"Part {n}", quantity=1, unit_price=1, added_by=order.created_by
+        )
+        for n in range(ORDER_LINES_MAX_COUNT)
+    )
+    OrderWork.objects.bulk_create(
+        OrderWork(order=order, name=f"Work {n}", price=1, added_by=order.created_by)
+        for n in range(ORDER_LINES_MAX_COUNT)
+    )
+    url = f"/api/orders/{order.pk}"
+
+    item = mika.post(f"{url}/items", {"name": "Pad", "unit_price": "1"}, format="json")
+    work = mika.post(f"{url}/works", {"name": "Fit", "price": "1"}, format="json")
+    mika.delete(f"{url}/items/{order.items.first().pk}")
+    room_again = mika.post(f"{url}/items", {"name": "Pad", "unit_price": "1"}, format="json")
+
+    assert (item.status_code, work.status_code) == (409, 409)
+    assert item.json()["detail"] == (
+        f"Order {order.pk} has {ORDER_LINES_MAX_COUNT} parts already: remove one first."
+    )
+    assert work.json()["detail"] == (
+        f"Order {order.pk} has {ORDER_LINES_MAX_COUNT} labour lines already: remove one first."
+    )
+    assert room_again.status_code == 201
+    assert order.items.count() == order.works.count() == ORDER_LINES_MAX_COUNT
+    assert not events("order.work_added")
 
 
 @pytest.mark.parametrize(

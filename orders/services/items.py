@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext
 
-from conclave.exceptions import FeatureDisabled, NotFound, ValidationFailed
+from conclave.exceptions import Conflict, FeatureDisabled, NotFound, ValidationFailed
 from events.services import event_append
 from flags.selectors import flags_snapshot
 from orders.models import OrderItem, OrderWork, Part
@@ -18,6 +18,9 @@ from orders.services.common import actor_of, contents_changed, open_order_for_up
 from orders.validators import clean_text, money
 
 MAX_QUANTITY = 999
+# An order's part lines, and its labour lines, are at most this many each: its page and its
+# detail answer stay a size a phone takes (its photos have ORDER_PHOTO_MAX_COUNT).
+ORDER_LINES_MAX_COUNT = 100
 MAX_ESTIMATED_MINUTES = 60 * 24 * 30
 
 
@@ -67,6 +70,11 @@ def item_add(
             "unit_price": money(unit_price, "unit_price"),
         }
     order = open_order_for_update(order_id, user)
+    if order.items.count() >= ORDER_LINES_MAX_COUNT:
+        raise Conflict(
+            gettext("Order %(order)d has %(count)d parts already: remove one first.")
+            % {"order": order_id, "count": ORDER_LINES_MAX_COUNT}
+        )
     item = OrderItem.objects.create(order=order, quantity=quantity, added_by=user, **fields)
     contents_changed(order)
     event_append(
@@ -127,6 +135,11 @@ def work_add(
         "price": money(price, "price"),
     }
     order = open_order_for_update(order_id, user)
+    if order.works.count() >= ORDER_LINES_MAX_COUNT:
+        raise Conflict(
+            gettext("Order %(order)d has %(count)d labour lines already: remove one first.")
+            % {"order": order_id, "count": ORDER_LINES_MAX_COUNT}
+        )
     work = OrderWork.objects.create(
         order=order, estimated_minutes=estimated_minutes, added_by=user, **fields
     )

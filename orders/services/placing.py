@@ -11,7 +11,7 @@ from django.utils.translation import gettext
 from conclave.exceptions import ValidationFailed
 from orders.models import Category, MechanicProfile, Order, Part
 from orders.services.catalog import held_for_reference
-from orders.services.items import item_add
+from orders.services.items import ORDER_LINES_MAX_COUNT, item_add
 from orders.services.orders import order_create
 from orders.services.photos import photo_add
 
@@ -73,6 +73,15 @@ def order_place(
     if not (part_ids or typed_part.strip() or custom_parts):
         raise ValidationFailed(
             {"part_type": [gettext("Name the part you need, or pick it from the catalog.")]}
+        )
+    if len(part_ids) + len(custom_parts) > ORDER_LINES_MAX_COUNT:
+        raise ValidationFailed(
+            {
+                "part_ids": [
+                    gettext("At most %(count)d parts on one order.")
+                    % {"count": ORDER_LINES_MAX_COUNT}
+                ]
+            }
         )
     if part_ids and not flags["ENABLE_PART_CATEGORIES"]:  # switched off since they were shown
         raise ValidationFailed(
