@@ -176,7 +176,9 @@ def test_catalog_item__copies_name_and_price__later_catalog_change_leaves_order_
     Part.objects.filter(pk=part.pk).update(price=Decimal("99.00"), name_en="Renamed")
 
     assert (off.status_code, off.json()["error"]) == (404, "feature_disabled")
-    assert "ENABLE_PART_CATEGORIES" in off.json()["detail"]
+    assert off.json()["detail"] == (
+        "The parts catalog has been switched off: name the part instead. (ENABLE_PART_CATEGORIES)"
+    )
     assert on.status_code == 201, on.json()
     assert (on.json()["name"], on.json()["unit_price"], on.json()["part_id"]) == (
         "Brake pad",

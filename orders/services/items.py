@@ -49,7 +49,10 @@ def item_add(
             )
         flags = flags if flags is not None else flags_snapshot()
         if not flags["ENABLE_PART_CATEGORIES"]:
-            raise FeatureDisabled("The parts catalog is switched off (ENABLE_PART_CATEGORIES).")
+            raise FeatureDisabled(
+                gettext("The parts catalog has been switched off: name the part instead.")
+                + " (ENABLE_PART_CATEGORIES)"
+            )
         part = next(iter(held_for_reference(Part, [part_id])), None)
         if part is None:
             raise ValidationFailed(

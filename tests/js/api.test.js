@@ -167,6 +167,10 @@ test("friendly messages: field errors under the page's labels, conflicts told as
   assert.equal(userMessage(0, null), "Network error. Please check your internet connection.");
   assert.equal(userMessage(418, {}), "An error occurred. Please try again.");
   assert.equal(userMessage(404, {}, { 404: "Не найдено." }), "Не найдено.");
+  // A feature switched off since the page was drawn: the server says which, in the
+  // mechanic's language; "not found" would send them looking for the order.
+  const off = { error: "feature_disabled", detail: "The parts catalog has been switched off: name the part instead." };
+  assert.equal(userMessage(404, off, { 404: "Не найдено." }), off.detail);
 });
 
 test("a request that never answers times out and counts as a network error", async () => {

@@ -38,6 +38,8 @@
     if (body && body.error === "halted") return words.halted;
     if (status === 400 && body && body.detail) return describe(body.detail, words.fields || {});
     if (status === 409 && body && body.detail) return String(body.detail);
+    // A feature switched off since the page was drawn: the server names it.
+    if (body && body.error === "feature_disabled" && body.detail) return String(body.detail);
     if (words[status]) return words[status];
     if (status >= 500) return words.server;
     return words.other;
