@@ -208,6 +208,9 @@ class OrderAdmin(admin.ModelAdmin):
             transitions=[(s, OrderStatus(s).label) for s in TRANSITIONS[order.status]] if order else [],
             origins=PartOrigin.choices,
             car_numbers=request_flags(request)["ENABLE_CAR_NUMBER"],
+            # What the correction form shows, sent back with it (correct_view).
+            shown=[(name, getattr(order, name)) for name in _correctable(request)]
+            if order else [],
             catalog_parts=Part.objects.select_related("category").order_by("sort_order", "id")
             if order and order.is_open and request_flags(request)["ENABLE_PART_CATEGORIES"] else [],
             lines=[(f"item:{i.pk}", f"{i.name} × {i.quantity}") for i in order.items.order_by("id")]
@@ -292,18 +295,25 @@ class OrderAdmin(admin.ModelAdmin):
             raise PermissionDenied
 
     def correct_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """The order's own fields put right (a VIN typed wrong): the form sends them all, the
-        ones that changed are corrected."""
+        """The order's own fields put right (a VIN typed wrong): the form sends them all with
+        what its page showed (`shown_<field>`), and the ones edited there are corrected. A
+        field left as shown is not sent on, so a correction made meanwhile by someone else
+        stands; one both edited is refused, naming it and its value now."""
         self._changing(request)
         order = get_object_or_404(Order, pk=pk)
-        car_numbers = request_flags(request)["ENABLE_CAR_NUMBER"]
-        names = [name for name in ORDER_FIELDS if car_numbers or name != "car_number"]
+        names = _correctable(request)
         sent = {name: request.POST.get(name, "") for name in names}
-        changed = {name: value for name, value in sent.items() if value != getattr(order, name)}
+        shown = {name: request.POST.get(f"shown_{name}", getattr(order, name)) for name in names}
+        changed = {name: value for name, value in sent.items() if value != shown[name]}
         try:
             if not changed:
                 raise ValidationFailed("Nothing to correct: the fields are as they were.")
-            after = order_update(order_id=pk, user=_user(request), changes=changed)
+            after = order_update(
+                order_id=pk,
+                user=_user(request),
+                changes=changed,
+                seen={name: shown[name] for name in changed},
+            )
         except DomainError as exc:
             self.message_user(request, error_text(exc), messages.ERROR)
         else:
@@ -415,6 +425,12 @@ class OrderAdmin(admin.ModelAdmin):
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="orders.csv"'
         return response
+
+
+def _correctable(request: HttpRequest) -> list[str]:
+    """The order's fields its correction form shows: `car_number` only while its flag is on."""
+    car_numbers = request_flags(request)["ENABLE_CAR_NUMBER"]
+    return [name for name in ORDER_FIELDS if car_numbers or name != "car_number"]
 
 
 def _safe(text: str) -> str:

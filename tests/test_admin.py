@@ -22,7 +22,7 @@ from flags.models import FeatureFlag
 from flags.selectors import flags_snapshot, forget_flags
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from orders.models import Category, MechanicProfile, Order, Part
-from orders.services import order_create
+from orders.services import order_create, order_update
 from tests.factories import UserFactory
 from tests.test_halt import register_keeper
 from tests.workshop import RUNBOOK_ORDER
@@ -598,6 +598,32 @@ def test_orders__staff_correct_a_vin_typed_wrong_from_the_order_page(staff, flag
     assert last_event("order.updated").payload["changes"] == {
         "vin": {"old": "TEST123456789", "new": "TEST123456780"}
     }
+
+
+def test_orders__a_correction_sent_from_an_older_page__another_s_meanwhile_kept(staff, mechanic):
+    """Two people correcting one order: the form sends what its page showed, so a field left
+    as it was does not undo the other's correction made meanwhile; the same field changed by
+    both is refused, naming it, with nothing changed."""
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+    page = staff.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    shown = dict(re.findall(r'name="(shown_\w+)" value="([^"]*)"', page))
+    fields = {"mechanic_name": "Test Mechanic", "vin": "TEST123456789", "part_type": "brake_pads",
+              "category": "brakes", "original_or_analog": "original"}  # fmt: skip
+    url = f"/admin/orders/order/{order.pk}/correct/"
+    order_update(order_id=order.pk, user=mechanic.user, changes={"part_type": "Pads, front"})
+
+    other_field = staff.post(url, {**shown, **fields, "vin": "TEST123456780"}, follow=True)
+    same_field = staff.post(url, {**shown, **fields, "part_type": "Brake pads"}, follow=True)
+
+    assert sorted(shown) == [f"shown_{name}" for name in sorted(fields)]
+    assert any(f"Order {order.pk} corrected: vin." in m for m in page_messages(other_field))
+    assert any(
+        'part_type was changed meanwhile (now "Pads, front")' in m
+        for m in page_messages(same_field)
+    ), page_messages(same_field)
+    order.refresh_from_db()
+    assert (order.vin, order.part_type) == ("TEST123456780", "Pads, front")
+    assert Event.objects.filter(event_type="order.updated").count() == 2
 
 
 def test_orders__cancelled_order__no_assignment_nor_parts_offered_and_refused(

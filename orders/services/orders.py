@@ -168,15 +168,25 @@ def order_update(
     user: User,
     changes: Mapping[str, Any],
     flags: Mapping[str, bool] | None = None,
+    seen: Mapping[str, Any] | None = None,
 ) -> Order:
     """Corrects an open order's own fields (a VIN typed wrong, the part named better): staff
     any order, a mechanic their own. What changes is recorded, old and new, in one
-    `order.updated` event; a correction that changes nothing records nothing."""
+    `order.updated` event; a correction that changes nothing records nothing. `seen` holds
+    the values the changes were made against (a form's page): a field someone else changed
+    meanwhile is refused whole (409), naming it and its value now."""
     unknown = set(changes) - set(ORDER_FIELDS)
     if unknown:
         raise ValidationFailed({name: ["Not one of the order's own fields."] for name in unknown})
     clean = _order_fields(changes, flags if flags is not None else flags_snapshot())
     order = open_order_for_update(order_id, user)
+    raced = [
+        f'{field} was changed meanwhile (now "{getattr(order, field)}")'
+        for field, value in clean.items()
+        if seen and field in seen and getattr(order, field) not in (seen[field], value)
+    ]
+    if raced:
+        raise Conflict("; ".join(raced) + ": look at the order again.")
     changed = {
         field: {"old": getattr(order, field), "new": value}
         for field, value in clean.items()
