@@ -620,9 +620,17 @@ def show_refusal(form: forms.BaseForm, refusal: DomainError) -> None:
 
 
 class ServiceForm(forms.ModelForm):
-    """A form whose rules are the service's: its refusals become the form's errors."""
+    """A form whose rules are the service's: its refusals become the form's errors. Only the
+    fields edited on the page go to the service: each field carries what the page showed
+    (Django's hidden initial value), so one left as it was does not put back a value someone
+    else saved meanwhile."""
 
     rules: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.show_hidden_initial = True
 
     def service_fields(self) -> dict[str, Any]:
         fields = {name: self.cleaned_data[name] for name in self.changed_data

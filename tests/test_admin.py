@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.test import Client
 
@@ -22,7 +22,7 @@ from flags.models import FeatureFlag
 from flags.selectors import flags_snapshot, forget_flags
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from orders.models import Category, MechanicProfile, Order, Part
-from orders.services import order_create, order_update
+from orders.services import order_create, order_update, part_update
 from tests.factories import UserFactory
 from tests.test_halt import register_keeper
 from tests.workshop import RUNBOOK_ORDER
@@ -779,6 +779,31 @@ def test_catalogue__a_name_taken__told_on_the_form_nothing_written(staff):
     assert Event.objects.count() == events
     assert Category.objects.count() == 2
     assert Part.objects.get(pk=filters.pk).category_id == engine.pk
+
+
+def test_catalogue__saved_from_an_older_page__another_s_change_meanwhile_kept(staff):
+    """The form says what its page showed (Django's hidden initial values): a field left as
+    shown is not sent on, so a price set by someone else meanwhile is not put back."""
+    brakes = Category.objects.create(name_en="Brakes")
+    pads = Part.objects.create(category=brakes, name_en="Pads", name_he="רפידות",
+                               name_ru="Колодки", part_number="P-1", price="9")  # fmt: skip
+    url = f"/admin/orders/part/{pads.pk}/change/"
+    shown = dict(
+        re.findall(r'name="(initial-\w+)" value="([^"]*)"', staff.get(url).content.decode())
+    )
+    part_update(part_id=pads.pk, actor=User.objects.get(username="stella"), price=Decimal("11.00"))
+    typed = {name.removeprefix("initial-"): value for name, value in shown.items()}
+
+    answer = staff.post(url, {**shown, **typed, "is_common": "", "name_en": "Brake pads"})
+
+    assert "initial-price" in shown and answer.status_code == 302
+    pads.refresh_from_db()
+    assert (pads.name_en, pads.price) == ("Brake pads", Decimal("11.00"))
+    assert last_event("catalog.part_changed").payload == {
+        "part_id": pads.pk,
+        "name_en": "Brake pads",
+        "actor": "user:stella",
+    }
 
 
 @pytest.mark.parametrize("object_id", ["\u00b2", "1" * 5000])
