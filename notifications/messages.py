@@ -76,6 +76,30 @@ def order_created(order: Order, *, car_number_on: bool, admin_url: str) -> str:
     return "\n".join(lines)
 
 
+# The order's own fields as staff's messages name them; the VIN and car number set as code.
+FIELD_NAMES = {
+    "vin": ("VIN", True),
+    "car_number": ("Car number", True),
+    "part_type": ("Part", False),
+    "category": ("Category", False),
+    "original_or_analog": ("Original or analog", False),
+    "mechanic_name": ("Mechanic", False),
+}
+
+
+def order_corrected(order: Order, *, changes: dict[str, dict[str, str]], admin_url: str) -> str:
+    """The staff's message about an order's fields put right: each change, old and new."""
+    lines = [f"<b>Order #{order.pk} corrected</b>"]
+    for field, change in changes.items():
+        label, code = FIELD_NAMES[field]
+        old, new = (escape(change[side]) for side in ("old", "new"))
+        if code:
+            old, new = f"<code>{old}</code>", f"<code>{new}</code>"
+        lines.append(f"{label}: {old} → {new}")
+    lines.append(_link(admin_url, "Open in the admin"))
+    return "\n".join(lines)
+
+
 def status_changed(order: Order, *, old: str, new: str, language: str, url: str) -> str:
     words, names = PHRASES[language], STATUS_NAMES[language]
     headline = words["status_changed"].format(

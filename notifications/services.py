@@ -119,6 +119,33 @@ def notify_order_created(*, order: Order, event: PendingEvent, flags: Mapping[st
     return sum(1 for row in queued if row is not None)
 
 
+def notify_order_corrected(
+    *,
+    order: Order,
+    changes: dict[str, dict[str, str]],
+    event: PendingEvent,
+    flags: Mapping[str, bool],
+) -> int:
+    """The staff chats told of the fields put right, old and new, while
+    ENABLE_TG_ADMIN_NOTIFS is on: they acted on the new order's message."""
+    if not order_created_notifies(flags):
+        return 0
+    text = messages.order_corrected(
+        order, changes=changes, admin_url=_url(f"/admin/orders/order/{order.pk}/change/")
+    )
+    queued = [
+        _queue(
+            kind=NotificationKind.ORDER_CORRECTED,
+            chat_id=chat,
+            text=text,
+            order=order,
+            idempotency_key=_event_key(event, chat),
+        )
+        for chat in settings.ADMIN_CHAT_IDS
+    ]
+    return sum(1 for row in queued if row is not None)
+
+
 def notify_status_changed(
     *, order: Order, old: str, new: str, event: PendingEvent, flags: Mapping[str, bool]
 ) -> int:

@@ -13,7 +13,7 @@ from notifications.delivery import breaker, deliver
 from notifications.models import Notification, NotificationStatus
 from notifications.services import notification_retry
 from orders.models import MechanicProfile
-from orders.services import order_assign, order_create, order_status_change
+from orders.services import order_assign, order_create, order_status_change, order_update
 from orders.services.login_links import LoginLinkInvalid, login_link_redeem
 from tests.fake_telegram import TOKEN
 from tests.workshop import RUNBOOK_ORDER, flag_on
@@ -76,6 +76,37 @@ def test_user_text_is_escaped_for_html(notifying):
 
     text = Notification.objects.first().text
     assert "&lt;b&gt;Bob&lt;/b&gt; &amp; &lt;i&gt;co&lt;/i&gt;" in text
+
+
+def test_correction__staff_chats_told_old_and_new(notifying, mechanic, staff_user):
+    """Staff act on the new order's message: a VIN corrected afterwards reaches them too, or
+    the part is ordered for the car the typo named."""
+    order = order_create(**RUNBOOK_ORDER)
+    Notification.objects.all().delete()
+
+    order_update(order_id=order.pk, user=staff_user,
+                 changes={"vin": "TEST123456780", "part_type": "Pads <front>"})  # fmt: skip
+    order_update(order_id=order.pk, user=staff_user, changes={"vin": "test123456780"})
+
+    rows = list(Notification.objects.order_by("chat_id"))
+    assert [(r.chat_id, r.kind) for r in rows] == [(chat, "order_corrected") for chat in ADMINS]
+    *lines, link = rows[0].text.split("\n")
+    assert lines == [
+        f"<b>Order #{order.pk} corrected</b>",
+        "VIN: <code>TEST123456789</code> → <code>TEST123456780</code>",
+        "Part: brake_pads → Pads &lt;front&gt;",
+    ]
+    assert f"/admin/orders/order/{order.pk}/change/\">Open in the admin</a>" in link
+
+
+def test_correction__staff_notifications_off__nothing_queued(
+    telegram, system_keys, mechanic, staff_user
+):
+    order = order_create(**RUNBOOK_ORDER)
+
+    order_update(order_id=order.pk, user=staff_user, changes={"vin": "TEST123456780"})
+
+    assert not Notification.objects.exists()
 
 
 def test_status_change__mechanics_chat_in_their_language(notifying, mechanic):

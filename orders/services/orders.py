@@ -15,6 +15,7 @@ from events.services import event_append, event_append_inserting
 from flags.selectors import flags_snapshot
 from notifications.services import (
     notify_order_assigned,
+    notify_order_corrected,
     notify_order_created,
     notify_status_changed,
     order_created_notifies,
@@ -178,7 +179,8 @@ def order_update(
     unknown = set(changes) - set(ORDER_FIELDS)
     if unknown:
         raise ValidationFailed({name: ["Not one of the order's own fields."] for name in unknown})
-    clean = _order_fields(changes, flags if flags is not None else flags_snapshot())
+    flags = flags if flags is not None else flags_snapshot()
+    clean = _order_fields(changes, flags)
     order = open_order_for_update(order_id, user)
     raced = [
         f'{field} was changed meanwhile (now "{getattr(order, field)}")'
@@ -198,10 +200,11 @@ def order_update(
         setattr(order, field, change["new"])
     order.updated_at = timezone.now()
     order.save(update_fields=[*changed, "updated_at"])
-    event_append(
+    event = event_append(
         event_type="order.updated",
         payload={"order_id": order.pk, "changes": changed, "actor": actor_of(user)},
     )
+    notify_order_corrected(order=order, changes=changed, event=event, flags=flags)
     return order
 
 
