@@ -76,27 +76,65 @@ def order_created(order: Order, *, car_number_on: bool, admin_url: str) -> str:
     return "\n".join(lines)
 
 
-# The order's own fields as staff's messages name them; the VIN and car number set as code.
-FIELD_NAMES = {
-    "vin": ("VIN", True),
-    "car_number": ("Car number", True),
-    "part_type": ("Part", False),
-    "category": ("Category", False),
-    "original_or_analog": ("Original or analog", False),
-    "mechanic_name": ("Mechanic", False),
+# An order's own fields and their origin's values, as a correction's message names them.
+CORRECTION_WORDS = {
+    "en": {
+        "headline": "<b>Order #{id} corrected</b>",
+        "vin": "VIN",
+        "car_number": "Car number",
+        "part_type": "Part",
+        "category": "Category",
+        "original_or_analog": "Original or analog",
+        "mechanic_name": "Mechanic",
+        "original": "Original",
+        "analog": "Analog",
+    },
+    "he": {
+        "headline": "<b>הזמנה #{id} תוקנה</b>",
+        "vin": "VIN",
+        "car_number": "מספר רכב",
+        "part_type": "חלק",
+        "category": "קטגוריה",
+        "original_or_analog": "מקורי או תחליפי",
+        "mechanic_name": "מכונאי",
+        "original": "מקורי",
+        "analog": "תחליפי",
+    },
+    "ru": {
+        "headline": "<b>Заказ #{id} исправлен</b>",
+        "vin": "VIN",
+        "car_number": "Госномер",
+        "part_type": "Деталь",
+        "category": "Категория",
+        "original_or_analog": "Оригинал или аналог",
+        "mechanic_name": "Механик",
+        "original": "Оригинал",
+        "analog": "Аналог",
+    },
 }
+CODE_FIELDS = ("vin", "car_number")  # set as code: copied letter by letter
 
 
-def order_corrected(order: Order, *, changes: dict[str, dict[str, str]], admin_url: str) -> str:
-    """The staff's message about an order's fields put right: each change, old and new."""
-    lines = [f"<b>Order #{order.pk} corrected</b>"]
+def order_corrected(
+    order: Order,
+    *,
+    changes: dict[str, dict[str, str]],
+    language: str,
+    url: str,
+    link_label: str,
+) -> str:
+    """An order's fields put right: each change, old and new (staff's chats in English, the
+    order's mechanic in their language)."""
+    words = CORRECTION_WORDS[language]
+    lines = [words["headline"].format(id=order.pk)]
     for field, change in changes.items():
-        label, code = FIELD_NAMES[field]
         old, new = (escape(change[side]) for side in ("old", "new"))
-        if code:
+        if field in CODE_FIELDS:
             old, new = f"<code>{old}</code>", f"<code>{new}</code>"
-        lines.append(f"{label}: {old} → {new}")
-    lines.append(_link(admin_url, "Open in the admin"))
+        elif field == "original_or_analog":
+            old, new = words[old], words[new]
+        lines.append(f"{words[field]}: {old} → {new}")
+    lines.append(_link(url, link_label))
     return "\n".join(lines)
 
 

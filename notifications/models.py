@@ -17,7 +17,7 @@ class NotificationKind(models.TextChoices):
     ORDER_CREATED = "order_created"
     STATUS_CHANGED = "status_changed"
     ORDER_ASSIGNED = "order_assigned"
-    ORDER_CORRECTED = "order_corrected"  # to the staff chats
+    ORDER_CORRECTED = "order_corrected"
     ORDER_READY = "order_ready"  # to the bot chat that made the order
     BOT_REPLY = "bot_reply"  # the ordering bot answering a chat
 

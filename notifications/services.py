@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -123,25 +124,42 @@ def notify_order_corrected(
     *,
     order: Order,
     changes: dict[str, dict[str, str]],
+    actor: User,
     event: PendingEvent,
     flags: Mapping[str, bool],
 ) -> int:
-    """The staff chats told of the fields put right, old and new, while
-    ENABLE_TG_ADMIN_NOTIFS is on: they acted on the new order's message."""
-    if not order_created_notifies(flags):
-        return 0
-    text = messages.order_corrected(
-        order, changes=changes, admin_url=_url(f"/admin/orders/order/{order.pk}/change/")
-    )
+    """An order's fields put right, old and new: the staff chats while ENABLE_TG_ADMIN_NOTIFS
+    is on (they acted on the new order's message), and the order's mechanic, in their
+    language, while ENABLE_TG_MECH_NOTIFS is on, unless the correction is their own."""
+    messages_by_chat: dict[int, str] = {}
+    if order_created_notifies(flags):
+        text = messages.order_corrected(
+            order,
+            changes=changes,
+            language="en",
+            url=_url(f"/admin/orders/order/{order.pk}/change/"),
+            link_label="Open in the admin",
+        )
+        messages_by_chat.update((chat, text) for chat in settings.ADMIN_CHAT_IDS)
+    chat = _mechanic_chat(order, flags)
+    if chat is not None and order.mechanic is not None and order.mechanic.user_id != actor.pk:
+        chat_id, language = chat
+        messages_by_chat[chat_id] = messages.order_corrected(
+            order,
+            changes=changes,
+            language=language,
+            url=_url(f"/mechanic/orders/{order.pk}"),
+            link_label=messages.PHRASES[language]["open"],
+        )
     queued = [
         _queue(
             kind=NotificationKind.ORDER_CORRECTED,
-            chat_id=chat,
+            chat_id=chat_id,
             text=text,
             order=order,
-            idempotency_key=_event_key(event, chat),
+            idempotency_key=_event_key(event, chat_id),
         )
-        for chat in settings.ADMIN_CHAT_IDS
+        for chat_id, text in messages_by_chat.items()
     ]
     return sum(1 for row in queued if row is not None)
 

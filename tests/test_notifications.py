@@ -4,6 +4,7 @@ loopback). Real Celery workers, brokers and gunicorn: test_notifications_process
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
@@ -96,7 +97,28 @@ def test_correction__staff_chats_told_old_and_new(notifying, mechanic, staff_use
         "VIN: <code>TEST123456789</code> → <code>TEST123456780</code>",
         "Part: brake_pads → Pads &lt;front&gt;",
     ]
-    assert f"/admin/orders/order/{order.pk}/change/\">Open in the admin</a>" in link
+    assert f'/admin/orders/order/{order.pk}/change/">Open in the admin</a>' in link
+
+
+def test_correction__by_staff__the_mechanic_told_in_their_language_not_of_their_own(
+    notifying, mechanic, staff_user
+):
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(telegram_chat_id=555, language="ru")
+    mechanic.refresh_from_db()
+    order = order_create(**RUNBOOK_ORDER, created_by=mechanic.user)
+
+    order_update(order_id=order.pk, user=staff_user,
+                 changes={"vin": "TEST123456780", "original_or_analog": "analog"})  # fmt: skip
+    order_update(order_id=order.pk, user=mechanic.user, changes={"part_type": "Pads"})
+
+    (row,) = Notification.objects.filter(chat_id=555)
+    assert row.kind == "order_corrected"
+    assert row.text.split("\n") == [
+        f"<b>Заказ #{order.pk} исправлен</b>",
+        "VIN: <code>TEST123456789</code> → <code>TEST123456780</code>",
+        "Оригинал или аналог: Оригинал → Аналог",
+        f'<a href="{settings.SITE_URL}/mechanic/orders/{order.pk}">Открыть заказ</a>',
+    ]
 
 
 def test_correction__staff_notifications_off__nothing_queued(

@@ -204,7 +204,7 @@ def order_update(
         event_type="order.updated",
         payload={"order_id": order.pk, "changes": changed, "actor": actor_of(user)},
     )
-    notify_order_corrected(order=order, changes=changed, event=event, flags=flags)
+    notify_order_corrected(order=order, changes=changed, actor=user, event=event, flags=flags)
     return order
 
 
