@@ -55,6 +55,14 @@ class Forbidden(DomainError):
     default_detail = "You may not do this."
 
 
+class PreconditionFailed(DomainError):
+    """An `If-Match` that no longer holds: the resource changed since the client read it."""
+
+    status_code = 412
+    error = "precondition_failed"
+    default_detail = "The resource has changed since it was read."
+
+
 class Conflict(DomainError):
     status_code = 409
     error = "conflict"

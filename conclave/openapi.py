@@ -102,7 +102,11 @@ class AutoSchema(SpectacularAutoSchema):
         return self.resolve_serializer(ErrorSerializer, "response").ref
 
     def _errors(self, operation: dict[str, Any]) -> list[tuple[int, str]]:
-        return [*self._client_errors(operation), *self._server_errors()]
+        errors = self._client_errors(operation)
+        headers = {p["name"] for p in operation.get("parameters", ()) if p["in"] == "header"}
+        if "If-Match" in headers:
+            errors.append((412, "`precondition_failed`: changed since the `ETag` given was read."))
+        return [*sorted(errors), *self._server_errors()]
 
     def _client_errors(self, operation: dict[str, Any]) -> list[tuple[int, str]]:
         view, unsafe = self.view, self.method not in SAFE_METHODS

@@ -1,5 +1,6 @@
 """Reads of the workshop."""
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -218,6 +219,14 @@ class TimeDay:
     @property
     def total_seconds(self) -> int:
         return sum(entry.seconds for entry in self.entries)
+
+
+def order_etag(order: Order, flags: Mapping[str, bool]) -> str:
+    """The order's entity tag (`ETag`, `If-Match`): its `updated_at` moves with every change
+    of it (its fields, status, mechanic, parts, labour, photos), and what it shows of it
+    depends on ENABLE_CAR_NUMBER."""
+    version = f"{order.pk}:{order.updated_at.isoformat()}:{int(flags['ENABLE_CAR_NUMBER'])}"
+    return '"' + hashlib.sha256(version.encode()).hexdigest()[:32] + '"'
 
 
 def time_history(mechanic: MechanicProfile, first: date, last: date) -> list[TimeDay]:

@@ -1048,6 +1048,44 @@ def test_order_correction__refused_whole__nothing_changed(mechanic, other_mechan
     ]
 
 
+def test_order_correction__if_match__a_stale_read_refused_412_nothing_changed(
+    mechanic, staff_client
+):
+    """An API client corrects what it read: with `If-Match` (the `ETag` of its read) a change
+    made since, by anyone, refuses the correction instead of being written over."""
+    mika = client_for("mika", "a-long-enough-password-1")
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    url = f"/api/orders/{order_id}"
+    read = staff_client.get(url)
+    mika.patch(url, {"part_type": "Pads, front"}, format="json")  # meanwhile
+
+    stale = staff_client.patch(url, {"vin": "TEST123456780"}, format="json",
+                               HTTP_IF_MATCH=read["ETag"])  # fmt: skip
+    fresh = staff_client.get(url)
+    current = staff_client.patch(url, {"vin": "TEST123456780"}, format="json",
+                                 HTTP_IF_MATCH=fresh["ETag"])  # fmt: skip
+    after = staff_client.get(url)
+    any_version = staff_client.patch(url, {"category": "Brakes"}, format="json",
+                                     HTTP_IF_MATCH="*")  # fmt: skip
+    garbled = staff_client.patch(url, {"category": "Pads"}, format="json",
+                                 HTTP_IF_MATCH="not an etag")  # fmt: skip
+
+    assert read["ETag"].startswith('"') and read["ETag"] != fresh["ETag"]
+    assert stale.status_code == 412
+    assert stale.json() == {
+        "error": "precondition_failed",
+        "detail": f"Order {order_id} has changed since it was read: read it again.",
+    }
+    assert current.status_code == 200 and current["ETag"] != fresh["ETag"]
+    assert current["ETag"] == after["ETag"] != any_version["ETag"]
+    assert garbled.status_code == 412
+    order = Order.objects.get()
+    assert (order.vin, order.part_type, order.category) == (
+        "TEST123456780", "Pads, front", "Brakes"
+    )  # fmt: skip
+    assert Event.objects.filter(event_type="order.updated").count() == 3
+
+
 def test_order_correction__car_number_only_while_its_flag_is_on(
     mechanic, django_capture_on_commit_callbacks
 ):

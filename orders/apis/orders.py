@@ -4,7 +4,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiParameter,
     extend_schema,
     extend_schema_serializer,
     inline_serializer,
@@ -37,6 +39,7 @@ from orders.models import OrderStatus, PartOrigin
 from orders.selectors import (
     check_days,
     order_contents,
+    order_etag,
     order_stats,
     orders_filtered,
     orders_visible_to,
@@ -198,19 +201,22 @@ class OrderDetailApi(APIView):
         responses={200: OrderDetailSerializer},
         tags=["orders"],
         description="The order with its parts, labour, photos and `total` (parts' quantity x "
-        "unit price plus labour, computed in Decimal).",
+        "unit price plus labour, computed in Decimal). Its `ETag` header is the order's "
+        "version, for `If-Match` on a correction.",
     )
     def get(self, request: Request, order_id: int) -> Response:
         order = visible_order(request, order_id)
         contents = order_contents(order)
+        flags = request_flags(request)
         return Response(
             {
-                **order_json(order, request_flags(request)),
+                **order_json(order, flags),
                 "items": OrderItemSerializer(contents.items, many=True).data,
                 "works": OrderWorkSerializer(contents.works, many=True).data,
                 "photos": OrderPhotoSerializer(contents.photos, many=True).data,
                 "total": str(contents.total),
-            }
+            },
+            headers={"ETag": order_etag(order, flags)},
         )
 
     @extend_schema(
@@ -218,9 +224,19 @@ class OrderDetailApi(APIView):
         request=UpdateSerializer,
         responses={200: OrderOutputSerializer},
         tags=["orders"],
+        parameters=[
+            OpenApiParameter(
+                "If-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="The `ETag` of the order as read: any change since is 412.",
+            )
+        ],
         description="Corrects an open order's own fields (staff: any order; a mechanic: their "
         "own, others are 404), checked as when it is made. A completed or cancelled order is "
-        "409. What changes is one `order.updated` event with the old and new values.",
+        "409. What changes is one `order.updated` event with the old and new values. With "
+        "`If-Match` (the `ETag` of `GET /api/orders/<id>`), an order changed since it was read "
+        "is 412 and nothing is written.",
     )
     @idempotent
     def patch(self, request: Request, order_id: int) -> Response:
@@ -232,8 +248,9 @@ class OrderDetailApi(APIView):
             user=signed_in(request),
             changes=serializer.validated_data,
             flags=flags,
+            if_match=request.headers.get("If-Match"),
         )
-        return Response(order_json(order, flags))
+        return Response(order_json(order, flags), headers={"ETag": order_etag(order, flags)})
 
 
 class OrderStatusApi(APIView):

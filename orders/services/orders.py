@@ -7,9 +7,16 @@ from typing import Any, cast
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.http import parse_etags
 from django.utils.translation import gettext, pgettext_lazy
 
-from conclave.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from conclave.exceptions import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 from conclave.text import REFUSAL, prints
 from events.services import event_append, event_append_inserting
 from flags.selectors import flags_snapshot
@@ -29,7 +36,7 @@ from orders.models import (
     Part,
     PartOrigin,
 )
-from orders.selectors import handles_orders
+from orders.selectors import handles_orders, order_etag
 from orders.services.common import actor_of, open_order_for_update
 from orders.services.time import timers_stop_running
 from orders.validators import normalise_car_number, normalise_vin, printable
@@ -170,18 +177,26 @@ def order_update(
     changes: Mapping[str, Any],
     flags: Mapping[str, bool] | None = None,
     seen: Mapping[str, Any] | None = None,
+    if_match: str | None = None,
 ) -> Order:
     """Corrects an open order's own fields (a VIN typed wrong, the part named better): staff
     any order, a mechanic their own. What changes is recorded, old and new, in one
     `order.updated` event; a correction that changes nothing records nothing. `seen` holds
     the values the changes were made against (a form's page): a field someone else changed
-    meanwhile is refused whole (409), naming it and its value now."""
+    meanwhile is refused whole (409), naming it and its value now. `if_match` (an API
+    client's `If-Match`) is the entity tag of the order it read: any change since is 412."""
     unknown = set(changes) - set(ORDER_FIELDS)
     if unknown:
         raise ValidationFailed({name: ["Not one of the order's own fields."] for name in unknown})
     flags = flags if flags is not None else flags_snapshot()
     clean = _order_fields(changes, flags)
     order = open_order_for_update(order_id, user)
+    if if_match is not None:
+        tags = parse_etags(if_match)
+        if "*" not in tags and order_etag(order, flags) not in tags:
+            raise PreconditionFailed(
+                f"Order {order_id} has changed since it was read: read it again."
+            )
     raced = [
         f'{field} was changed meanwhile (now "{getattr(order, field)}")'
         for field, value in clean.items()
