@@ -216,8 +216,15 @@ def test_order_create__a_blank_name_and_a_bad_vin__both_told_at_once(api_client,
         format="json",
     )
 
+    unknown_too = api_client.post(
+        "/api/orders", {**RUNBOOK_ORDER, "vin": "IOQ", "colour": "red"}, format="json"
+    )
+    not_an_object = api_client.post("/api/orders", ["vin", "IOQ"], format="json")
+
     assert response.status_code == 400
     assert sorted(response.json()["detail"]) == ["mechanic_name", "original_or_analog", "vin"]
+    assert sorted(unknown_too.json()["detail"]) == ["colour", "vin"]
+    assert not_an_object.status_code == 400
     assert not Order.objects.exists()
 
 

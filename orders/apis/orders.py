@@ -1,6 +1,6 @@
 """Orders: create, list, detail, status, assignment, comments and stats (SPEC 4)."""
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django.utils.translation import gettext
@@ -53,25 +53,12 @@ from orders.services import (
     order_status_set,
     order_update,
 )
-
-
-def _checked_as_the_order(field: str) -> Callable[[serializers.Serializer, Any], Any]:
-    """A serializer's `validate_<field>`: the order's own check of the field (the VIN's letters,
-    printable text), run with the field's shape, so a request's every problem is in one answer.
-    The service checks again, for its other callers; the serializer's context gives the
-    request's flags."""
-
-    def validate(serializer: serializers.Serializer, value: Any) -> Any:
-        try:
-            return order_field_check(field, value, serializer.context["flags"])
-        except ValidationFailed as exc:
-            raise serializers.ValidationError(cast(dict[str, Any], exc.detail)[field]) from None
-
-    return validate
+from orders.services.orders import ORDER_FIELDS
 
 
 class OrderFieldsInput(StrictInputSerializer):
-    """The order's own fields, with their shape and the order's checks of them."""
+    """The order's own fields, their shape. Their content (a VIN's letters, printable text)
+    is the service's to check, once; `order_input` tells both kinds of problem together."""
 
     mechanic_name = serializers.CharField(max_length=100)
     vin = serializers.CharField(max_length=17)
@@ -80,11 +67,23 @@ class OrderFieldsInput(StrictInputSerializer):
     category = serializers.CharField(max_length=100)
     original_or_analog = serializers.ChoiceField(choices=PartOrigin.choices)
 
-    validate_mechanic_name = _checked_as_the_order("mechanic_name")
-    validate_vin = _checked_as_the_order("vin")
-    validate_car_number = _checked_as_the_order("car_number")
-    validate_part_type = _checked_as_the_order("part_type")
-    validate_category = _checked_as_the_order("category")
+
+def order_input(serializer: OrderFieldsInput, flags: Mapping[str, bool]) -> dict[str, Any]:
+    """The serializer's data. When it refuses some fields, the order's own checks of the
+    others are told with them (a blank name beside a VIN's forbidden letter), in one answer;
+    when it accepts them all, the service checks them, once."""
+    if serializer.is_valid():
+        return cast(dict[str, Any], serializer.validated_data)
+    errors = dict(serializer.errors)
+    sent = serializer.initial_data if isinstance(serializer.initial_data, Mapping) else {}
+    for field in ORDER_FIELDS:
+        value = sent.get(field)
+        if isinstance(value, str) and field not in errors:
+            try:
+                order_field_check(field, value, flags)
+            except ValidationFailed as exc:
+                errors.update(cast(dict[str, Any], exc.detail))
+    raise serializers.ValidationError(errors)
 
 
 class OrdersApi(APIView):
@@ -140,9 +139,8 @@ class OrdersApi(APIView):
     @idempotent
     def post(self, request: Request) -> Response:
         flags = request_flags(request)
-        serializer = self.InputSerializer(data=request.data, context={"flags": flags})
-        serializer.is_valid(raise_exception=True)
-        order = order_create(**serializer.validated_data, created_by=request.user, flags=flags)
+        fields = order_input(self.InputSerializer(data=request.data), flags)
+        order = order_create(**fields, created_by=request.user, flags=flags)
         return Response(order_json(order, flags), status=201)
 
     @extend_schema(
@@ -241,12 +239,10 @@ class OrderDetailApi(APIView):
     @idempotent
     def patch(self, request: Request, order_id: int) -> Response:
         flags = request_flags(request)
-        serializer = self.UpdateSerializer(data=request.data, context={"flags": flags})
-        serializer.is_valid(raise_exception=True)
         order = order_update(
             order_id=order_id,
             user=signed_in(request),
-            changes=serializer.validated_data,
+            changes=order_input(self.UpdateSerializer(data=request.data), flags),
             flags=flags,
             if_match=request.headers.get("If-Match"),
         )
