@@ -71,6 +71,24 @@ def _event_key(event: PendingEvent, chat_id: int) -> str:
     return f"event-queue:{event.queue_id}:chat:{chat_id}"
 
 
+def _queue_for_event(
+    messages_by_chat: Mapping[int, tuple[str, str]], *, order: Order, event: PendingEvent
+) -> int:
+    """Each chat's message (its kind and text) about one of the order's events: written once
+    per event and chat, whatever retries the write."""
+    queued = [
+        _queue(
+            kind=kind,
+            chat_id=chat_id,
+            text=text,
+            order=order,
+            idempotency_key=_event_key(event, chat_id),
+        )
+        for chat_id, (kind, text) in messages_by_chat.items()
+    ]
+    return sum(1 for row in queued if row is not None)
+
+
 def _telegram_configured() -> bool:
     if not settings.TELEGRAM_BOT_TOKEN:
         logger.warning("telegram_not_configured", detail="TELEGRAM_BOT_TOKEN is empty")
@@ -107,17 +125,10 @@ def notify_order_created(*, order: Order, event: PendingEvent, flags: Mapping[st
         car_number_on=flags["ENABLE_CAR_NUMBER"],
         admin_url=_url(f"/admin/orders/order/{order.pk}/change/"),
     )
-    queued = [
-        _queue(
-            kind=NotificationKind.ORDER_CREATED,
-            chat_id=chat,
-            text=text,
-            order=order,
-            idempotency_key=_event_key(event, chat),
-        )
-        for chat in settings.ADMIN_CHAT_IDS
-    ]
-    return sum(1 for row in queued if row is not None)
+    messages_by_chat = {
+        chat: (NotificationKind.ORDER_CREATED, text) for chat in settings.ADMIN_CHAT_IDS
+    }
+    return _queue_for_event(messages_by_chat, order=order, event=event)
 
 
 def notify_order_corrected(
@@ -131,7 +142,8 @@ def notify_order_corrected(
     """An order's fields put right, old and new: the staff chats while ENABLE_TG_ADMIN_NOTIFS
     is on (they acted on the new order's message), and the order's mechanic, in their
     language, while ENABLE_TG_MECH_NOTIFS is on, unless the correction is their own."""
-    messages_by_chat: dict[int, str] = {}
+    kind = NotificationKind.ORDER_CORRECTED
+    messages_by_chat: dict[int, tuple[str, str]] = {}
     if order_created_notifies(flags):
         text = messages.order_corrected(
             order,
@@ -140,28 +152,19 @@ def notify_order_corrected(
             url=_url(f"/admin/orders/order/{order.pk}/change/"),
             link_label="Open in the admin",
         )
-        messages_by_chat.update((chat, text) for chat in settings.ADMIN_CHAT_IDS)
+        messages_by_chat.update((chat, (kind, text)) for chat in settings.ADMIN_CHAT_IDS)
     chat = _mechanic_chat(order, flags)
     if chat is not None and order.mechanic is not None and order.mechanic.user_id != actor.pk:
         chat_id, language = chat
-        messages_by_chat[chat_id] = messages.order_corrected(
+        text = messages.order_corrected(
             order,
             changes=changes,
             language=language,
             url=_url(f"/mechanic/orders/{order.pk}"),
             link_label=messages.PHRASES[language]["open"],
         )
-    queued = [
-        _queue(
-            kind=NotificationKind.ORDER_CORRECTED,
-            chat_id=chat_id,
-            text=text,
-            order=order,
-            idempotency_key=_event_key(event, chat_id),
-        )
-        for chat_id, text in messages_by_chat.items()
-    ]
-    return sum(1 for row in queued if row is not None)
+        messages_by_chat[chat_id] = (kind, text)
+    return _queue_for_event(messages_by_chat, order=order, event=event)
 
 
 def notify_status_changed(
@@ -186,17 +189,7 @@ def notify_status_changed(
     ):
         text = messages.ready(order, language=order.telegram_language or "en")
         messages_by_chat[order.telegram_chat_id] = (NotificationKind.ORDER_READY, text)
-    queued = [
-        _queue(
-            kind=kind,
-            chat_id=chat_id,
-            text=text,
-            order=order,
-            idempotency_key=_event_key(event, chat_id),
-        )
-        for chat_id, (kind, text) in messages_by_chat.items()
-    ]
-    return sum(1 for row in queued if row is not None)
+    return _queue_for_event(messages_by_chat, order=order, event=event)
 
 
 def notify_order_assigned(*, order: Order, event: PendingEvent, flags: Mapping[str, bool]) -> int:
