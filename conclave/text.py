@@ -18,16 +18,19 @@ REFUSAL = gettext_noop("Control characters and text direction overrides are not 
 def _allowed(char: str, lines: bool) -> bool:
     if char in DIRECTION_CONTROLS:
         return False
-    if unicodedata.category(char) == "Cc":
+    category = unicodedata.category(char)
+    if category == "Cc":
         return lines and char in LINE_BREAKS
+    if category == "Cs":  # half of a character (JSON's "\ud800"): UTF-8 cannot hold it
+        return False
     # The other formatting characters stay: the marks Hebrew text carries (U+200F), the
     # joiner inside emoji (U+200D).
     return True
 
 
 def prints(text: str, *, lines: bool = False) -> bool:
-    """Whether `text` holds no control character (line breaks and tabs aside when `lines`)
-    and no text direction override."""
+    """Whether `text` holds no control character (line breaks and tabs aside when `lines`),
+    no text direction override and no lone surrogate."""
     return all(_allowed(char, lines) for char in text)
 
 

@@ -153,17 +153,35 @@ def test_event_append_inserting__payload_holding_the_stand_in__still_the_new_id(
         ({"mechanic_name": "Dan \u202eevil"}, "mechanic_name"),  # reorders what staff see
         ({"part_type": "pads\x07"}, "part_type"),
         ({"category": "\u2068x"}, "category"),
+        ({"mechanic_name": "Dan \ud800"}, "mechanic_name"),  # half a character: not text
+        ({"part_type": "pads\udfff"}, "part_type"),
     ],
 )
 def test_order_create__invalid__400_naming_the_field_nothing_written(
     api_client, system_keys, change, field
 ):
-    response = api_client.post("/api/orders", {**RUNBOOK_ORDER, **change}, format="json")
+    # As JSON escapes (a lone surrogate cannot be written in UTF-8, only as "\ud800").
+    body = json.dumps({**RUNBOOK_ORDER, **change})
+    response = api_client.post("/api/orders", body, content_type="application/json")
 
     assert response.status_code == 400
     assert field in response.json()["detail"]
     assert not Order.objects.exists()
     assert not Event.objects.filter(event_type="order.created").exists()
+
+
+def test_order_create__names_judged_by_what_they_say_not_the_spaces_around(api_client, system_keys):
+    name = "N" * 100
+
+    padded = api_client.post(
+        "/api/orders", {**RUNBOOK_ORDER, "mechanic_name": f"  {name}  "}, format="json"
+    )
+    long = api_client.post(
+        "/api/orders", {**RUNBOOK_ORDER, "mechanic_name": f"{name}N"}, format="json"
+    )
+
+    assert padded.status_code == 201 and padded.json()["mechanic_name"] == name
+    assert long.status_code == 400 and list(long.json()["detail"]) == ["mechanic_name"]
 
 
 def test_order_create__hebrew_marks_and_emoji_joiners__kept(api_client, system_keys):

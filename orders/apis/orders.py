@@ -86,6 +86,27 @@ def order_input(serializer: OrderFieldsInput, flags: Mapping[str, bool]) -> dict
     raise serializers.ValidationError(errors)
 
 
+# A new order's fields: those it must have, and all it may have.
+ORDER_REQUIRED = frozenset(ORDER_FIELDS) - {"car_number"}
+ORDER_ACCEPTED = frozenset(ORDER_FIELDS)
+
+
+def order_create_input(data: Any, flags: Mapping[str, bool]) -> dict[str, Any]:
+    """A new order's fields. The usual body, the order's fields as JSON text (the required
+    ones given, none other), goes to `order_create` as sent: it checks each field whole
+    (its length, its letters, the origin's choice) and tells every problem at once. Any
+    other body goes through the serializer, for the problems of its shape (a field missing
+    or unknown, a number for text). The serializer's pass over a valid body was a tenth of
+    an order's CPU."""
+    if (
+        type(data) is dict
+        and ORDER_REQUIRED <= data.keys() <= ORDER_ACCEPTED
+        and all(type(value) is str for value in data.values())
+    ):
+        return data
+    return order_input(OrdersApi.InputSerializer(data=data), flags)
+
+
 class OrdersApi(APIView):
     """`POST /api/orders` (anyone, throttled) and `GET /api/orders` (staff: all; a mechanic:
     their own)."""
@@ -139,7 +160,7 @@ class OrdersApi(APIView):
     @idempotent
     def post(self, request: Request) -> Response:
         flags = request_flags(request)
-        fields = order_input(self.InputSerializer(data=request.data), flags)
+        fields = order_create_input(request.data, flags)
         order = order_create(**fields, created_by=request.user, flags=flags)
         return Response(order_json(order, flags), status=201)
 

@@ -47,14 +47,14 @@ ORIGINS = tuple(PartOrigin.values)
 
 def _text_field(field: str, limit: int) -> Callable[[Any], str]:
     def check(value: Any) -> str:
-        value = value or ""
-        if not value.strip() or len(value) > limit:
+        value = (value or "").strip()
+        if not value or len(value) > limit:
             raise ValidationFailed(
                 {field: [gettext("1 to %(limit)d characters.") % {"limit": limit}]}
             )
         if not prints(value):
             raise ValidationFailed({field: [gettext(REFUSAL)]})
-        return cast(str, value.strip())
+        return cast(str, value)
 
     return check
 
