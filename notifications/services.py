@@ -106,9 +106,9 @@ def _mechanic_chat(order: Order, flags: Mapping[str, bool]) -> tuple[int, str] |
     return mechanic.telegram_chat_id, mechanic.language
 
 
-def order_created_notifies(flags: Mapping[str, bool]) -> bool:
-    """Whether `notify_order_created` queues messages (which then belong in the order's
-    transaction)."""
+def staff_chats_notified(flags: Mapping[str, bool]) -> bool:
+    """Whether the staff chats hear of orders (ENABLE_TG_ADMIN_NOTIFS on, ADMIN_CHAT_IDS and a
+    bot token set): a new order's messages then belong in its transaction."""
     return bool(
         flags["ENABLE_TG_ADMIN_NOTIFS"] and settings.ADMIN_CHAT_IDS and settings.TELEGRAM_BOT_TOKEN
     )
@@ -144,7 +144,7 @@ def notify_order_corrected(
     language, while ENABLE_TG_MECH_NOTIFS is on, unless the correction is their own."""
     kind = NotificationKind.ORDER_CORRECTED
     messages_by_chat: dict[int, tuple[str, str]] = {}
-    if order_created_notifies(flags):
+    if staff_chats_notified(flags):
         text = messages.order_corrected(
             order,
             changes=changes,

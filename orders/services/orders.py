@@ -25,7 +25,7 @@ from notifications.services import (
     notify_order_corrected,
     notify_order_created,
     notify_status_changed,
-    order_created_notifies,
+    staff_chats_notified,
 )
 from orders.models import (
     TRANSITIONS,
@@ -161,7 +161,7 @@ def order_create(
         payload["channel"] = "telegram"
     # The order and its event are one statement; staff's notification, when there is one,
     # joins them in a transaction.
-    with transaction.atomic() if order_created_notifies(flags) else nullcontext():
+    with transaction.atomic() if staff_chats_notified(flags) else nullcontext():
         event = event_append_inserting(
             order, event_type="order.created", payload=payload, id_key="order_id"
         )
