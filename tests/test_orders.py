@@ -246,6 +246,57 @@ def test_order_create__a_blank_name_and_a_bad_vin__both_told_at_once(api_client,
     assert not Order.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("mechanic_name", ""), ("mechanic_name", "   "), ("mechanic_name", "x" * 101),
+     ("vin", ""), ("vin", "A" * 18), ("part_type", "y" * 101), ("category", ""),
+     ("original_or_analog", "used")],
+)  # fmt: skip
+def test_order_create__a_field_s_problem__the_same_words_whatever_else_the_body_holds(
+    api_client, system_keys, field, value
+):
+    """A client sees one message for one problem: not one when the body is otherwise right
+    and another when a field missing (or unknown) sends the body through the serializer."""
+    missing = "part_type" if field != "part_type" else "category"
+    alone = api_client.post("/api/orders", {**RUNBOOK_ORDER, field: value}, format="json")
+    without = {name: v for name, v in {**RUNBOOK_ORDER, field: value}.items() if name != missing}
+    beside_missing = api_client.post("/api/orders", without, format="json")
+    beside_unknown = api_client.post(
+        "/api/orders", {**RUNBOOK_ORDER, field: value, "colour": "red"}, format="json"
+    )
+
+    assert alone.status_code == beside_missing.status_code == beside_unknown.status_code == 400
+    told = alone.json()["detail"][field]
+    assert beside_missing.json()["detail"][field] == told
+    assert sorted(beside_missing.json()["detail"]) == sorted([field, missing])
+    assert beside_unknown.json()["detail"][field] == told
+    assert not Order.objects.exists()
+
+
+def test_order_create__car_number_while_its_flag_is_off__ignored_whatever_else_is_wrong(
+    api_client, system_keys
+):
+    car_number = "1" * 25  # too long for the field, were it read
+
+    alone = api_client.post(
+        "/api/orders", {**RUNBOOK_ORDER, "car_number": car_number}, format="json"
+    )
+    beside = api_client.post(
+        "/api/orders", {**RUNBOOK_ORDER, "car_number": car_number, "colour": "red"}, format="json"
+    )
+
+    without_category = {
+        name: value for name, value in {**RUNBOOK_ORDER, "car_number": car_number}.items()
+        if name != "category"
+    }  # fmt: skip
+    beside_missing = api_client.post("/api/orders", without_category, format="json")
+
+    assert alone.status_code == 201 and "car_number" not in alone.json()
+    assert beside.status_code == 400 and list(beside.json()["detail"]) == ["colour"]
+    assert beside_missing.status_code == 400
+    assert list(beside_missing.json()["detail"]) == ["category"]
+
+
 def test_order_create__lower_case_vin__stored_upper_case(api_client, system_keys):
     response = api_client.post(
         "/api/orders", {**RUNBOOK_ORDER, "vin": "wvwzzz1jzxw000001"}, format="json"
@@ -1128,10 +1179,12 @@ def test_order_correction__car_number_only_while_its_flag_is_on(
     with django_capture_on_commit_callbacks(execute=True):
         flag_set(name="ENABLE_CAR_NUMBER", enabled=False, actor="test")
     off = mika.patch(url, {"car_number": "", "part_type": "Pads"}, format="json")
+    off_too_long = mika.patch(url, {"car_number": "9" * 25}, format="json")  # not read at all
 
     assert on.status_code == 200 and on.json()["car_number"] == "99-999-99"
     assert bad.status_code == 400 and list(bad.json()["detail"]) == ["car_number"]
     assert off.status_code == 200 and "car_number" not in off.json()
+    assert off_too_long.status_code == 200 and "car_number" not in off_too_long.json()
     assert Order.objects.get().car_number == "99-999-99"
     changes = [e.payload["changes"] for e in Event.objects.filter(event_type="order.updated")]
     assert changes == [
