@@ -132,7 +132,7 @@ def json_permission_denied(request: HttpRequest, exception: Exception) -> HttpRe
     return defaults.permission_denied(request, exception)
 
 
-def json_page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+def json_page_not_found(request: HttpRequest, exception: Exception | None) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"error": "not_found", "detail": "No such endpoint."}, status=404)
     return defaults.page_not_found(request, exception)

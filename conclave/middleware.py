@@ -13,7 +13,7 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, MiddlewareNotUsed
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -30,6 +30,7 @@ from conclave.exception_handlers import (
     API_PREFIXES,
     NUL_REFUSED,
     database_error_response,
+    json_page_not_found,
     refusal_page,
     too_large,
 )
@@ -298,6 +299,27 @@ class ApiInUtcMiddleware:
             return self.get_response(request)
         with timezone.override(UTC):
             return self.get_response(request)
+
+
+class ApiNotFoundMiddleware:
+    """With DEBUG on (`make run`), an unknown path under the APIs is their JSON 404, as with
+    it off (conclave.urls' handler404): Django answers a path no pattern matches with its
+    debug page then, whatever handler404 says. Not loaded with DEBUG off."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        if not settings.DEBUG:
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path.startswith(API_PREFIXES)
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return json_page_not_found(request, None)
+        return response
 
 
 class DatabaseErrorMiddleware:

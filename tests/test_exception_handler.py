@@ -164,6 +164,20 @@ def test_unknown_api_path__404_json(api_client):
     assert response.json() == {"error": "not_found", "detail": "No such endpoint."}
 
 
+@pytest.mark.parametrize("path", ["/api/no-such-endpoint", "/v1/no-such-endpoint"])
+def test_unknown_api_path__json_with_debug_on_too(api_client, settings, path):
+    """`make run` serves with DEBUG on: an API client's typo gets the API's JSON 404 there
+    too, not Django's debug page. The pages keep the debug page (it lists the URLs)."""
+    settings.DEBUG = True
+
+    response = api_client.get(path)
+    page = api_client.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": "No such endpoint."}
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
 def test_throttled__429_with_retry_after(api_client):
     statuses = [api_client.get("/api/test/throttled").status_code for _ in range(3)]
 

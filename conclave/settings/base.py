@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # The JSON APIs in UTC; the pages and the admin in the workshop's TIME_ZONE.
     "conclave.middleware.ApiInUtcMiddleware",
+    # DEBUG only (`make run`): an unknown API path is a JSON 404 there too.
+    "conclave.middleware.ApiNotFoundMiddleware",
     # The request id on every log line and the X-Request-ID header; one line per request.
     "conclave.middleware.RequestLogMiddleware",
     # A NUL in a query string or a form is a 400: PostgreSQL's text cannot hold one.
