@@ -27,7 +27,15 @@ from conclave.idempotency import IdempotencyKeyReused
 from conclave.serializers import whole_number
 from conclave.throttling import PasswordChangeThrottle, SignInFormThrottle
 from flags.selectors import request_flags
-from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, PartOrigin, TimeEntry
+from orders.models import (
+    TRANSITIONS,
+    Comment,
+    MechanicProfile,
+    Order,
+    OrderStatus,
+    PartOrigin,
+    TimeEntry,
+)
 from orders.selectors import (
     PERIODS,
     categories,
@@ -44,6 +52,8 @@ from orders.services.items import ORDER_LINES_MAX_COUNT
 from orders.services.login_links import LoginLinkInvalid, login_link_redeem
 
 PAGE_SIZE = 20
+# An order's page shows its latest comments (`?comments=all`: every one).
+ORDER_PAGE_COMMENTS = 50
 # The dashboard's filters: the URL's `status` and what it shows.
 FILTERS = {
     "all": None,
@@ -216,6 +226,18 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _comments_shown(order: Order, *, every: bool) -> tuple[list[Comment], int]:
+    """The comments an order's page shows, oldest first: the latest ORDER_PAGE_COMMENTS (or
+    every one), and how many earlier ones it leaves out (counted only when there are some)."""
+    comments = order.comments.select_related("author")
+    if every:
+        return list(comments.order_by("id")), 0
+    latest = list(comments.order_by("-id")[: ORDER_PAGE_COMMENTS + 1])
+    if len(latest) <= ORDER_PAGE_COMMENTS:
+        return latest[::-1], 0
+    return latest[:ORDER_PAGE_COMMENTS][::-1], comments.count() - ORDER_PAGE_COMMENTS
+
+
 @mechanic_required
 @require_safe  # a page to read: its forms post to the API
 def order_view(request: HttpRequest, order_id: int) -> HttpResponse:
@@ -226,11 +248,13 @@ def order_view(request: HttpRequest, order_id: int) -> HttpResponse:
     contents = order_contents(order)
     entries = list(order.time_entries.order_by("started_at", "id"))
     running = TimeEntry.objects.filter(mechanic=mechanic, ended_at__isnull=True).first()
+    comments, earlier_comments = _comments_shown(order, every=request.GET.get("comments") == "all")
     context = {
         "order": order,
         "contents": contents,
         "transitions": TRANSITIONS[order.status],
-        "comments": list(order.comments.select_related("author").order_by("id")),
+        "comments": comments,
+        "earlier_comments": earlier_comments,
         "entries": entries,
         "time_total": sum(entry.seconds for entry in entries),
         "running": running,

@@ -32,6 +32,19 @@ SOURCES += sorted((ROOT / "orders" / "services").glob("*.py")) + [ROOT / "orders
 GETTEXT_CALL = re.compile(
     r"""\b(?:gettext|gettext_lazy|_)\(\s*u?(?P<q>['"])(?P<text>.+?)(?P=q)\s*\)"""
 )
+# A text with plural forms (a template's `blocktranslate count`): its singular and plural.
+NGETTEXT_CALL = re.compile(
+    r"""\bngettext\(\s*u?(?P<q>['"])(?P<one>.+?)(?P=q)\s*,\s*u?(?P=q)(?P<many>.+?)(?P=q)\s*,"""
+)
+PLACEHOLDER = re.compile(r"%\(\w+\)\w")
+
+
+def _translated(string: str | tuple[str, ...]) -> bool:
+    return all(string) if isinstance(string, tuple) else bool(string)
+
+
+def _unescaped(text: str) -> str:
+    return text.encode().decode("unicode_escape").encode("latin-1").decode()
 
 
 @pytest.fixture
@@ -55,30 +68,40 @@ def html_tag(page) -> str:
 def source_texts() -> set[str]:
     """Every text the pages and the messages they show put through gettext, found the way
     makemessages finds them (templates through Django's templatize)."""
-    texts = set()
+    texts: set[str | tuple[str, str]] = set()
     for path in SOURCES:
         source = path.read_text()
         if path.suffix == ".html":
             source = templatize(source, origin=str(path))
         for match in GETTEXT_CALL.finditer(source):
-            texts.add(match["text"].encode().decode("unicode_escape").encode("latin-1").decode())
+            texts.add(_unescaped(match["text"]))
+        for match in NGETTEXT_CALL.finditer(source):
+            texts.add((_unescaped(match["one"]), _unescaped(match["many"])))
     return texts
 
 
 def test_catalogues__every_text_translated_in_hebrew_and_russian():
     texts = source_texts()
     assert {"Dashboard", "Sign in", "In progress", "6 to 17 letters and digits."} <= texts
+    assert ("Show the earlier comment", "Show the %(counter)s earlier comments") in texts
     for language in LANGUAGES:
         with open(ROOT / "locale" / language / "LC_MESSAGES" / "django.po", "rb") as f:
             catalogue = {m.id: m for m in read_po(f) if m.id}
         missing = sorted(texts - set(catalogue))
         assert missing == [], f"{language}: not in the catalogue (make messages): {missing}"
-        untranslated = sorted(m.id for m in catalogue.values() if not m.string or m.fuzzy)
+        untranslated = sorted(
+            (m.id for m in catalogue.values() if m.fuzzy or not _translated(m.string)), key=str
+        )
         assert untranslated == [], f"{language}: untranslated or fuzzy: {untranslated}"
         for message in catalogue.values():  # placeholders survive translation
-            assert re.findall(r"%\(\w+\)\w", message.id) == re.findall(
-                r"%\(\w+\)\w", message.string
-            ), message.id
+            if isinstance(message.id, tuple):  # each form names no other; the last, the count
+                forms, allowed = message.string, PLACEHOLDER.findall(message.id[1])
+                assert all(set(PLACEHOLDER.findall(form)) <= set(allowed) for form in forms)
+                assert PLACEHOLDER.findall(forms[-1]) == allowed, message.id
+                continue
+            assert PLACEHOLDER.findall(message.id) == PLACEHOLDER.findall(message.string), (
+                message.id
+            )
 
 
 def test_catalogues__compiled_and_loaded():
@@ -88,6 +111,13 @@ def test_catalogues__compiled_and_loaded():
         assert translation.gettext("Dashboard") == "לוח בקרה"
     with translation.override("ru"):
         assert translation.gettext("Dashboard") == "Панель"
+        # Plural forms by Russian's rules: 1 and 21, 2 to 4, the rest.
+        texts = ("Show the earlier comment", "Show the %(counter)s earlier comments")
+        assert [translation.ngettext(*texts, n) % {"counter": n} for n in (21, 3, 11)] == [
+            "Показать 21 более ранний комментарий",
+            "Показать 3 более ранних комментария",
+            "Показать 11 более ранних комментариев",
+        ]
 
 
 # --- Choosing the language --------------------------------------------------------------------------

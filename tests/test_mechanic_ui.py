@@ -344,6 +344,33 @@ def test_order__queries_do_not_grow_with_comments_and_entries(mechanic, django_a
         client.get(f"/mechanic/orders/{order.pk}")
 
 
+def test_order__the_latest_comments_shown__all_of_them_on_asking(
+    mechanic, django_assert_num_queries
+):
+    """An order's page shows its latest ORDER_PAGE_COMMENTS comments, oldest of them first,
+    and says how many came before, with a link to all of them: a long discussion does not
+    make every visit to the order load all of it."""
+    from mechanic_ui.views import ORDER_PAGE_COMMENTS
+    from orders.services import comment_add
+
+    order = orders_of(mechanic)[0]
+    for n in range(ORDER_PAGE_COMMENTS + 3):
+        comment_add(order=order, author=mechanic.user, text=f"note {n:03d}")
+    client = signed_in(mechanic)
+
+    with django_assert_num_queries(11):  # the page's ten and the count of the comments
+        latest = client.get(f"/mechanic/orders/{order.pk}").content.decode()
+    every = client.get(f"/mechanic/orders/{order.pk}?comments=all").content.decode()
+
+    shown = re.findall(r"note (\d{3})", latest)
+    assert shown == [f"{n:03d}" for n in range(3, ORDER_PAGE_COMMENTS + 3)]
+    assert "3 earlier comments" in latest and 'href="?comments=all#comments"' in latest
+    assert re.findall(r"note (\d{3})", every) == [
+        f"{n:03d}" for n in range(ORDER_PAGE_COMMENTS + 3)
+    ]
+    assert "earlier comments" not in every
+
+
 def test_order__adding_and_removing_only_while_open__catalog_while_on(
     mechanic, django_capture_on_commit_callbacks
 ):
