@@ -4,7 +4,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from conclave.exceptions import ValidationFailed
 from conclave.text import REFUSAL, prints
@@ -12,7 +12,9 @@ from conclave.text import REFUSAL, prints
 VIN_PATTERN = re.compile(r"[A-Z0-9]{6,17}")
 # ISO 3779: a full 17-character VIN never uses I, O or Q (they read as 1 and 0).
 VIN_FORBIDDEN = frozenset("IOQ")
-CAR_NUMBER_PATTERN = re.compile(r"[A-Za-z0-9-]{1,20}")
+CAR_NUMBER_MAX_LENGTH = 20
+CAR_NUMBER_PATTERN = re.compile(rf"[A-Za-z0-9-]{{1,{CAR_NUMBER_MAX_LENGTH}}}")
+CAR_NUMBER_RULE = gettext_noop("Up to 20 characters: digits, letters and hyphens.")
 
 
 def printable(value: str, field: str, *, lines: bool = False) -> None:
@@ -39,10 +41,16 @@ def normalise_vin(vin: str) -> str:
 def normalise_car_number(car_number: str) -> str:
     value = (car_number or "").strip().upper()
     if value and not CAR_NUMBER_PATTERN.fullmatch(value):
-        raise ValidationFailed(
-            {"car_number": [gettext("Up to 20 characters: digits, letters and hyphens.")]}
-        )
+        raise ValidationFailed({"car_number": [gettext(CAR_NUMBER_RULE)]})
     return value
+
+
+def car_number_unread(car_number: str) -> str:
+    """A car number sent while ENABLE_CAR_NUMBER is off: not read, but of the shape the API's
+    document gives it (at most CAR_NUMBER_MAX_LENGTH characters, the spaces around aside)."""
+    if len((car_number or "").strip()) > CAR_NUMBER_MAX_LENGTH:
+        raise ValidationFailed({"car_number": [gettext(CAR_NUMBER_RULE)]})
+    return car_number
 
 
 MAX_PRICE = Decimal("99999999.99")

@@ -72,8 +72,8 @@ def order_input(serializer: OrderFieldsInput, flags: Mapping[str, bool]) -> dict
     """The serializer's data. When it refuses the body, each of the order's own fields sent
     as text is judged by the order's own check, in its words: a blank name reads as it does
     when the rest of the body is right (not as DRF words it), a name's problem is told beside
-    a field missing, and a car number is ignored while its flag is off. When the serializer
-    accepts the body, the service checks the fields, once."""
+    a field missing, and a car number's text is not read while its flag is off (its length
+    is). When the serializer accepts the body, the service checks the fields, once."""
     if serializer.is_valid():
         return cast(dict[str, Any], serializer.validated_data)
     errors = dict(serializer.errors)

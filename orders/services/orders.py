@@ -39,7 +39,12 @@ from orders.models import (
 from orders.selectors import handles_orders, order_etag
 from orders.services.common import actor_of, open_order_for_update
 from orders.services.time import timers_stop_running
-from orders.validators import normalise_car_number, normalise_vin, printable
+from orders.validators import (
+    car_number_unread,
+    normalise_car_number,
+    normalise_vin,
+    printable,
+)
 
 # (Django builds a choices enum's `values` list anew on every use.)
 ORIGINS = tuple(PartOrigin.values)
@@ -82,10 +87,10 @@ ORDER_FIELDS: dict[str, Callable[[Any], str]] = {
 def order_field_check(field: str, value: Any, flags: Mapping[str, bool]) -> Any:
     """One of the order's own fields checked and normalised as `order_create` and
     `order_update` check it (ValidationFailed naming the field), for a serializer to tell it
-    beside the problems of the request's shape, in one answer. `car_number` is not checked
-    while ENABLE_CAR_NUMBER is off: it is ignored then."""
+    beside the problems of the request's shape, in one answer. While ENABLE_CAR_NUMBER is off
+    `car_number` is ignored, only its length checked (the API's document gives it)."""
     if field == "car_number" and not flags["ENABLE_CAR_NUMBER"]:
-        return value
+        return car_number_unread(value)
     return ORDER_FIELDS[field](value)
 
 
@@ -96,12 +101,13 @@ def _order_fields(fields: Mapping[str, Any], flags: Mapping[str, bool]) -> dict[
     errors: dict[str, list[str]] = {}
     clean: dict[str, str] = {}
     for field, value in fields.items():
-        if field == "car_number" and not flags["ENABLE_CAR_NUMBER"]:
-            continue
         try:
-            clean[field] = order_field_check(field, value, flags)
+            checked = order_field_check(field, value, flags)
         except ValidationFailed as exc:
             errors.update(cast(dict[str, list[str]], exc.detail))
+            continue
+        if field != "car_number" or flags["ENABLE_CAR_NUMBER"]:
+            clean[field] = checked
     if errors:
         raise ValidationFailed(errors)
     return clean
