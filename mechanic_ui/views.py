@@ -27,20 +27,13 @@ from conclave.idempotency import IdempotencyKeyReused
 from conclave.serializers import whole_number
 from conclave.throttling import PasswordChangeThrottle, SignInFormThrottle
 from flags.selectors import request_flags
-from orders.models import (
-    TRANSITIONS,
-    Comment,
-    MechanicProfile,
-    Order,
-    OrderStatus,
-    PartOrigin,
-    TimeEntry,
-)
+from orders.models import TRANSITIONS, MechanicProfile, OrderStatus, PartOrigin, TimeEntry
 from orders.selectors import (
     PERIODS,
     categories,
     mechanic_of,
     mechanic_stats,
+    order_comments_latest,
     order_contents,
     orders_filtered,
     parts,
@@ -226,18 +219,6 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _comments_shown(order: Order, *, every: bool) -> tuple[list[Comment], int]:
-    """The comments an order's page shows, oldest first: the latest ORDER_PAGE_COMMENTS (or
-    every one), and how many earlier ones it leaves out (counted only when there are some)."""
-    comments = order.comments.select_related("author")
-    if every:
-        return list(comments.order_by("id")), 0
-    latest = list(comments.order_by("-id")[: ORDER_PAGE_COMMENTS + 1])
-    if len(latest) <= ORDER_PAGE_COMMENTS:
-        return latest[::-1], 0
-    return latest[:ORDER_PAGE_COMMENTS][::-1], comments.count() - ORDER_PAGE_COMMENTS
-
-
 @mechanic_required
 @require_safe  # a page to read: its forms post to the API
 def order_view(request: HttpRequest, order_id: int) -> HttpResponse:
@@ -248,7 +229,10 @@ def order_view(request: HttpRequest, order_id: int) -> HttpResponse:
     contents = order_contents(order)
     entries = list(order.time_entries.order_by("started_at", "id"))
     running = TimeEntry.objects.filter(mechanic=mechanic, ended_at__isnull=True).first()
-    comments, earlier_comments = _comments_shown(order, every=request.GET.get("comments") == "all")
+    every = request.GET.get("comments") == "all"
+    comments, earlier_comments = order_comments_latest(
+        order, limit=None if every else ORDER_PAGE_COMMENTS
+    )
     context = {
         "order": order,
         "contents": contents,

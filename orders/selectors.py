@@ -30,6 +30,7 @@ from conclave.exceptions import ValidationFailed
 from orders.models import (
     TRANSITIONS,
     Category,
+    Comment,
     MechanicProfile,
     Order,
     OrderItem,
@@ -110,6 +111,18 @@ def order_contents(order: Order) -> OrderContents:
         works=list(order.works.order_by("id")),
         photos=list(order.photos.order_by("id")),
     )
+
+
+def order_comments_latest(order: Order, *, limit: int | None) -> tuple[list[Comment], int]:
+    """An order's latest `limit` comments (every one with None), oldest first, with their
+    authors, and how many earlier ones are left out (counted only when there are some)."""
+    comments = order.comments.select_related("author")
+    if limit is None:
+        return list(comments.order_by("id")), 0
+    latest = list(comments.order_by("-id")[: limit + 1])
+    if len(latest) <= limit:
+        return latest[::-1], 0
+    return latest[:limit][::-1], comments.count() - limit
 
 
 def with_totals(orders: QuerySet[Order]) -> QuerySet[Order]:
