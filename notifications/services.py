@@ -202,14 +202,9 @@ def notify_order_assigned(*, order: Order, event: PendingEvent, flags: Mapping[s
     text = messages.assigned(
         order, language=language, login_url=_url(f"/mechanic/login/link/{token}")
     )
-    row = _queue(
-        kind=NotificationKind.ORDER_ASSIGNED,
-        chat_id=chat_id,
-        text=text,
-        order=order,
-        idempotency_key=_event_key(event, chat_id),
+    return _queue_for_event(
+        {chat_id: (NotificationKind.ORDER_ASSIGNED, text)}, order=order, event=event
     )
-    return int(row is not None)
 
 
 def bot_reply_queue(
