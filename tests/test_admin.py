@@ -1086,3 +1086,27 @@ def test_mechanics__create_refused_by_the_service__told_on_the_form(
     assert refused.status_code == 200
     assert problem in refused.content.decode()
     assert MechanicProfile.objects.count() == mechanics
+
+
+@pytest.mark.parametrize("page", ["add", "change"])
+def test_users__a_name_taken_in_another_case__told_on_the_form_nothing_written(system_keys, page):
+    """ "IVAN" beside "ivan" is one name (the database's index on UPPER(username)): Django's
+    own user form tells it on creation, and a rename to it is told the same way, not a 500."""
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    UserFactory(username="ivan")
+    bob = UserFactory(username="bob")
+    client = Client()
+    client.force_login(root)
+
+    if page == "add":
+        form = {"username": "IVAN", "usable_password": "false"}
+        answer = client.post("/admin/auth/user/add/", form)
+    else:
+        form = {"username": "IVAN", "is_active": "on", "date_joined_0": "2026-12-01",
+                "date_joined_1": "10:00:00", "initial-date_joined_0": "2026-12-01",
+                "initial-date_joined_1": "10:00:00"}  # fmt: skip
+        answer = client.post(f"/admin/auth/user/{bob.pk}/change/", form)
+
+    assert answer.status_code == 200
+    assert "A user with that username already exists." in answer.content.decode()
+    assert sorted(User.objects.values_list("username", flat=True)) == ["bob", "ivan", "root"]

@@ -10,7 +10,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -702,28 +704,25 @@ def test_names_and_keys_taken_while_a_write_waits__conflict_not_a_traceback(
 
 
 def test_usernames_differing_in_case_made_at_once__the_second_refused(scratch_database, tmp_path):
-    """ "Ivan" is checked against "ivan" case-insensitively, which no unique index does: two
-    creations at once would each find their name free. The test takes the names' lock as a
-    creation would, writes "ivan" under it; the command waits, then refuses."""
-    from orders.services.mechanics import USERNAMES_LOCK_KEY
-
+    """ "Ivan" beside "ivan" is one name. A creation that checked its name while another's
+    "ivan" was written but not committed finds it free, then waits at the unique index on
+    `UPPER(username)` and is refused once the other commits, in the check's words."""
     database = scratch_database("conclave_usernames_at_once")
     env = served_env(database, tmp_path)
     result: dict[str, Any] = {}
     with psycopg.connect(database.dsn) as holder:
-        holder.execute("SELECT pg_advisory_xact_lock(%s)", [USERNAMES_LOCK_KEY])
+        holder.execute(
+            "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"
+            " email, is_staff, is_active, date_joined)"
+            " VALUES ('!', false, 'ivan', '', '', '', false, true, now())"
+        )
         late = threading.Thread(
             target=lambda: result.update(
                 made=run_manage("create_mechanic", "Ivan", "--password", MECHANIC_PASSWORD, env=env)
             )
         )
         late.start()
-        wait_for_lock_waiters(database.dsn, 1)  # waits for the names, before its check
-        holder.execute(
-            "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"
-            " email, is_staff, is_active, date_joined)"
-            " VALUES ('!', false, 'ivan', '', '', '', false, true, now())"
-        )
+        wait_for_lock_waiters(database.dsn, 1)  # its check passed; its INSERT waits
         holder.commit()
         late.join(timeout=60)
 
@@ -731,7 +730,62 @@ def test_usernames_differing_in_case_made_at_once__the_second_refused(scratch_da
     assert "A user named ivan exists already." in result["made"].stderr
     with psycopg.connect(database.dsn) as reader:
         users = reader.execute("SELECT username FROM auth_user ORDER BY username").fetchall()
+        created = reader.execute(
+            "SELECT count(*) FROM events WHERE event_type = 'mechanic.created'"
+        ).fetchone()
     assert users == [("ivan",)]
+    assert created == (0,)
+
+
+@pytest.mark.django_db
+def test_usernames_differing_in_case__refused_whatever_makes_the_user():
+    """Django's own user form and `createsuperuser` write users without the mechanics'
+    service: the database refuses "IVAN" beside "ivan" for them too."""
+    User.objects.create_user("ivan")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create_user("IVAN")
+
+    assert list(User.objects.values_list("username", flat=True)) == ["ivan"]
+
+
+def test_usernames_migration__names_the_users_differing_only_in_case_and_reverses(
+    scratch_database, tmp_path
+):
+    """A database holding "ivan" and "IVAN" from before the index: the migration stops and
+    names them (which to rename is the operator's call); once one is renamed it applies,
+    and it reverses cleanly."""
+    database = scratch_database("conclave_usernames_migration")
+    env = served_env(database, tmp_path)
+
+    def index() -> list[tuple[str]]:
+        with psycopg.connect(database.dsn) as reader:
+            return reader.execute(
+                "SELECT indexname FROM pg_indexes WHERE indexname = 'auth_user_username_upper_uniq'"
+            ).fetchall()
+
+    back = run_manage("migrate", "conclave", "0005", env=env)
+    without = index()
+    with psycopg.connect(database.dsn) as writer:
+        for name in ("ivan", "IVAN", "Ivan", "mika"):
+            writer.execute(
+                "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name,"
+                " email, is_staff, is_active, date_joined)"
+                " VALUES ('!', false, %s, '', '', '', false, true, now())",
+                [name],
+            )
+    refused = run_manage("migrate", "-v0", env=env)
+    with psycopg.connect(database.dsn) as writer:
+        writer.execute("UPDATE auth_user SET username = 'ivan2' WHERE username = 'IVAN'")
+        writer.execute("UPDATE auth_user SET username = 'ivan3' WHERE username = 'Ivan'")
+    applied = run_manage("migrate", "-v0", env=env)
+
+    assert back.returncode == 0, back.stderr
+    assert without == []
+    assert refused.returncode == 1
+    assert "Usernames differing only in case: IVAN, Ivan, ivan." in refused.stderr
+    assert applied.returncode == 0, applied.stderr
+    assert index() == [("auth_user_username_upper_uniq",)]
 
 
 def mika_and_staff(

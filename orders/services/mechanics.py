@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils.translation import gettext
 from rest_framework.authtoken.models import Token
 
@@ -18,18 +18,6 @@ from orders.services.common import actor_of
 from orders.services.login_links import login_links_revoke
 from orders.services.time import timers_stop_running
 from orders.validators import printable
-
-# Held from a creation's check of its username to its COMMIT (see _usernames_held).
-USERNAMES_LOCK_KEY = int.from_bytes(b"usernams", "big", signed=True)
-
-
-def _usernames_held() -> None:
-    """Until COMMIT, no other mechanic's creation checks its username: the check is
-    case-insensitive ("Ivan" beside "ivan"), which the username's unique index is not, so two
-    creations at once would each find their name free."""
-    if connection.vendor == "postgresql":  # SQLite: one writer at a time
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [USERNAMES_LOCK_KEY])
 
 
 def _display_name(value: str) -> str:
@@ -95,9 +83,9 @@ def mechanic_create(
             display_name=display_name,
         )
 
-    _usernames_held()
     check()
-    with checked_again_if_refused(check):  # the name or chat taken meanwhile
+    # The name (in any case: conclave's index on UPPER(username)) or the chat taken meanwhile
+    with checked_again_if_refused(check):
         user = get_user_model()(username=username)
         user.set_password(password)
         user.save()
