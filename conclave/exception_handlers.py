@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -73,11 +74,20 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIXES) or request.path in ("/health", "/metrics")
 
 
-def too_large(request: HttpRequest, limit: int) -> HttpResponse:
+def too_large(request: HttpRequest, limit: int, *, upload: bool = False) -> HttpResponse:
+    """413: the API's JSON, the mechanic pages' or the admin's page (a way back to the form),
+    else a line of text. `upload`: an upload's body over REQUEST_MAX_BYTES."""
     detail = f"The request body is over the limit of {limit} bytes."
     if _wants_json(request):
         return JsonResponse({"error": "request_too_large", "detail": detail}, status=413)
-    return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+    refusal = detail
+    if upload and request.path_info.startswith("/mechanic/"):
+        # The mechanic pages' one upload is a photo; their script checks it as it is chosen,
+        # so this is a form sent without the script, told as the script would have.
+        mib = settings.ORDER_PHOTO_MAX_BYTES // (1024 * 1024)
+        refusal = gettext("This photo is over %(mib)s MiB: choose a smaller one.") % {"mib": mib}
+    page = refusal_page(request, refusal, 413)
+    return page or HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
 
 
 def refusal_page(request: HttpRequest, refusal: str, status: int) -> HttpResponse | None:

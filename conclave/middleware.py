@@ -239,7 +239,8 @@ class RefusalMiddleware:
 class RequestSizeLimitMiddleware:
     """Refuses a body larger than the limit from its Content-Length, with 413, before any of
     it is read: DATA_UPLOAD_MAX_MEMORY_SIZE for JSON and forms, REQUEST_MAX_BYTES for a
-    multipart upload (a photo)."""
+    multipart upload (a photo). It runs after the session, user and language middleware
+    (none of which reads a body), so a page's refusal is that page's, in its language."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -252,7 +253,7 @@ class RequestSizeLimitMiddleware:
         multipart = request.content_type == "multipart/form-data"
         limit = settings.REQUEST_MAX_BYTES if multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if length > limit:
-            return too_large(request, limit)
+            return too_large(request, limit, upload=multipart)
         return self.get_response(request)
 
 

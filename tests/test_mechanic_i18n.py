@@ -16,7 +16,7 @@ from django.utils.translation.template import templatize
 from conclave.halt import forget_halt_status
 from conclave.services import halt_raise
 from events.models import Event
-from orders.models import MechanicProfile
+from orders.models import MechanicProfile, Order
 from tests.workshop import MECHANIC_PASSWORD, flag_on
 
 pytestmark = pytest.mark.django_db
@@ -285,6 +285,28 @@ def test_halted__a_form_post_gets_the_page_in_its_language(mechanic, i18n):
     assert "לא נשמר" in html and "chain check failed at 9" in html
     assert 'href="/mechanic/profile"' in html
     assert MechanicProfile.objects.get(pk=mechanic.pk).phone == ""
+
+
+def test_photo_over_the_limit_sent_without_the_script__the_page_in_its_language(
+    mechanic, i18n, settings
+):
+    """The script checks a photo as it is chosen; a form sent without it and a photo over
+    the limit is refused before the body is read, with the page's refusal in the mechanic's
+    language (the form's page to go back to), not a line of English text."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    MechanicProfile.objects.filter(pk=mechanic.pk).update(language="he")
+    photo = SimpleUploadedFile("p.jpg", b"x" * (settings.REQUEST_MAX_BYTES + 1), "image/jpeg")
+    form = {"vin": "TEST123456789", "part_type": "Mirror", "original_or_analog": "original"}
+
+    refused = signed_in(mechanic).post("/mechanic/orders/new", {**form, "photo": photo})
+
+    assert refused.status_code == 413
+    assert refused["Content-Type"].startswith("text/html")
+    html = refused.content.decode()
+    assert "לא נשמר" in html and "התמונה הזו גדולה מ־8 MiB: בחרו תמונה קטנה יותר." in html
+    assert 'href="/mechanic/orders/new"' in html
+    assert not Order.objects.exists()
 
 
 def test_api_messages_for_the_script_translated(mechanic, i18n):

@@ -124,11 +124,21 @@ def test_upload__a_photo_sized_body_passes__beyond_the_photo_limit_413(settings)
     assert beyond.status_code == 413
 
 
-def test_page_body_over_the_limit__413_text(client, settings):
-    response = client.post("/mechanic/login", {"username": "x" * (2 * 1024 * 1024)})
+def test_page_body_over_the_limit__413_a_page_saying_so(client, settings):
+    """The mechanic pages and the admin answer with their page (a way back to the form), the
+    rest with a line of text."""
+    body = {"username": "x" * (2 * 1024 * 1024)}
 
-    assert response.status_code == 413
-    assert response["Content-Type"].startswith("text/plain")
+    page = client.post("/mechanic/login", body)
+    admin = client.post("/admin/login/", body)
+    other = client.post("/", body)
+
+    assert page.status_code == admin.status_code == other.status_code == 413
+    told = f"over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+    assert page["Content-Type"].startswith("text/html")
+    assert told in page.content.decode() and 'href="/mechanic/login"' in page.content.decode()
+    assert admin["Content-Type"].startswith("text/html") and told in admin.content.decode()
+    assert other["Content-Type"].startswith("text/plain")
 
 
 # --- NUL characters: PostgreSQL's text cannot hold one --------------------------------------------

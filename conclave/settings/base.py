@@ -84,8 +84,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "conclave.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Bodies over the limit are refused from Content-Length, before anything reads them.
-    "conclave.middleware.RequestSizeLimitMiddleware",
     "conclave.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,6 +99,9 @@ MIDDLEWARE = [
     "conclave.middleware.ApiNotFoundMiddleware",
     # The request id on every log line and the X-Request-ID header; one line per request.
     "conclave.middleware.RequestLogMiddleware",
+    # Bodies over the limit are refused from Content-Length before anything reads them (the
+    # session, user and language known: a page's refusal is that page's, in its language).
+    "conclave.middleware.RequestSizeLimitMiddleware",
     # A NUL in a query string or a form is a 400: PostgreSQL's text cannot hold one.
     "conclave.middleware.NulInputMiddleware",
     # Every unsafe request is refused while halted (SPEC 3.4).
