@@ -1110,3 +1110,29 @@ def test_users__a_name_taken_in_another_case__told_on_the_form_nothing_written(s
     assert answer.status_code == 200
     assert "A user with that username already exists." in answer.content.decode()
     assert sorted(User.objects.values_list("username", flat=True)) == ["bob", "ivan", "root"]
+
+
+def test_users__renamed_to_a_name_another_took_since_the_form_was_checked__409_the_reason(
+    system_keys,
+):
+    """Between the rename form's check and its save, another user takes the name ("ivan"
+    for "IVAN"): the index refuses the save, and the admin says why (409), not a 500."""
+    from django.test import RequestFactory
+
+    from conclave.exceptions import Conflict
+
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    bob = UserFactory(username="bob")
+    user_admin = admin.site._registry[User]
+    request = RequestFactory().post(f"/admin/auth/user/{bob.pk}/change/")
+    request.user = root
+    data = {"username": "IVAN", "is_active": "on", "date_joined_0": "2026-12-01",
+            "date_joined_1": "10:00:00"}  # fmt: skip
+    form = user_admin.get_form(request, bob, change=True)(data, instance=bob)
+    assert form.is_valid(), form.errors
+    UserFactory(username="ivan")  # another's, after the check
+
+    with pytest.raises(Conflict, match="A user named ivan exists already."):
+        user_admin.save_model(request, user_admin.save_form(request, form, True), form, True)
+
+    assert sorted(User.objects.values_list("username", flat=True)) == ["bob", "ivan", "root"]

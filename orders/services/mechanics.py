@@ -30,6 +30,18 @@ def _display_name(value: str) -> str:
     return value
 
 
+def username_free_check(username: str, *, user: User | None = None) -> None:
+    """Conflict if a user other than `user` has the name in any case: names differing only
+    in case are one name to the people reading them (as Django's own user creation form has
+    it, and the database's index on UPPER(username)): "Staff" beside "staff" would pass."""
+    users = get_user_model().objects.all()
+    if user is not None:
+        users = users.exclude(pk=user.pk)
+    taken = users.filter(username__iexact=username).first()
+    if taken is not None:
+        raise Conflict(f"A user named {taken.username} exists already.")
+
+
 def mechanic_create_check(
     *,
     username: str,
@@ -47,11 +59,7 @@ def mechanic_create_check(
         user_model.username_validator(username)
     except ValidationError as exc:
         raise ValidationFailed({"username": list(exc.messages)}) from exc
-    # Names differing only in case are one name to the people reading them (as Django's
-    # own user creation form has it): "Staff" beside "staff" would pass for them.
-    taken = user_model.objects.filter(username__iexact=username).first()
-    if taken is not None:
-        raise Conflict(f"A user named {taken.username} exists already.")
+    username_free_check(username)
     if display_name.strip():
         _display_name(display_name)
     if language not in Language.values:
