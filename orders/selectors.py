@@ -115,14 +115,16 @@ def order_contents(order: Order) -> OrderContents:
 
 def order_comments_latest(order: Order, *, limit: int | None) -> tuple[list[Comment], int]:
     """An order's latest `limit` comments (every one with None), oldest first, with their
-    authors, and how many earlier ones are left out (counted only when there are some)."""
+    authors, and how many earlier ones are left out (counted only when there are some, and
+    only those before the oldest shown: one added meanwhile is newer than all of them)."""
     comments = order.comments.select_related("author")
     if limit is None:
         return list(comments.order_by("id")), 0
     latest = list(comments.order_by("-id")[: limit + 1])
     if len(latest) <= limit:
         return latest[::-1], 0
-    return latest[:limit][::-1], comments.count() - limit
+    shown = latest[:limit][::-1]
+    return shown, order.comments.filter(id__lt=shown[0].id).count()
 
 
 def with_totals(orders: QuerySet[Order]) -> QuerySet[Order]:

@@ -371,6 +371,33 @@ def test_order__the_latest_comments_shown__all_of_them_on_asking(
     assert "earlier comments" not in every
 
 
+def test_order__a_comment_added_between_the_page_s_two_reads__not_counted_as_earlier(mechanic):
+    """The latest comments and the count of those before them are two reads: a comment added
+    between them is newer than every one shown, not one of the earlier ones."""
+    from django.db import connection
+
+    from orders.selectors import order_comments_latest
+    from orders.services import comment_add
+
+    order = orders_of(mechanic)[0]
+    for n in range(5):
+        comment_add(order=order, author=mechanic.user, text=f"note {n}")
+    added: list[str] = []
+
+    def another_comment_first(execute, sql, params, many, context):
+        if not added and "COUNT(" in sql.upper():
+            added.append("late")
+            comment_add(order=order, author=mechanic.user, text="late")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(another_comment_first):
+        shown, earlier = order_comments_latest(order, limit=3)
+
+    assert added == ["late"]
+    assert [comment.text for comment in shown] == ["note 2", "note 3", "note 4"]
+    assert earlier == 2
+
+
 def test_order__adding_and_removing_only_while_open__catalog_while_on(
     mechanic, django_capture_on_commit_callbacks
 ):
