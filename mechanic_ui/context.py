@@ -18,10 +18,15 @@ def api_messages() -> dict[str, Any]:
         "401": gettext("Your session has expired. Please log in again."),
         "403": gettext("You do not have permission to do this."),
         "404": gettext("The requested item was not found."),
+        "412": gettext("It changed while this was being sent: look at it again."),
         "429": gettext("Too many requests. Please wait a moment and try again."),
         "server": gettext("Server error. Please try again later."),
         "halted": gettext("The system is halted; changes are refused until it is cleared."),
         "other": gettext("An error occurred. Please try again."),
+        # A correction's field changed elsewhere since the page showed it (app.js fills in).
+        "raced": gettext(
+            "%(field)s was changed meanwhile, it is now “%(value)s”. Save again to replace it."
+        ),
         "fields": {
             "text": gettext("Comment"),
             "status": gettext("Status"),

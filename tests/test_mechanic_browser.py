@@ -270,6 +270,38 @@ def test_order__a_vin_typed_wrong_corrected_on_the_order_page(browser, workshop)
         )
 
 
+def test_order__a_field_changed_elsewhere_since_the_page_showed_it__told_not_overwritten(
+    browser, workshop
+):
+    """The page's correction is made against what it showed: a field changed elsewhere since
+    (staff in the admin, another device) is told with its value now and nothing is written;
+    saving again replaces it knowingly. A field changed elsewhere that the page did not
+    touch is kept."""
+    for page in _page(browser, workshop.base):
+        order = workshop.order()
+        sign_in(page)
+        page.goto(f"/mechanic/orders/{order}")
+        page.get_by_text("Correct the order").click()
+        page.locator("#correct-vin").fill("TEST123456780")
+        page.locator("#correct-part").fill("Brake discs")
+        workshop.api("PATCH", f"/api/orders/{order}",
+                     {"vin": "TEST123456781", "original_or_analog": "analog"})  # fmt: skip
+
+        page.get_by_role("button", name="Save the correction").click()
+        expect(page.locator("#toast")).to_contain_text(
+            "VIN was changed meanwhile, it is now “TEST123456781”. Save again to replace it."
+        )
+        told = workshop.api("GET", f"/api/orders/{order}")
+        page.get_by_role("button", name="Save the correction").click()
+        expect(page.locator("#order-vin")).to_have_text("TEST123456780")
+
+        assert (told["vin"], told["part_type"]) == ("TEST123456781", "brake_pads")
+        detail = workshop.api("GET", f"/api/orders/{order}")
+        assert (detail["vin"], detail["part_type"], detail["original_or_analog"]) == (
+            "TEST123456780", "Brake discs", "analog",
+        )  # fmt: skip
+
+
 def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "blue").save(buffer, "PNG")

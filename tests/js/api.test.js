@@ -204,3 +204,27 @@ test("a read carries no Idempotency-Key", async () => {
 
   assert.equal("Idempotency-Key" in calls[0].init.headers, false);
 });
+
+test("a tagged read gives the answer's ETag; a patch sends the headers given", async () => {
+  const calls = [];
+  const fetch = async (url, init) => {
+    calls.push({ url, init });
+    const tagged = response(200, { vin: "TEST123456789" });
+    tagged.headers = { get: (name) => (name === "ETag" ? '"v1"' : null) };
+    return tagged;
+  };
+  const { api } = client(fetch);
+
+  const read = await api.getTagged("/api/orders/1");
+  await api.patch("/api/orders/1", { vin: "TEST123456780" }, { "If-Match": read.etag });
+  const plain = await api.get("/api/orders/1");
+
+  assert.deepEqual(read, { data: { vin: "TEST123456789" }, etag: '"v1"' });
+  assert.equal(calls[1].init.headers["If-Match"], '"v1"');
+  assert.deepEqual(plain, { vin: "TEST123456789" });
+});
+
+test("a 412 told in the page's words", () => {
+  assert.equal(userMessage(412, { error: "precondition_failed" }, { 412: "Изменилось." }), "Изменилось.");
+  assert.equal(userMessage(412, null), "It changed while this was being sent: look at it again.");
+});

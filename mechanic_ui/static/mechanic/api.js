@@ -21,6 +21,7 @@
     401: "Your session has expired. Please log in again.",
     403: "You do not have permission to do this.",
     404: "The requested item was not found.",
+    412: "It changed while this was being sent: look at it again.",
     429: "Too many requests. Please wait a moment and try again.",
     server: "Server error. Please try again later.",
     halted: "The system is halted; changes are refused until it is cleared.",
@@ -126,7 +127,8 @@
         } catch (error) {
           data = null; // not JSON: an HTML fragment, or an error page
         }
-        return { status: response.status, data, text };
+        const etag = response.headers && response.headers.get ? response.headers.get("ETag") : null;
+        return { status: response.status, data, text, etag };
       } catch (error) {
         return { status: 0, data: null };
       } finally {
@@ -134,7 +136,8 @@
       }
     }
 
-    async function send(method, url, body, extraHeaders, asText) {
+    // `as`: what a success gives: the JSON (by default), "text", or "tagged" ({data, etag}).
+    async function send(method, url, body, extraHeaders, as) {
       let headers = extraHeaders;
       if (method !== "GET" && method !== "HEAD") {
         headers = Object.assign({ "Idempotency-Key": newIdempotencyKey() }, extraHeaders || {});
@@ -143,7 +146,10 @@
       for (let retry = 0; ; retry += 1) {
         result = await attempt(method, url, body, headers);
         const halted = result.data && result.data.error === "halted";
-        if (result.status >= 200 && result.status < 300) return asText ? result.text : result.data;
+        if (result.status >= 200 && result.status < 300) {
+          if (as === "text") return result.text;
+          return as === "tagged" ? { data: result.data, etag: result.etag } : result.data;
+        }
         if (halted || !isRetryable(result.status) || retry >= RETRY_DELAYS_MS.length) break;
         await opts.sleep(RETRY_DELAYS_MS[retry]);
       }
@@ -153,14 +159,14 @@
       throw new ApiError(result.status, result.data, message);
     }
 
-    function request(method, url, body, extraHeaders, asText) {
+    function request(method, url, body, extraHeaders, as) {
       const key = [method, url, body === undefined ? "" : JSON.stringify(body),
-        JSON.stringify(extraHeaders || {}), Boolean(asText)].join(" ");
+        JSON.stringify(extraHeaders || {}), as || ""].join(" ");
       if (body instanceof Object && typeof FormData === "function" && body instanceof FormData) {
-        return send(method, url, body, extraHeaders, asText); // an upload is never merged
+        return send(method, url, body, extraHeaders, as); // an upload is never merged
       }
       if (inFlight.has(key)) return inFlight.get(key);
-      const pending = send(method, url, body, extraHeaders, asText).finally(() => inFlight.delete(key));
+      const pending = send(method, url, body, extraHeaders, as).finally(() => inFlight.delete(key));
       inFlight.set(key, pending);
       return pending;
     }
@@ -168,9 +174,11 @@
     return {
       request,
       get: (url) => request("GET", url),
-      getText: (url, headers) => request("GET", url, undefined, headers, true),
+      getText: (url, headers) => request("GET", url, undefined, headers, "text"),
+      // The JSON with the answer's ETag (the version a later If-Match names).
+      getTagged: (url) => request("GET", url, undefined, undefined, "tagged"),
       post: (url, body) => request("POST", url, body),
-      patch: (url, body) => request("PATCH", url, body),
+      patch: (url, body, headers) => request("PATCH", url, body, headers),
       delete: (url) => request("DELETE", url),
       inFlightCount: () => inFlight.size,
     };

@@ -10,10 +10,11 @@
   const toast = document.getElementById("toast");
   const banner = document.getElementById("halted-banner");
 
+  const messages = JSON.parse(document.getElementById("api-messages").textContent);
   const api = window.ConclaveApi.createClient({
     fetch: window.fetch.bind(window),
     document,
-    messages: JSON.parse(document.getElementById("api-messages").textContent),
+    messages,
     onUnauthorized: () => {
       window.location.assign(`/mechanic/login?next=${encodeURIComponent(location.pathname + location.search)}`);
     },
@@ -129,17 +130,51 @@
     return filled(form, ["name", "part_number", "quantity", "unit_price"]);
   }
 
+  // What a field showed when the page drew it (its default), and that default moved on.
+  function shownValue(field) {
+    return field.tagName === "SELECT"
+      ? [...field.options].find((option) => option.defaultSelected)?.value
+      : field.defaultValue;
+  }
+
+  function showAs(field, value) {
+    if (field.tagName === "SELECT") [...field.options].forEach((option) => (option.defaultSelected = option.value === value));
+    else field.defaultValue = value;
+  }
+
   // The fields changed from what the page showed: a correction sends only those.
   function changed(form) {
     const body = {};
     [...form.elements].forEach((field) => {
-      if (!field.name) return;
-      const shown = field.tagName === "SELECT"
-        ? [...field.options].find((option) => option.defaultSelected)?.value
-        : field.defaultValue;
-      if (field.value !== shown) body[field.name] = field.value;
+      if (field.name && field.value !== shownValue(field)) body[field.name] = field.value;
     });
     return body;
+  }
+
+  // A correction is made against what the page showed. The order is read afresh: a field
+  // changed here and elsewhere since (staff in the admin, another device) is told with its
+  // value now and nothing is sent (saving again replaces it, knowingly); otherwise the
+  // changes go If-Match that read, so a change in between is a 412, never overwritten.
+  async function correct(form) {
+    const url = `/api/orders/${orderId()}`;
+    const body = changed(form);
+    const { data: now, etag } = await api.getTagged(url);
+    const raced = Object.keys(body).filter(
+      (name) => name in now && String(now[name] ?? "") !== shownValue(form.elements.namedItem(name)),
+    );
+    if (raced.length) {
+      const told = raced.map((name) => {
+        const field = form.elements.namedItem(name);
+        const value = String(now[name] ?? "");
+        const option = field.tagName === "SELECT" ? [...field.options].find((o) => o.value === value) : null;
+        showAs(field, value);
+        return messages.raced
+          .replace("%(field)s", messages.fields[name] || name)
+          .replace("%(value)s", option ? option.text : value);
+      });
+      throw new window.ConclaveApi.ApiError(409, null, told.join(" "));
+    }
+    return api.patch(url, body, etag ? { "If-Match": etag } : undefined);
   }
 
   function photoBody(form) {
@@ -153,7 +188,7 @@
     "timer-start": () => api.post(`/api/mechanic/orders/${orderId()}/time/start`),
     "timer-stop": () => api.post("/api/mechanic/time/stop"),
     comment: (form) => api.post(`/api/orders/${orderId()}/comments`, { text: form.elements.text.value }),
-    correct: (form) => api.patch(`/api/orders/${orderId()}`, changed(form)),
+    correct,
     item: (form) => api.post(`/api/orders/${orderId()}/items`, itemBody(form)),
     work: (form) =>
       api.post(`/api/orders/${orderId()}/works`, filled(form, ["name", "description", "price", "estimated_minutes"])),
