@@ -284,18 +284,20 @@ def test_order__a_field_changed_elsewhere_since_the_page_showed_it__told_not_ove
         page.get_by_text("Correct the order").click()
         page.locator("#correct-vin").fill("TEST123456780")
         page.locator("#correct-part").fill("Brake discs")
-        workshop.api("PATCH", f"/api/orders/{order}",
-                     {"vin": "TEST123456781", "original_or_analog": "analog"})  # fmt: skip
+        workshop.api("PATCH", f"/api/orders/{order}", {
+            "vin": "TEST123456781", "part_type": "Pads $& discs", "original_or_analog": "analog",
+        })  # fmt: skip
 
         page.get_by_role("button", name="Save the correction").click()
-        expect(page.locator("#toast")).to_contain_text(
+        expect(page.locator("#toast")).to_have_text(
             "VIN was changed meanwhile, it is now “TEST123456781”. Save again to replace it."
+            " Part was changed meanwhile, it is now “Pads $& discs”. Save again to replace it."
         )
         told = workshop.api("GET", f"/api/orders/{order}")
         page.get_by_role("button", name="Save the correction").click()
         expect(page.locator("#order-vin")).to_have_text("TEST123456780")
 
-        assert (told["vin"], told["part_type"]) == ("TEST123456781", "brake_pads")
+        assert (told["vin"], told["part_type"]) == ("TEST123456781", "Pads $& discs")
         detail = workshop.api("GET", f"/api/orders/{order}")
         assert (detail["vin"], detail["part_type"], detail["original_or_analog"]) == (
             "TEST123456780", "Brake discs", "analog",

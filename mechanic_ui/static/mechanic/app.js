@@ -168,9 +168,10 @@
         const value = String(now[name] ?? "");
         const option = field.tagName === "SELECT" ? [...field.options].find((o) => o.value === value) : null;
         showAs(field, value);
+        // Functions, not strings, as replacements: a value's "$&" is text, not a pattern.
         return messages.raced
-          .replace("%(field)s", messages.fields[name] || name)
-          .replace("%(value)s", option ? option.text : value);
+          .replace("%(field)s", () => messages.fields[name] || name)
+          .replace("%(value)s", () => (option ? option.text : value));
       });
       throw new window.ConclaveApi.ApiError(409, null, told.join(" "));
     }
