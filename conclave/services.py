@@ -1,15 +1,19 @@
-"""Raising the halt, the keepers' clearing ceremony, and the record of verification runs.
+"""Raising the halt, the keepers' clearing ceremony, the record of verification runs, and
+the record of the admin's changes to user accounts.
 
 Every step is an event (`halt.raised`, `halt.ceremony.started`, `halt.ceremony.approved`,
-`halt.cleared`); the log takes halt events while halted, and nothing else.
+`halt.cleared`; `user.created`, `user.changed`, `user.password_set`, `user.deleted`); the
+log takes halt events while halted, and nothing else.
 """
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 import redis
 import structlog
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -309,3 +313,43 @@ def last_verified_sequence() -> int:
         .first()
     )
     return run.last_sequence if run and run.last_sequence else 0
+
+
+def _user_payload(user: User, actor: str) -> dict[str, Any]:
+    return {"user_id": user.pk, "username": user.username, "actor": actor}
+
+
+def user_created_record(*, user: User, actor: str) -> None:
+    """A user added in the admin (Django's user form wrote it, in this transaction)."""
+    password = "set" if user.has_usable_password() else "unusable"
+    event_append(
+        event_type="user.created", payload={**_user_payload(user, actor), "password": password}
+    )
+
+
+def user_changed_record(
+    *, user: User, actor: str, changes: dict[str, Any], personal_fields: list[str]
+) -> None:
+    """A user's page saved with changes: `changes` holds the roles' and flags' old and new
+    values (groups and permissions added and removed); `personal_fields` names a name or
+    address changed, whose values stay out of the public log. Nothing changed, no event."""
+    if not changes and not personal_fields:
+        return
+    payload = {**_user_payload(user, actor), "changes": changes}
+    if personal_fields:
+        payload["personal_fields"] = sorted(personal_fields)
+    event_append(event_type="user.changed", payload=payload)
+
+
+def user_password_set_record(*, user: User, actor: str) -> None:
+    """A user's password set (or made unusable) by an administrator; never the password."""
+    password = "set" if user.has_usable_password() else "unusable"
+    event_append(
+        event_type="user.password_set",
+        payload={**_user_payload(user, actor), "password": password},
+    )
+
+
+def user_deleted_record(*, user: User, actor: str) -> None:
+    """A user about to be deleted in the admin (in the deletion's transaction)."""
+    event_append(event_type="user.deleted", payload=_user_payload(user, actor))

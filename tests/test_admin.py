@@ -1136,3 +1136,77 @@ def test_users__renamed_to_a_name_another_took_since_the_form_was_checked__409_t
         user_admin.save_model(request, user_admin.save_form(request, form, True), form, True)
 
     assert sorted(User.objects.values_list("username", flat=True)) == ["bob", "ivan", "root"]
+
+
+def _user_form(user: User, **changes) -> dict:
+    """The admin's change form of `user` as its page fills it, with `changes`."""
+    form = {
+        "username": user.username, "first_name": user.first_name, "last_name": user.last_name,
+        "email": user.email, "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+        "groups": [str(pk) for pk in user.groups.values_list("pk", flat=True)],
+        **({"is_active": "on"} if user.is_active else {}),
+        **({"is_staff": "on"} if user.is_staff else {}),
+        **({"is_superuser": "on"} if user.is_superuser else {}),
+    }  # fmt: skip
+    form.update(changes)
+    return {name: value for name, value in form.items() if value is not None}
+
+
+def test_users__a_grant_or_a_change_in_the_admin__one_event_naming_who_and_what(system_keys):
+    """Who made whom a keeper or a superuser is the log's to tell: each save of a user's page
+    that changes something is one `user.changed` event (the roles' and flags' old and new
+    values; a name or address only as changed, its value kept out of the public log); a save
+    that changes nothing records nothing. A user added, and a password set, are events too,
+    with no password in them."""
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    kim = UserFactory(username="kim", email="kim@example.com")
+    client = Client()
+    client.force_login(root)
+    keepers = Group.objects.get(name=KEEPERS)
+    before = Event.objects.count()
+
+    unchanged = client.post(f"/admin/auth/user/{kim.pk}/change/", _user_form(kim))
+    granted = client.post(f"/admin/auth/user/{kim.pk}/change/", _user_form(
+        kim, is_staff="on", groups=[str(keepers.pk)], email="kim@workshop.example"))  # fmt: skip
+    changed = Event.objects.filter(event_type="user.changed").order_by("sequence")
+    added = client.post("/admin/auth/user/add/", {"username": "lea", "usable_password": "false"})
+    lea = User.objects.get(username="lea")
+    password = client.post(f"/admin/auth/user/{kim.pk}/password/", {
+        "password1": "a-long-enough-password-9", "password2": "a-long-enough-password-9",
+        "usable_password": "true"})  # fmt: skip
+
+    assert unchanged.status_code == granted.status_code == added.status_code == 302
+    assert password.status_code == 302
+    assert [event.payload for event in changed] == [{
+        "user_id": kim.pk, "username": "kim", "actor": "user:root",
+        "changes": {"is_staff": {"old": False, "new": True},
+                    "groups": {"added": [KEEPERS], "removed": []}},
+        "personal_fields": ["email"],
+    }]  # fmt: skip
+    assert last_event("user.created").payload == {
+        "user_id": lea.pk, "username": "lea", "actor": "user:root", "password": "unusable",
+    }  # fmt: skip
+    assert last_event("user.password_set").payload == {
+        "user_id": kim.pk, "username": "kim", "actor": "user:root", "password": "set",
+    }  # fmt: skip
+    assert Event.objects.count() == before + 3
+
+
+def test_users__deleted_in_the_admin_one_by_one_or_selected__an_event_each(system_keys):
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    lea, max_, ida = (UserFactory(username=name) for name in ("lea", "max", "ida"))
+    client = Client()
+    client.force_login(root)
+
+    one = client.post(f"/admin/auth/user/{lea.pk}/delete/", {"post": "yes"})
+    selected = client.post("/admin/auth/user/", {
+        "action": "delete_selected", "_selected_action": [str(max_.pk), str(ida.pk)],
+        "post": "yes"})  # fmt: skip
+
+    assert one.status_code == selected.status_code == 302
+    assert sorted(User.objects.values_list("username", flat=True)) == ["root"]
+    deleted = Event.objects.filter(event_type="user.deleted").order_by("sequence")
+    assert sorted((e.payload["username"], e.payload["actor"]) for e in deleted) == [
+        ("ida", "user:root"), ("lea", "user:root"), ("max", "user:root"),
+    ]  # fmt: skip
