@@ -315,16 +315,17 @@ def last_verified_sequence() -> int:
     return run.last_sequence if run and run.last_sequence else 0
 
 
-def _user_payload(user: User, actor: str) -> dict[str, Any]:
-    return {"user_id": user.pk, "username": user.username, "actor": actor}
+def _user_payload(user: User, actor: str, *, password: bool = False) -> dict[str, Any]:
+    """Who and by whom; with `password`, whether theirs is set or unusable (never what)."""
+    payload = {"user_id": user.pk, "username": user.username, "actor": actor}
+    if password:
+        payload["password"] = "set" if user.has_usable_password() else "unusable"
+    return payload
 
 
 def user_created_record(*, user: User, actor: str) -> None:
     """A user added in the admin (Django's user form wrote it, in this transaction)."""
-    password = "set" if user.has_usable_password() else "unusable"
-    event_append(
-        event_type="user.created", payload={**_user_payload(user, actor), "password": password}
-    )
+    event_append(event_type="user.created", payload=_user_payload(user, actor, password=True))
 
 
 def user_changed_record(
@@ -343,11 +344,7 @@ def user_changed_record(
 
 def user_password_set_record(*, user: User, actor: str) -> None:
     """A user's password set (or made unusable) by an administrator; never the password."""
-    password = "set" if user.has_usable_password() else "unusable"
-    event_append(
-        event_type="user.password_set",
-        payload={**_user_payload(user, actor), "password": password},
-    )
+    event_append(event_type="user.password_set", payload=_user_payload(user, actor, password=True))
 
 
 def user_deleted_record(*, user: User, actor: str) -> None:
