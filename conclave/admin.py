@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from conclave.admin_site import actor_of
-from conclave.exceptions import checked_again_if_refused
+from conclave.exceptions import Conflict, checked_again_if_refused
 from conclave.services import (
     user_changed_record,
     user_created_record,
@@ -38,9 +38,10 @@ PERSONAL_FIELDS = frozenset({"first_name", "last_name", "email"})
 class UserRenameForm(UserChangeForm):
     def clean_username(self) -> str:
         username = self.cleaned_data["username"]
-        others = User.objects.exclude(pk=self.instance.pk)
-        if others.filter(username__iexact=username).exists():
-            raise ValidationError(self.instance.unique_error_message(User, ["username"]))
+        try:
+            username_free_check(username, user=self.instance)
+        except Conflict:  # told in Django's words, as its creation form tells it
+            raise ValidationError(self.instance.unique_error_message(User, ["username"])) from None
         return username
 
 
