@@ -294,6 +294,12 @@ def test_order__a_field_changed_elsewhere_since_the_page_showed_it__told_not_ove
             " Part was changed meanwhile, it is now “Pads $& discs”. Save again to replace it."
         )
         told = workshop.api("GET", f"/api/orders/{order}")
+        # The order's details drawn as they are now, the form as typed but for the field
+        # changed elsewhere that the page did not touch, which shows its value now.
+        expect(page.locator("#order-vin")).to_have_text("TEST123456781")
+        expect(page.locator("#correct-vin")).to_have_value("TEST123456780")
+        expect(page.locator("#correct-part")).to_have_value("Brake discs")
+        expect(page.locator("#correct-origin")).to_have_value("analog")
         page.get_by_role("button", name="Save the correction").click()
         expect(page.locator("#order-vin")).to_have_text("TEST123456780")
 
@@ -302,6 +308,37 @@ def test_order__a_field_changed_elsewhere_since_the_page_showed_it__told_not_ove
         assert (detail["vin"], detail["part_type"], detail["original_or_analog"]) == (
             "TEST123456780", "Brake discs", "analog",
         )  # fmt: skip
+
+
+def test_order__a_field_set_elsewhere_to_what_the_page_typed__not_told_as_changed(
+    browser, workshop
+):
+    """Both sides made the same correction: nothing to tell, nothing to write twice; the
+    page's other change is sent."""
+    for page in _page(browser, workshop.base):
+        order = workshop.order()
+        sign_in(page)
+        page.goto(f"/mechanic/orders/{order}")
+        page.get_by_text("Correct the order").click()
+        page.locator("#correct-vin").fill("TEST123456780")
+        page.locator("#correct-part").fill("Brake discs")
+        workshop.api("PATCH", f"/api/orders/{order}", {"vin": "TEST123456780"})
+
+        page.get_by_role("button", name="Save the correction").click()
+
+        expect(page.locator("#correct-part")).to_have_value("Brake discs")
+        expect(page.get_by_text("Brake discs", exact=True)).to_be_visible()  # the details
+        expect(page.locator("#toast")).to_be_hidden()
+        detail = workshop.api("GET", f"/api/orders/{order}")
+        assert (detail["vin"], detail["part_type"]) == ("TEST123456780", "Brake discs")
+        corrections = [
+            event["payload"]["changes"]
+            for event in workshop.api(
+                "GET", "/v1/observer/events?event_type=order.updated&limit=1000"
+            )["events"]
+            if event["payload"]["order_id"] == order
+        ]
+        assert [sorted(changes) for changes in corrections] == [["vin"], ["part_type"]]
 
 
 def _png() -> bytes:

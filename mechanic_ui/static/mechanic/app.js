@@ -153,19 +153,30 @@
 
   // A correction is made against what the page showed. The order is read afresh: a field
   // changed here and elsewhere since (staff in the admin, another device) is told with its
-  // value now and nothing is sent (saving again replaces it, knowingly); otherwise the
-  // changes go If-Match that read, so a change in between is a 412, never overwritten.
+  // value now and nothing is sent (saving again replaces it, knowingly); a field set
+  // elsewhere to what was typed here is not sent again. Otherwise the changes go If-Match
+  // that read, so a change in between is a 412, never overwritten.
   async function correct(form) {
     const url = `/api/orders/${orderId()}`;
     const body = changed(form);
     const { data: now, etag } = await api.getTagged(url);
+    const current = (name) => String(now[name] ?? "");
+    Object.keys(body).forEach((name) => {
+      if (name in now && current(name) === body[name]) delete body[name];
+    });
     const raced = Object.keys(body).filter(
-      (name) => name in now && String(now[name] ?? "") !== shownValue(form.elements.namedItem(name)),
+      (name) => name in now && current(name) !== shownValue(form.elements.namedItem(name)),
     );
     if (raced.length) {
+      // The fields not edited here show their value now; the edited ones keep what was typed.
+      [...form.elements].forEach((field) => {
+        if (!field.name || !(field.name in now) || field.name in body) return;
+        field.value = current(field.name);
+        showAs(field, current(field.name));
+      });
       const told = raced.map((name) => {
         const field = form.elements.namedItem(name);
-        const value = String(now[name] ?? "");
+        const value = current(name);
         const option = field.tagName === "SELECT" ? [...field.options].find((o) => o.value === value) : null;
         showAs(field, value);
         // Functions, not strings, as replacements: a value's "$&" is text, not a pattern.
@@ -175,6 +186,7 @@
       });
       throw new window.ConclaveApi.ApiError(409, null, told.join(" "));
     }
+    if (!Object.keys(body).length) return now; // nothing left to change
     return api.patch(url, body, etag ? { "If-Match": etag } : undefined);
   }
 
@@ -222,8 +234,10 @@
     } catch (error) {
       show(error.userMessage, true);
       // The order or the timer moved on since the page was drawn (staff, another tab): the
-      // page shows them as they are now. (Not after a form's refusal: what was typed stays.)
-      if (error.status === 409 && !(target instanceof HTMLFormElement)) refreshAll();
+      // page shows them as they are now. (Not after a form's refusal, what was typed stays;
+      // but a correction refused as out of date shows the order now, the form as typed.)
+      const stale = error.status === 409 || error.status === 412;
+      if (stale && (!(target instanceof HTMLFormElement) || name === "correct")) refreshAll();
     } finally {
       target.removeAttribute("aria-busy");
     }
