@@ -253,6 +253,8 @@ def test_order__a_vin_typed_wrong_corrected_on_the_order_page(browser, workshop)
         page.goto(f"/mechanic/orders/{order}")
 
         page.get_by_text("Correct the order").click()
+        page.get_by_role("button", name="Save the correction").click()
+        expect(page.locator("#toast")).to_have_text("Give at least one field to change.")
         page.locator("#correct-vin").fill("AB-1234")
         page.get_by_role("button", name="Save the correction").click()
         expect(page.locator("#toast")).to_contain_text("VIN: ")

@@ -161,6 +161,7 @@
     const body = changed(form);
     const { data: now, etag } = await api.getTagged(url);
     const current = (name) => String(now[name] ?? "");
+    const edited = Object.keys(body).length; // none: the API's refusal says so
     Object.keys(body).forEach((name) => {
       if (name in now && current(name) === body[name]) delete body[name];
     });
@@ -186,7 +187,7 @@
       });
       throw new window.ConclaveApi.ApiError(409, null, told.join(" "));
     }
-    if (!Object.keys(body).length) return now; // nothing left to change
+    if (edited && !Object.keys(body).length) return now; // set elsewhere as typed here
     return api.patch(url, body, etag ? { "If-Match": etag } : undefined);
   }
 
