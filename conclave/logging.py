@@ -88,6 +88,24 @@ def task_named(record: logging.LogRecord) -> str | None:
     return None
 
 
+# A body over Django's own limits (a form's size, its number of fields or files): Django's
+# security logger writes it at ERROR with a traceback, but it is the client's mistake,
+# answered 413 or 400 with the reason, and nothing for whoever reads the errors to mend.
+CLIENT_MISTAKE_LOGGERS = tuple(
+    f"django.security.{name}"
+    for name in ("RequestDataTooBig", "TooManyFieldsSent", "TooManyFilesSent")
+)
+
+
+class ClientMistakeFilter(logging.Filter):
+    """Writes such a line as a warning, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -127,6 +145,7 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
         "filters": {
             "secret_paths": {"()": SecretPathFilter},
             "routine_tasks": {"()": RoutineTaskFilter},
+            "client_mistakes": {"()": ClientMistakeFilter},
         },
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "structured"},
@@ -140,6 +159,7 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
             **{name: {"filters": ["routine_tasks"]} for name in CELERY_TASK_LOGGERS},
+            **{name: {"filters": ["client_mistakes"]} for name in CLIENT_MISTAKE_LOGGERS},
         },
     }
 

@@ -1,5 +1,6 @@
 """The security headers, CORS kept closed, and request bodies' size limits."""
 
+import logging
 import re
 import subprocess
 
@@ -139,6 +140,19 @@ def test_page_body_over_the_limit__413_a_page_saying_so(client, settings):
     assert told in page.content.decode() and 'href="/mechanic/login"' in page.content.decode()
     assert admin["Content-Type"].startswith("text/html") and told in admin.content.decode()
     assert other["Content-Type"].startswith("text/plain")
+
+
+def test_page_body_over_django_s_limit__logged_as_the_client_s_mistake(client, caplog):
+    """Django's security logger writes a form over its limit at ERROR with a traceback: the
+    client's mistake, answered 413, is a warning without one."""
+    with caplog.at_level(logging.INFO):
+        response = client.post("/mechanic/login", {"username": "x" * (2 * 1024 * 1024)})
+
+    [line] = [record for record in caplog.records if record.name.startswith("django.security")]
+    assert response.status_code == 413
+    assert (line.name, line.levelname, line.exc_info) == (
+        "django.security.RequestDataTooBig", "WARNING", None,
+    )  # fmt: skip
 
 
 # --- NUL characters: PostgreSQL's text cannot hold one --------------------------------------------
