@@ -324,8 +324,11 @@ def _user_payload(user: User, actor: str, *, password: bool = False) -> dict[str
 
 
 def user_created_record(*, user: User, actor: str) -> None:
-    """A user added in the admin (Django's user form wrote it, in this transaction)."""
-    event_append(event_type="user.created", payload=_user_payload(user, actor, password=True))
+    """A user added (Django's user form or `createsuperuser` wrote it, in this transaction),
+    with what the account may do from the start."""
+    payload = _user_payload(user, actor, password=True)
+    payload |= {"is_staff": user.is_staff, "is_superuser": user.is_superuser}
+    event_append(event_type="user.created", payload=payload)
 
 
 def user_changed_record(

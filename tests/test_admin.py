@@ -1186,6 +1186,7 @@ def test_users__a_grant_or_a_change_in_the_admin__one_event_naming_who_and_what(
     }]  # fmt: skip
     assert last_event("user.created").payload == {
         "user_id": lea.pk, "username": "lea", "actor": "user:root", "password": "unusable",
+        "is_staff": False, "is_superuser": False,
     }  # fmt: skip
     assert last_event("user.password_set").payload == {
         "user_id": kim.pk, "username": "kim", "actor": "user:root", "password": "set",

@@ -60,6 +60,7 @@ TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 # --- Applications ------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "conclave.apps.ConclaveAdminConfig",
+    "conclave.accounts.apps.AccountsConfig",  # before auth: its createsuperuser is the one run
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

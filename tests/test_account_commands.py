@@ -1,0 +1,100 @@
+"""Django's createsuperuser with the product's rules for a user: one username whatever its
+case, and every account in the log (SPEC section 2: `--noinput` with `DJANGO_SUPERUSER_*`)."""
+
+import builtins
+import getpass
+import io
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from conclave.halt import forget_halt_status
+from conclave.services import halt_raise
+from events.models import Event
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "a-long-enough-password-7"
+
+
+@pytest.fixture
+def superuser_env(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", PASSWORD)
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "root@workshop.example")
+
+
+def created(username: str) -> str:
+    out = io.StringIO()
+    call_command("createsuperuser", "--noinput", "--username", username, stdout=out)
+    return out.getvalue()
+
+
+def test_createsuperuser__the_account_and_its_event_in_the_log(system_keys, superuser_env):
+    before = Event.objects.count()
+
+    said = created("root")
+
+    root = User.objects.get(username="root")
+    assert said == "Superuser created successfully.\n"
+    assert (root.is_superuser, root.is_staff, root.check_password(PASSWORD)) == (True, True, True)
+    [event] = Event.objects.filter(sequence__gt=before)
+    assert (event.event_type, event.payload) == ("user.created", {
+        "user_id": root.pk, "username": "root", "actor": "manage.py createsuperuser",
+        "password": "set", "is_staff": True, "is_superuser": True,
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("username", ["ROOT", "Root"])
+def test_createsuperuser__a_name_taken_in_another_case__refused_in_words(
+    system_keys, superuser_env, username
+):
+    """Not the database index's IntegrityError traceback: the name that has it."""
+    created("root")
+    before = Event.objects.count()
+
+    with pytest.raises(CommandError, match=r"^Error: A user named root exists already\.$"):
+        created(username)
+
+    assert list(User.objects.values_list("username", flat=True)) == ["root"]
+    assert Event.objects.count() == before
+
+
+def test_createsuperuser__halted__refused_nothing_written(system_keys, superuser_env):
+    halt_raise(reason="drill", actor="test", channel="command")
+    forget_halt_status()
+    before = Event.objects.count()
+
+    with pytest.raises(CommandError, match="halted"):
+        created("root")
+
+    assert not User.objects.exists()
+    assert Event.objects.count() == before
+
+
+def test_createsuperuser__asked_at_the_terminal__a_name_taken_in_another_case_asked_again(
+    system_keys, monkeypatch
+):
+    """At the terminal the command asks again, as Django's does for a name taken exactly;
+    nothing is written (nor held open) while it asks."""
+    answers = iter(["ROOT", "boss", "boss@workshop.example"])
+    asked: list[str] = []
+
+    def typed(prompt: str = "") -> str:
+        asked.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr(builtins, "input", typed)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="Password: ": PASSWORD)
+    User.objects.create_user("root")
+    terminal = io.StringIO()
+    terminal.isatty = lambda: True  # type: ignore[method-assign]
+    err = io.StringIO()
+
+    call_command("createsuperuser", stdin=terminal, stdout=io.StringIO(), stderr=err)
+
+    assert err.getvalue() == "Error: A user named root exists already.\n"
+    assert [prompt.split(":")[0] for prompt in asked] == ["Username", "Username", "Email address"]
+    assert sorted(User.objects.values_list("username", flat=True)) == ["boss", "root"]
+    assert Event.objects.get(event_type="user.created").payload["username"] == "boss"
