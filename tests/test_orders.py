@@ -317,6 +317,16 @@ def test_order_create__anonymous__throttled_per_address(monkeypatch, api_client,
     assert statuses == [201, 201, 201, 429]
 
 
+def test_orders_options__anonymous__described_as_the_post_it_allows(api_client):
+    """Whoever may send an order may ask what the endpoint takes: OPTIONS answers as the
+    POST it describes (anyone), not as the list (signed in)."""
+    response = api_client.options("/api/orders")
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "Orders Api"
+    assert not Order.objects.exists()
+
+
 # --- Mechanics: their own orders only --------------------------------------------------------------
 
 
