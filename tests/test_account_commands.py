@@ -1,5 +1,6 @@
-"""Django's createsuperuser with the product's rules for a user: one username whatever its
-case, and every account in the log (SPEC section 2: `--noinput` with `DJANGO_SUPERUSER_*`)."""
+"""Django's createsuperuser and changepassword with the product's rules for a user: one
+username whatever its case, and every account and password set in the log (SPEC section 2:
+`--noinput` with `DJANGO_SUPERUSER_*`)."""
 
 import builtins
 import getpass
@@ -98,3 +99,68 @@ def test_createsuperuser__asked_at_the_terminal__a_name_taken_in_another_case_as
     assert [prompt.split(":")[0] for prompt in asked] == ["Username", "Username", "Email address"]
     assert sorted(User.objects.values_list("username", flat=True)) == ["boss", "root"]
     assert Event.objects.get(event_type="user.created").payload["username"] == "boss"
+
+
+# --- changepassword -------------------------------------------------------------------------------
+
+
+def password_changed(monkeypatch, username: str, *typed: str) -> tuple[str, str]:
+    """Runs changepassword for `username` with `typed` as the answers to its questions; its
+    output and its error output."""
+    answers = iter(typed)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="Password: ": next(answers))
+    out, err = io.StringIO(), io.StringIO()
+    call_command("changepassword", username, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_changepassword__the_password_and_its_event_in_the_log(system_keys, monkeypatch):
+    kim = User.objects.create_user("kim", password="an-old-password-of-kim")
+    before = Event.objects.count()
+
+    out, err = password_changed(monkeypatch, "kim", "short", "short", "x", "y", PASSWORD, PASSWORD)
+
+    kim.refresh_from_db()
+    assert kim.check_password(PASSWORD)
+    assert out == (
+        "Changing password for user 'kim'\n"
+        "Passwords do not match. Please try again.\n"
+        "Password changed successfully for user 'kim'\n"
+    )
+    assert "This password is too short." in err
+    [event] = Event.objects.filter(sequence__gt=before)
+    assert (event.event_type, event.payload) == ("user.password_set", {
+        "user_id": kim.pk, "username": "kim", "actor": "manage.py changepassword",
+        "password": "set",
+    })  # fmt: skip
+
+
+def test_changepassword__three_tries_refused__nothing_changed(system_keys, monkeypatch):
+    kim = User.objects.create_user("kim", password="an-old-password-of-kim")
+    before = Event.objects.count()
+
+    with pytest.raises(CommandError, match="Aborting password change for user 'kim' after 3"):
+        password_changed(monkeypatch, "kim", "a", "b", "c", "d", "e", "f")
+
+    kim.refresh_from_db()
+    assert kim.check_password("an-old-password-of-kim")
+    assert Event.objects.count() == before
+
+
+def test_changepassword__halted__refused_nothing_changed(system_keys, monkeypatch):
+    kim = User.objects.create_user("kim", password="an-old-password-of-kim")
+    halt_raise(reason="drill", actor="test", channel="command")
+    forget_halt_status()
+    before = Event.objects.count()
+
+    with pytest.raises(CommandError, match="halted"):
+        password_changed(monkeypatch, "kim", PASSWORD, PASSWORD)
+
+    kim.refresh_from_db()
+    assert kim.check_password("an-old-password-of-kim")
+    assert Event.objects.count() == before
+
+
+def test_changepassword__no_such_user__refused_in_words(system_keys, monkeypatch):
+    with pytest.raises(CommandError, match="^user 'nobody' does not exist$"):
+        password_changed(monkeypatch, "nobody")
