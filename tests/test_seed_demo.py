@@ -8,6 +8,8 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
 
+from events.models import Event
+
 pytestmark = pytest.mark.django_db
 
 
@@ -25,6 +27,11 @@ def test_seed_demo__empty_database__staff_user_with_token_and_saved_credentials(
     assert staff.check_password(credentials["password"])
     assert Token.objects.get(user=staff).key == credentials["token"]
     assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0
+    # A superuser made without its event would be a hole in the log.
+    assert Event.objects.get(event_type="user.created").payload == {
+        "user_id": staff.pk, "username": "staff", "actor": "manage.py seed_demo",
+        "password": "set", "is_staff": True, "is_superuser": True,
+    }  # fmt: skip
 
 
 def test_seed_demo__run_twice__changes_nothing(tmp_path):
@@ -35,6 +42,7 @@ def test_seed_demo__run_twice__changes_nothing(tmp_path):
     call_command("seed_demo", stdout=StringIO())
 
     staff.refresh_from_db()
+    assert Event.objects.filter(event_type="user.created").count() == 1
     assert get_user_model().objects.filter(is_staff=True).count() == 1
     assert staff.password == password_hash
     assert Token.objects.get(user=staff).key == token

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from conclave.services import user_created_record
 from events.models import KeeperKey
 from events.services import keeper_key_register, keys_bootstrap
 from orders.models import Category, Part
@@ -78,6 +79,7 @@ class Command(BaseCommand):
         password = os.environ.get("DEMO_STAFF_PASSWORD") or secrets.token_urlsafe(12)
         user.set_password(password)
         user.save(update_fields=["password"])
+        user_created_record(user=user, actor="manage.py seed_demo")
         self.stdout.write(
             f"Created staff user '{user.username}' with password {password} "
             f"and API token {token.key}"
