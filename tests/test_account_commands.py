@@ -67,11 +67,55 @@ def test_createsuperuser__halted__refused_nothing_written(system_keys, superuser
     forget_halt_status()
     before = Event.objects.count()
 
-    with pytest.raises(CommandError, match="halted"):
+    with pytest.raises(CommandError, match="^halted: The system is halted"):
         created("root")
 
     assert not User.objects.exists()
     assert Event.objects.count() == before
+
+
+def test_createsuperuser__halted_while_it_asked__refused_nothing_written(system_keys, monkeypatch):
+    """The halt checked before the questions is checked again as the user is written."""
+    answers = iter(["boss", "boss@workshop.example"])
+
+    def typed(prompt: str = "") -> str:
+        answer = next(answers)
+        if prompt.startswith("Email"):
+            halt_raise(reason="drill", actor="test", channel="command")
+            forget_halt_status()
+        return answer
+
+    monkeypatch.setattr(builtins, "input", typed)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="Password: ": PASSWORD)
+    terminal = io.StringIO()
+    terminal.isatty = lambda: True  # type: ignore[method-assign]
+
+    with pytest.raises(CommandError, match="^halted: The system is halted"):
+        call_command("createsuperuser", stdin=terminal, stdout=io.StringIO())
+
+    assert not User.objects.exists()
+    assert not Event.objects.filter(event_type__startswith="user.").exists()
+
+
+def test_createsuperuser__halted__said_before_anything_is_asked(system_keys, monkeypatch):
+    halt_raise(reason="drill", actor="test", channel="command")
+    forget_halt_status()
+    answers = iter(["boss", "boss@workshop.example"])
+    asked: list[str] = []
+
+    def typed(prompt: str = "") -> str:
+        asked.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr(builtins, "input", typed)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="Password: ": PASSWORD)
+    terminal = io.StringIO()
+    terminal.isatty = lambda: True  # type: ignore[method-assign]
+
+    with pytest.raises(CommandError, match="^halted: The system is halted"):
+        call_command("createsuperuser", stdin=terminal, stdout=io.StringIO())
+
+    assert asked == []
 
 
 def test_createsuperuser__asked_at_the_terminal__a_name_taken_in_another_case_asked_again(
@@ -153,8 +197,8 @@ def test_changepassword__halted__refused_nothing_changed(system_keys, monkeypatc
     forget_halt_status()
     before = Event.objects.count()
 
-    with pytest.raises(CommandError, match="halted"):
-        password_changed(monkeypatch, "kim", PASSWORD, PASSWORD)
+    with pytest.raises(CommandError, match="^halted: The system is halted"):
+        password_changed(monkeypatch, "kim")  # refused before it asks
 
     kim.refresh_from_db()
     assert kim.check_password("an-old-password-of-kim")
@@ -164,3 +208,22 @@ def test_changepassword__halted__refused_nothing_changed(system_keys, monkeypatc
 def test_changepassword__no_such_user__refused_in_words(system_keys, monkeypatch):
     with pytest.raises(CommandError, match="^user 'nobody' does not exist$"):
         password_changed(monkeypatch, "nobody")
+
+
+def test_changepassword__halted_while_it_asked__refused_nothing_changed(system_keys, monkeypatch):
+    kim = User.objects.create_user("kim", password="an-old-password-of-kim")
+
+    def typed(prompt: str = "Password: ") -> str:
+        if prompt.startswith("Password (again)"):
+            halt_raise(reason="drill", actor="test", channel="command")
+            forget_halt_status()
+        return PASSWORD
+
+    monkeypatch.setattr(getpass, "getpass", typed)
+
+    with pytest.raises(CommandError, match="^halted: The system is halted"):
+        call_command("changepassword", "kim", stdout=io.StringIO())
+
+    kim.refresh_from_db()
+    assert kim.check_password("an-old-password-of-kim")
+    assert not Event.objects.filter(event_type__startswith="user.").exists()

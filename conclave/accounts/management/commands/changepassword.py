@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from conclave.exceptions import DomainError
+from conclave.halt import ensure_not_halted
 from conclave.services import user_password_set_record
 
 ACTOR = "manage.py changepassword"
@@ -23,21 +24,22 @@ TRIES = 3
 
 class Command(changepassword.Command):
     def handle(self, *args: Any, **options: Any) -> str:
-        username = options["username"] or getpass.getuser()
-        database = options["database"]
-        users = get_user_model()._default_manager.using(database)
-        user = users.filter(username=username).first()
+        try:
+            ensure_not_halted()  # said before the questions (and checked again as it writes)
+            return self._changed(options["username"] or getpass.getuser(), options["database"])
+        except DomainError as refused:  # halted
+            raise CommandError(f"{refused.error}: {refused.detail}") from refused
+
+    def _changed(self, username: str, database: str) -> str:
+        user = get_user_model()._default_manager.using(database).filter(username=username).first()
         if user is None:
             raise CommandError(f"user '{username}' does not exist")
         self.stdout.write(f"Changing password for user '{user}'")
         password = self._new_password(user)
-        try:
-            with transaction.atomic(using=database):
-                user.set_password(password)
-                user.save(update_fields=["password"])
-                user_password_set_record(user=user, actor=ACTOR)
-        except DomainError as refused:  # halted
-            raise CommandError(f"{refused.error}: {refused.detail}") from refused
+        with transaction.atomic(using=database):
+            user.set_password(password)
+            user.save(update_fields=["password"])
+            user_password_set_record(user=user, actor=ACTOR)
         return f"Password changed successfully for user '{user}'"
 
     def _new_password(self, user: Any) -> str:

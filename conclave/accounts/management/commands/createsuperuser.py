@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from conclave.exceptions import Conflict, DomainError, checked_again_if_refused
+from conclave.halt import ensure_not_halted
 from conclave.services import user_created_record
 from orders.services.mechanics import username_free_check
 
@@ -38,6 +39,7 @@ class Command(createsuperuser.Command):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
+            ensure_not_halted()  # said before the questions (and checked again as it writes)
             super().handle(*args, **options)
         except DomainError as refused:  # halted, or the name taken since it was checked
             raise CommandError(f"{refused.error}: {refused.detail}") from refused
