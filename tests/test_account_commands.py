@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from conclave.halt import forget_halt_status
 from conclave.services import halt_raise
@@ -74,24 +75,39 @@ def test_createsuperuser__halted__refused_nothing_written(system_keys, superuser
     assert Event.objects.count() == before
 
 
-def test_createsuperuser__halted_while_it_asked__refused_nothing_written(system_keys, monkeypatch):
-    """The halt checked before the questions is checked again as the user is written."""
-    answers = iter(["boss", "boss@workshop.example"])
+class Terminal:
+    """Someone at the terminal: types `answers` in turn to the command's questions and
+    PASSWORD to each password prompt; with `halt_at`, a halt is raised as the question
+    starting so is answered. Records each question and how many transactions were open
+    as it was asked."""
 
-    def typed(prompt: str = "") -> str:
-        answer = next(answers)
-        if prompt.startswith("Email"):
+    def __init__(self, monkeypatch, answers: list[str], *, halt_at: str | None = None) -> None:
+        self.answers = iter(answers)
+        self.halt_at = halt_at
+        self.asked: list[str] = []
+        self.open_transactions: list[int] = []
+        self.stdin = io.StringIO()
+        self.stdin.isatty = lambda: True  # type: ignore[method-assign]
+        monkeypatch.setattr(builtins, "input", lambda prompt="": self.typed(prompt))
+        monkeypatch.setattr(
+            getpass, "getpass", lambda prompt="Password: ": self.typed(prompt, PASSWORD)
+        )
+
+    def typed(self, prompt: str, answer: str | None = None) -> str:
+        self.asked.append(prompt)
+        self.open_transactions.append(len(connection.atomic_blocks))
+        if self.halt_at and prompt.startswith(self.halt_at):
             halt_raise(reason="drill", actor="test", channel="command")
             forget_halt_status()
-        return answer
+        return next(self.answers) if answer is None else answer
 
-    monkeypatch.setattr(builtins, "input", typed)
-    monkeypatch.setattr(getpass, "getpass", lambda prompt="Password: ": PASSWORD)
-    terminal = io.StringIO()
-    terminal.isatty = lambda: True  # type: ignore[method-assign]
+
+def test_createsuperuser__halted_while_it_asked__refused_nothing_written(system_keys, monkeypatch):
+    """The halt checked before the questions is checked again as the user is written."""
+    terminal = Terminal(monkeypatch, ["boss", "boss@workshop.example"], halt_at="Email")
 
     with pytest.raises(CommandError, match="^halted: The system is halted"):
-        call_command("createsuperuser", stdin=terminal, stdout=io.StringIO())
+        call_command("createsuperuser", stdin=terminal.stdin, stdout=io.StringIO())
 
     assert not User.objects.exists()
     assert not Event.objects.filter(event_type__startswith="user.").exists()
@@ -100,47 +116,31 @@ def test_createsuperuser__halted_while_it_asked__refused_nothing_written(system_
 def test_createsuperuser__halted__said_before_anything_is_asked(system_keys, monkeypatch):
     halt_raise(reason="drill", actor="test", channel="command")
     forget_halt_status()
-    answers = iter(["boss", "boss@workshop.example"])
-    asked: list[str] = []
-
-    def typed(prompt: str = "") -> str:
-        asked.append(prompt)
-        return next(answers)
-
-    monkeypatch.setattr(builtins, "input", typed)
-    monkeypatch.setattr(getpass, "getpass", lambda prompt="Password: ": PASSWORD)
-    terminal = io.StringIO()
-    terminal.isatty = lambda: True  # type: ignore[method-assign]
+    terminal = Terminal(monkeypatch, ["boss", "boss@workshop.example"])
 
     with pytest.raises(CommandError, match="^halted: The system is halted"):
-        call_command("createsuperuser", stdin=terminal, stdout=io.StringIO())
+        call_command("createsuperuser", stdin=terminal.stdin, stdout=io.StringIO())
 
-    assert asked == []
+    assert terminal.asked == []
 
 
 def test_createsuperuser__asked_at_the_terminal__a_name_taken_in_another_case_asked_again(
     system_keys, monkeypatch
 ):
     """At the terminal the command asks again, as Django's does for a name taken exactly;
-    nothing is written (nor held open) while it asks."""
-    answers = iter(["ROOT", "boss", "boss@workshop.example"])
-    asked: list[str] = []
-
-    def typed(prompt: str = "") -> str:
-        asked.append(prompt)
-        return next(answers)
-
-    monkeypatch.setattr(builtins, "input", typed)
-    monkeypatch.setattr(getpass, "getpass", lambda prompt="Password: ": PASSWORD)
+    no transaction is open while it asks (SQLite's would hold the write lock)."""
     User.objects.create_user("root")
-    terminal = io.StringIO()
-    terminal.isatty = lambda: True  # type: ignore[method-assign]
+    terminal = Terminal(monkeypatch, ["ROOT", "boss", "boss@workshop.example"])
     err = io.StringIO()
+    test_s_own = len(connection.atomic_blocks)  # the test's transaction
 
-    call_command("createsuperuser", stdin=terminal, stdout=io.StringIO(), stderr=err)
+    call_command("createsuperuser", stdin=terminal.stdin, stdout=io.StringIO(), stderr=err)
 
     assert err.getvalue() == "Error: A user named root exists already.\n"
-    assert [prompt.split(":")[0] for prompt in asked] == ["Username", "Username", "Email address"]
+    assert [prompt.split(":")[0] for prompt in terminal.asked] == [
+        "Username", "Username", "Email address", "Password", "Password (again)",
+    ]  # fmt: skip
+    assert set(terminal.open_transactions) == {test_s_own}
     assert sorted(User.objects.values_list("username", flat=True)) == ["boss", "root"]
     assert Event.objects.get(event_type="user.created").payload["username"] == "boss"
 
@@ -212,14 +212,7 @@ def test_changepassword__no_such_user__refused_in_words(system_keys, monkeypatch
 
 def test_changepassword__halted_while_it_asked__refused_nothing_changed(system_keys, monkeypatch):
     kim = User.objects.create_user("kim", password="an-old-password-of-kim")
-
-    def typed(prompt: str = "Password: ") -> str:
-        if prompt.startswith("Password (again)"):
-            halt_raise(reason="drill", actor="test", channel="command")
-            forget_halt_status()
-        return PASSWORD
-
-    monkeypatch.setattr(getpass, "getpass", typed)
+    Terminal(monkeypatch, [], halt_at="Password (again)")
 
     with pytest.raises(CommandError, match="^halted: The system is halted"):
         call_command("changepassword", "kim", stdout=io.StringIO())
