@@ -327,6 +327,36 @@ def test_orders_options__anonymous__described_as_the_post_it_allows(api_client):
     assert not Order.objects.exists()
 
 
+def test_reads_without_parameters__a_parameter_refused_not_ignored(mechanic, staff_client):
+    """A read that takes no parameters refuses one, as the lists refuse those they do not
+    take: `?mechanic_id=` on the workshop's totals would otherwise answer the whole
+    workshop's as if filtered, `?period=` on a mechanic's figures all time's."""
+    mika = client_for("mika", MECHANIC_PASSWORD)
+    order_id = mika.post("/api/orders", RUNBOOK_ORDER, format="json").json()["id"]
+    reads = {
+        staff_client: ["/api/admin/orders/stats?mechanic_id=1"],
+        mika: [
+            f"/api/orders/{order_id}?fields=vin",
+            "/api/mechanic/stats?period=today",
+            "/api/mechanic/profile?x=1",
+            "/api/mechanic/time/active?order_id=1",
+            f"/api/orders/{order_id}/time?period=week",
+            f"/api/orders/{order_id}/items?page=2",
+            f"/api/orders/{order_id}/works?page=2",
+            f"/api/orders/{order_id}/photos?page=2",
+        ],
+    }
+
+    answers = {url: client.get(url) for client, urls in reads.items() for url in urls}
+
+    for url, answer in answers.items():
+        name = url.split("?")[1].split("=")[0]
+        assert (url, answer.status_code, answer.json()) == (url, 400, {
+            "error": "validation_error", "detail": {name: ["Unknown field."]},
+        })  # fmt: skip
+    assert mika.get(f"/api/orders/{order_id}").status_code == 200
+
+
 # --- Mechanics: their own orders only --------------------------------------------------------------
 
 

@@ -42,6 +42,13 @@ class HandlesOrders(BasePermission):
         return handles_orders(request.user, change=request.method not in SAFE_METHODS)
 
 
+def no_parameters_check(request: Request) -> None:
+    """A read that takes no parameters refuses any, as the lists refuse those they do not
+    take: `?mechanic_id=` on the workshop's totals would answer the whole workshop's as if
+    filtered (400, "Unknown field.")."""
+    StrictInputSerializer(data=request.query_params).is_valid(raise_exception=True)
+
+
 class OrderPagination(PageNumberPagination):
     page_size = 50
     max_page_size = 200

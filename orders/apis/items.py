@@ -16,7 +16,7 @@ from conclave.exceptions import NotFound
 from conclave.idempotency import idempotent
 from conclave.serializers import IdField, StrictInputSerializer
 from flags.selectors import request_flags
-from orders.apis.common import signed_in, visible_order
+from orders.apis.common import no_parameters_check, signed_in, visible_order
 from orders.models import OrderPhoto
 from orders.services import (
     item_add,
@@ -87,6 +87,7 @@ class OrderItemsApi(APIView):
         operation_id="order_items", responses={200: OrderItemSerializer(many=True)}, tags=["orders"]
     )
     def get(self, request: Request, order_id: int) -> Response:
+        no_parameters_check(request)
         order = visible_order(request, order_id)
         return Response(OrderItemSerializer(order.items.order_by("id"), many=True).data)
 
@@ -137,6 +138,7 @@ class OrderWorksApi(APIView):
         operation_id="order_works", responses={200: OrderWorkSerializer(many=True)}, tags=["orders"]
     )
     def get(self, request: Request, order_id: int) -> Response:
+        no_parameters_check(request)
         order = visible_order(request, order_id)
         return Response(OrderWorkSerializer(order.works.order_by("id"), many=True).data)
 
@@ -179,6 +181,7 @@ class OrderPhotosApi(APIView):
         tags=["orders"],
     )
     def get(self, request: Request, order_id: int) -> Response:
+        no_parameters_check(request)
         order = visible_order(request, order_id)
         return Response(OrderPhotoSerializer(order.photos.order_by("id"), many=True).data)
 
@@ -215,6 +218,7 @@ class OrderPhotoApi(APIView):
         tags=["orders"],
     )
     def get(self, request: Request, order_id: int, photo_id: int) -> FileResponse:
+        no_parameters_check(request)
         order = visible_order(request, order_id)
         photo = order.photos.filter(pk=photo_id).first()
         if photo is None:

@@ -26,6 +26,7 @@ from orders.apis.common import (
     OrderPagination,
     PagedQuery,
     mechanic_from,
+    no_parameters_check,
     signed_in,
 )
 from orders.models import Language, MechanicProfile
@@ -115,6 +116,7 @@ class MechanicProfileApi(APIView):
         operation_id="mechanic_profile", responses={200: ProfileSerializer}, tags=["mechanics"]
     )
     def get(self, request: Request) -> Response:
+        no_parameters_check(request)
         return Response(ProfileSerializer(mechanic_from(request)).data)
 
     @extend_schema(
@@ -187,6 +189,7 @@ class MechanicStatsApi(APIView):
         tags=["mechanics"],
     )
     def get(self, request: Request) -> Response:
+        no_parameters_check(request)
         return Response(mechanic_stats(mechanic_from(request)))
 
 

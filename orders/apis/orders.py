@@ -30,6 +30,7 @@ from orders.apis.common import (
     OrderPagination,
     PagedQuery,
     mechanic_from,
+    no_parameters_check,
     order_json,
     signed_in,
     visible_order,
@@ -232,6 +233,7 @@ class OrderDetailApi(APIView):
         "version, for `If-Match` on a correction.",
     )
     def get(self, request: Request, order_id: int) -> Response:
+        no_parameters_check(request)
         order = visible_order(request, order_id)
         contents = order_contents(order)
         flags = request_flags(request)
@@ -427,4 +429,5 @@ class OrderStatsApi(APIView):
         tags=["orders"],
     )
     def get(self, request: Request) -> Response:
+        no_parameters_check(request)
         return Response(order_stats())

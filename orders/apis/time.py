@@ -18,6 +18,7 @@ from conclave.serializers import StrictInputSerializer
 from orders.apis.common import (
     IsMechanic,
     mechanic_from,
+    no_parameters_check,
     visible_order,
 )
 from orders.models import TimeEntry
@@ -81,6 +82,7 @@ class TimerActiveApi(APIView):
         description='`{"entry": null}` when no timer of the mechanic runs.',
     )
     def get(self, request: Request) -> Response:
+        no_parameters_check(request)
         entry = TimeEntry.objects.filter(
             mechanic=mechanic_from(request), ended_at__isnull=True
         ).first()
@@ -114,6 +116,7 @@ class OrderTimeApi(APIView):
         tags=["time"],
     )
     def get(self, request: Request, order_id: int) -> Response:
+        no_parameters_check(request)
         order = visible_order(request, order_id)
         entries = list(order.time_entries.order_by("started_at", "id"))
         return Response(
