@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
 
 from tests.conftest import clean_env, gunicorn, run_manage, scratch_databases
 from tests.http import call
@@ -310,6 +311,37 @@ def test_order__a_field_changed_elsewhere_since_the_page_showed_it__told_not_ove
         assert (detail["vin"], detail["part_type"], detail["original_or_analog"]) == (
             "TEST123456780", "Brake discs", "analog",
         )  # fmt: skip
+
+
+def test_order__a_change_between_the_page_s_read_and_its_write__412_and_the_order_now(
+    browser, workshop
+):
+    """The correction reads the order, then writes If-Match that read: a change that lands
+    between the two (another device, within milliseconds) is not overwritten; the page says
+    so and shows the order as it is now, the form as typed."""
+    for page in _page(browser, workshop.base, refused=(412,)):
+        order = workshop.order()
+        sign_in(page)
+        page.goto(f"/mechanic/orders/{order}")
+        page.get_by_text("Correct the order").click()
+        page.locator("#correct-vin").fill("TEST123456780")
+
+        url = f"/api/orders/{order}"
+
+        def meanwhile(route: Route, request: Request) -> None:
+            if request.method == "PATCH":  # after the page's read, before its write
+                workshop.api("PATCH", urlsplit(request.url).path, {"vin": "TEST123456781"})
+            route.continue_()
+
+        page.route(f"**{url}", meanwhile)
+        page.get_by_role("button", name="Save the correction").click()
+
+        expect(page.locator("#toast")).to_have_text(
+            "It changed while this was being sent: look at it again."
+        )
+        expect(page.locator("#order-vin")).to_have_text("TEST123456781")
+        expect(page.locator("#correct-vin")).to_have_value("TEST123456780")
+        assert workshop.api("GET", url)["vin"] == "TEST123456781"
 
 
 def test_order__a_field_set_elsewhere_to_what_the_page_typed__not_told_as_changed(
