@@ -136,7 +136,13 @@ def _check_agent_can_sign(agent_id: str) -> None:
     now = timezone.now()
     active = AgentKey.objects.filter(AgentKey.active_at_q(now))
     if not active.filter(kind=KeyKind.AGENT, agent_id=agent_id).exists():
-        raise Conflict(f"{agent_id} has no agent key active at {now.isoformat()}.")
+        missing = f"{agent_id} has no agent key active at {now.isoformat()}."
+        if not AgentKey.objects.exists():  # a fresh database: say what to run
+            missing += (
+                " No key is registered yet: `manage.py keys bootstrap` registers the system's"
+                " first agent and witness keys."
+            )
+        raise Conflict(missing)
     if not active.filter(kind=KeyKind.WITNESS).exclude(agent_id=agent_id).exists():
         raise Conflict(f"No witness key is active at {now.isoformat()}.")
     _can_sign_until[agent_id] = time.monotonic() + KEY_CHECK_TTL_SECONDS

@@ -102,10 +102,16 @@ def test_event_append__payload_not_canonical_json__validation_error(system_keys,
     assert Event.objects.count() == 1
 
 
-def test_event_append__no_keys__conflict_and_nothing_written(db):
-    with pytest.raises(Conflict, match="no agent key"):
+def test_event_append__no_keys__conflict_naming_the_command_that_registers_them(db):
+    """A fresh database before `keys bootstrap` (a write tried straight after `migrate`):
+    the refusal says what to run, not only what is missing."""
+    with pytest.raises(Conflict, match="no agent key") as refused:
         event_append(event_type="order.created", payload={})
 
+    assert str(refused.value).endswith(
+        " No key is registered yet: `manage.py keys bootstrap` registers the system's first"
+        " agent and witness keys."
+    )
     assert not Event.objects.exists()
 
 
