@@ -247,13 +247,18 @@ def test_order__cancelling_is_asked_about_first(page, workshop):
     assert asked == [f"Cancel order #{order}? A cancelled order cannot be reopened."]
 
 
+def correcting(page: Page, workshop: Workshop) -> int:
+    """A new order of the mechanic's, its page open at the correction form; its id."""
+    order = workshop.order()
+    sign_in(page)
+    page.goto(f"/mechanic/orders/{order}")
+    page.get_by_text("Correct the order").click()
+    return order
+
+
 def test_order__a_vin_typed_wrong_corrected_on_the_order_page(browser, workshop):
     for page in _page(browser, workshop.base, refused=(400,)):
-        order = workshop.order()
-        sign_in(page)
-        page.goto(f"/mechanic/orders/{order}")
-
-        page.get_by_text("Correct the order").click()
+        order = correcting(page, workshop)
         page.get_by_role("button", name="Save the correction").click()
         expect(page.locator("#toast")).to_have_text("Give at least one field to change.")
         page.locator("#correct-vin").fill("AB-1234")
@@ -281,10 +286,7 @@ def test_order__a_field_changed_elsewhere_since_the_page_showed_it__told_not_ove
     saving again replaces it knowingly. A field changed elsewhere that the page did not
     touch is kept."""
     for page in _page(browser, workshop.base):
-        order = workshop.order()
-        sign_in(page)
-        page.goto(f"/mechanic/orders/{order}")
-        page.get_by_text("Correct the order").click()
+        order = correcting(page, workshop)
         page.locator("#correct-vin").fill("TEST123456780")
         page.locator("#correct-part").fill("Brake discs")
         workshop.api("PATCH", f"/api/orders/{order}", {
@@ -320,10 +322,7 @@ def test_order__a_change_between_the_page_s_read_and_its_write__412_and_the_orde
     between the two (another device, within milliseconds) is not overwritten; the page says
     so and shows the order as it is now, the form as typed."""
     for page in _page(browser, workshop.base, refused=(412,)):
-        order = workshop.order()
-        sign_in(page)
-        page.goto(f"/mechanic/orders/{order}")
-        page.get_by_text("Correct the order").click()
+        order = correcting(page, workshop)
         page.locator("#correct-vin").fill("TEST123456780")
 
         url = f"/api/orders/{order}"
@@ -350,10 +349,7 @@ def test_order__a_field_set_elsewhere_to_what_the_page_typed__not_told_as_change
     """Both sides made the same correction: nothing to tell, nothing to write twice; the
     page's other change is sent."""
     for page in _page(browser, workshop.base):
-        order = workshop.order()
-        sign_in(page)
-        page.goto(f"/mechanic/orders/{order}")
-        page.get_by_text("Correct the order").click()
+        order = correcting(page, workshop)
         page.locator("#correct-vin").fill("TEST123456780")
         page.locator("#correct-part").fill("Brake discs")
         workshop.api("PATCH", f"/api/orders/{order}", {"vin": "TEST123456780"})
