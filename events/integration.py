@@ -497,6 +497,17 @@ def _store(
     _mark([], rejected, now=now)
 
 
+def no_keys_hint() -> str:
+    """What a refusal for a missing key adds on a fresh database, where no key is registered
+    at all (a write tried straight after `migrate`): the command to run."""
+    if AgentKey.objects.exists():
+        return ""
+    return (
+        " No key is registered yet: `manage.py keys bootstrap` registers the system's first"
+        " agent and witness keys."
+    )
+
+
 def events_integrate(
     *,
     limit: int | None = 500,
@@ -525,7 +536,9 @@ def events_integrate(
                 )
             except Rejected as exc:
                 if strict:
-                    raise Conflict(f"The event log cannot take this event: {exc}.") from exc
+                    raise Conflict(
+                        f"The event log cannot take this event: {exc}.{no_keys_hint()}"
+                    ) from exc
                 rejected.append((entry.id, str(exc)))
                 continue
             sequence += 1

@@ -31,7 +31,7 @@ from conclave.halt import ensure_not_halted
 from conclave.metrics import CHECKPOINT_DURATION, CHECKPOINT_TREE_SIZE
 from conclave.text import REFUSAL, prints
 from events import crypto
-from events.integration import events_integrate
+from events.integration import events_integrate, no_keys_hint
 from events.models import (
     AgentKey,
     Checkpoint,
@@ -136,13 +136,7 @@ def _check_agent_can_sign(agent_id: str) -> None:
     now = timezone.now()
     active = AgentKey.objects.filter(AgentKey.active_at_q(now))
     if not active.filter(kind=KeyKind.AGENT, agent_id=agent_id).exists():
-        missing = f"{agent_id} has no agent key active at {now.isoformat()}."
-        if not AgentKey.objects.exists():  # a fresh database: say what to run
-            missing += (
-                " No key is registered yet: `manage.py keys bootstrap` registers the system's"
-                " first agent and witness keys."
-            )
-        raise Conflict(missing)
+        raise Conflict(f"{agent_id} has no agent key active at {now.isoformat()}.{no_keys_hint()}")
     if not active.filter(kind=KeyKind.WITNESS).exclude(agent_id=agent_id).exists():
         raise Conflict(f"No witness key is active at {now.isoformat()}.")
     _can_sign_until[agent_id] = time.monotonic() + KEY_CHECK_TTL_SECONDS

@@ -104,7 +104,8 @@ def test_event_append__payload_not_canonical_json__validation_error(system_keys,
 
 def test_event_append__no_keys__conflict_naming_the_command_that_registers_them(db):
     """A fresh database before `keys bootstrap` (a write tried straight after `migrate`):
-    the refusal says what to run, not only what is missing."""
+    the refusal says what to run, not only what is missing (whichever check refuses it: the
+    append's, or the inline integrator's when the append's answer for the writer is cached)."""
     with pytest.raises(Conflict, match="no agent key") as refused:
         event_append(event_type="order.created", payload={})
 
