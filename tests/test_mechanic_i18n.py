@@ -16,8 +16,9 @@ from django.utils.translation.template import templatize
 from conclave.halt import forget_halt_status
 from conclave.services import halt_raise
 from events.models import Event
-from orders.models import MechanicProfile, Order
-from tests.workshop import MECHANIC_PASSWORD, flag_on
+from orders.models import MechanicProfile, Order, OrderWork
+from orders.services import order_create, order_status_change
+from tests.workshop import MECHANIC_PASSWORD, RUNBOOK_ORDER, flag_on
 
 pytestmark = pytest.mark.django_db
 
@@ -269,6 +270,32 @@ def test_api__messages_in_the_accept_language_english_without_one(mechanic, i18n
     assert plain.json()["detail"] == "No timer of yours is running."
     assert hebrew.json()["error"] == plain.json()["error"] == "conflict"
     assert hebrew["Content-Language"] == "he" and "Content-Language" not in plain
+
+
+def test_api__an_order_closed_meanwhile__its_refusal_in_the_pages_language(mechanic, i18n):
+    """The order was cancelled (or completed) while the mechanic's page showed it open: the
+    labour sent then is refused in the page's language (the page shows a 409's words as they
+    come), its status named as the pages name it."""
+    order = order_create(**{**RUNBOOK_ORDER, "car_number": ""}, created_by=mechanic.user)
+    order_status_change(order_id=order.pk, status="cancelled", mechanic=mechanic)
+    client = signed_in(mechanic)
+    url, work = f"/api/orders/{order.pk}/works", {"name": "Diagnostics", "price": "20.00"}
+
+    def sent(**headers):
+        return client.post(url, work, content_type="application/json", **headers)
+
+    hebrew, russian, plain = (
+        sent(HTTP_ACCEPT_LANGUAGE="he"),
+        sent(HTTP_ACCEPT_LANGUAGE="ru"),
+        sent(),
+    )
+
+    assert hebrew.status_code == russian.status_code == plain.status_code == 409
+    assert hebrew.json()["detail"] == f"הזמנה {order.pk} בוטלה; כבר לא ניתן לשנות אותה."
+    assert russian.json()["detail"] == f"Заказ {order.pk} отменён; его больше нельзя изменить."
+    assert plain.json()["detail"] == f"Order {order.pk} is cancelled; it can no longer be changed."
+    assert hebrew.json()["status"] == plain.json()["status"] == "cancelled"
+    assert not OrderWork.objects.exists()
 
 
 def test_halted__a_form_post_gets_the_page_in_its_language(mechanic, i18n):

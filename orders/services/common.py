@@ -1,12 +1,24 @@
 """What the workshop's services share: who acted, and the order a caller may change."""
 
+from typing import Any
+
 from django.contrib.auth.models import User
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 
 from conclave.exceptions import Conflict, NotFound
 from events.services import actor_of as actor_of  # the services' import of it
-from orders.models import MechanicProfile, Order
+from orders.models import MechanicProfile, Order, OrderStatus
 from orders.selectors import handles_orders
+
+# A status as a sentence says it ("Order 5 is ready"): the labels are the lists' headings.
+STATUS_IN_A_SENTENCE: dict[str, Any] = {
+    OrderStatus.NEW: pgettext_lazy("order status in a sentence", "new"),
+    OrderStatus.IN_PROGRESS: pgettext_lazy("order status in a sentence", "in progress"),
+    OrderStatus.READY: pgettext_lazy("order status in a sentence", "ready"),
+    OrderStatus.COMPLETED: pgettext_lazy("order status in a sentence", "completed"),
+    OrderStatus.CANCELLED: pgettext_lazy("order status in a sentence", "cancelled"),
+}
 
 
 def own_order(order_id: int, mechanic: MechanicProfile, *, lock: bool = False) -> Order:
@@ -30,8 +42,12 @@ def open_order_for_update(order_id: int, user: User) -> Order:
     order = orders.filter(pk=order_id).first()
     if order is None:
         raise NotFound(f"No order {order_id}.")
-    if not order.is_open:
-        raise Conflict(f"Order {order_id} is {order.status}; it can no longer be changed.")
+    if not order.is_open:  # in the caller's language: a mechanic's page shows a 409's words
+        raise Conflict(
+            gettext("Order %(order)d is %(current)s; it can no longer be changed.")
+            % {"order": order.pk, "current": STATUS_IN_A_SENTENCE[order.status]},
+            status=order.status,
+        )
     return order
 
 

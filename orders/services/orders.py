@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.http import parse_etags
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext
 
 from conclave.exceptions import (
     Conflict,
@@ -37,7 +37,7 @@ from orders.models import (
     PartOrigin,
 )
 from orders.selectors import handles_orders, order_etag
-from orders.services.common import actor_of, open_order_for_update
+from orders.services.common import STATUS_IN_A_SENTENCE, actor_of, open_order_for_update
 from orders.services.time import timers_stop_running
 from orders.validators import (
     car_number_unread,
@@ -255,16 +255,6 @@ def order_status_set(*, order_id: int, status: str, actor: User) -> Order:
     if order is None:
         raise NotFound(f"No order {order_id}.")
     return _move(order, status, actor=actor_of(actor))
-
-
-# A status as a sentence says it ("Order 5 is ready"): the labels are the lists' headings.
-STATUS_IN_A_SENTENCE: dict[str, Any] = {
-    OrderStatus.NEW: pgettext_lazy("order status in a sentence", "new"),
-    OrderStatus.IN_PROGRESS: pgettext_lazy("order status in a sentence", "in progress"),
-    OrderStatus.READY: pgettext_lazy("order status in a sentence", "ready"),
-    OrderStatus.COMPLETED: pgettext_lazy("order status in a sentence", "completed"),
-    OrderStatus.CANCELLED: pgettext_lazy("order status in a sentence", "cancelled"),
-}
 
 
 def _refuse_move(order: Order) -> Conflict:
