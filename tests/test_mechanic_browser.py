@@ -230,6 +230,31 @@ def test_order__a_page_drawn_before_the_order_moved__says_so_and_shows_it_as_it_
         expect(page.get_by_role("button", name="Start work")).to_have_count(0)
 
 
+def test_order__labour_sent_after_the_order_was_cancelled_elsewhere__said_and_shown_as_it_is(
+    browser, workshop
+):
+    """Cancelled elsewhere (another device) while its page, showing it open, had labour being
+    typed: the refusal is told and the page shows the order as it is now, with nothing left
+    to add to it."""
+    for page in _page(browser, workshop.base, refused=(409,)):
+        order = workshop.order()
+        sign_in(page)
+        page.goto(f"/mechanic/orders/{order}")
+        page.get_by_text("Add labour").click()
+        page.get_by_label("Labour", exact=True).fill("Fit the pads")
+        page.get_by_label("Price", exact=True).fill("30")
+        workshop.api("PATCH", f"/api/mechanic/orders/{order}/status", {"status": "cancelled"})
+
+        page.get_by_role("button", name="Add the labour").click()
+
+        expect(page.locator("#toast")).to_have_text(
+            f"Order {order} is cancelled; it can no longer be changed."
+        )
+        expect(page.locator("#order-status")).to_have_text("Cancelled")
+        expect(page.get_by_text("Add labour")).to_have_count(0)
+        assert workshop.api("GET", f"/api/orders/{order}")["works"] == []
+
+
 def test_order__cancelling_is_asked_about_first(page, workshop):
     order = workshop.order()
     sign_in(page)
@@ -493,6 +518,9 @@ def test_manual_time__the_workshops_clock_typed_and_shown__an_overlap_refused(br
             expect(page.locator("#toast")).to_contain_text(
                 f"overlaps your entry on order {order}, from 2026-01-05 10:00 to 2026-01-05 11:30"
             )
+            # The page shows the order as it is now, the refused form as typed.
+            expect(page.get_by_label("Start", exact=True)).to_have_value("2026-01-05T11:00")
+            expect(page.get_by_label("Notes", exact=True)).to_have_value("gearbox")
             assert len(workshop.api("GET", f"/api/orders/{order}/time")["entries"]) == 1
 
 

@@ -234,11 +234,10 @@
       await Promise.all([...document.querySelectorAll("[data-refresh]")].map((element) => refresh(element, sent)));
     } catch (error) {
       show(error.userMessage, true);
-      // The order or the timer moved on since the page was drawn (staff, another tab): the
-      // page shows them as they are now. (Not after a form's refusal, what was typed stays;
-      // but a correction refused as out of date shows the order now, the form as typed.)
-      const stale = error.status === 409 || error.status === 412;
-      if (stale && (!(target instanceof HTMLFormElement) || name === "correct")) refreshAll();
+      // The order or the timer may have moved on since the page was drawn (staff, another
+      // tab): the page shows them as they are now. A refused form stays as typed (the
+      // refresh keeps the forms in use), unless the order no longer takes it (finished).
+      if (error.status === 409 || error.status === 412) refreshAll();
     } finally {
       target.removeAttribute("aria-busy");
     }
