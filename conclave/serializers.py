@@ -4,10 +4,11 @@ buttons carry as text."""
 import copy
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.http import QueryDict
 from rest_framework import serializers
+from rest_framework.utils.formatting import lazy_format
 
 AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 # The largest id a BigAutoField holds. A larger one names no row, but SQLite cannot even
@@ -49,6 +50,39 @@ def _repeated_error(field: serializers.Field, data: QueryDict, name: str) -> str
     return "Given more than once: give it once."
 
 
+class _Worded:
+    """A field's limit put in words in the language of the moment, each time it is told.
+    DRF's `lazy_format` keeps its first wording, and every request's copy of a field (below)
+    shares the field's validators: the first refusal's language would be every later one's."""
+
+    __slots__ = ("args", "kwargs", "text")
+
+    def __init__(self, text: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.text, self.args, self.kwargs = text, args, kwargs
+
+    def __str__(self) -> str:
+        return str(self.text).format(*self.args, **self.kwargs)
+
+    def __mod__(self, value: Any) -> str:  # how Django's ValidationError fills in its params
+        return str(self) % value
+
+
+def _worded_each_time(field: serializers.Field) -> serializers.Field:
+    """The field, its validators' messages worded anew each time they are told (once per
+    declared field: its copies share them). A fresh instance's validators: none worded yet."""
+    if "_worded_each_time" not in field.__dict__:
+        validators = copy.deepcopy(field).validators
+        for validator in validators:
+            message = getattr(validator, "message", None)
+            if isinstance(message, lazy_format):
+                cast(Any, validator).message = _Worded(
+                    message.format_string, message.args, message.kwargs
+                )
+        field.validators = validators
+        cast(Any, field)._worded_each_time = True
+    return field
+
+
 def _copied(field: serializers.Field) -> serializers.Field:
     """What `copy.copy` makes of a field (the class's `__new__`, then the same attributes), a
     third of its cost: `copy.copy` goes through `__reduce_ex__` and copyreg to get there."""
@@ -72,10 +106,13 @@ class StrictInputSerializer(serializers.Serializer):
         """The declared fields, copied for this instance. DRF deep-copies them, which builds
         each field anew (its validators included) on every request: a third of validating a
         small body. A plain copy of a leaf field is enough, binding only sets attributes of
-        the copy; a field holding other fields (a list's child, a nested serializer) is
+        the copy (its validators are the field's, their messages worded each time they are
+        told); a field holding other fields (a list's child, a nested serializer) is
         deep-copied as DRF does."""
         return {
-            name: copy.deepcopy(field) if isinstance(field, NESTING) else _copied(field)
+            name: copy.deepcopy(field)
+            if isinstance(field, NESTING)
+            else _copied(_worded_each_time(field))
             for name, field in self._declared_fields.items()
         }
 

@@ -298,6 +298,29 @@ def test_api__an_order_closed_meanwhile__its_refusal_in_the_pages_language(mecha
     assert not OrderWork.objects.exists()
 
 
+def test_api__a_limit_told_in_each_request_s_own_language(mechanic, i18n):
+    """DRF words a field's limits once and keeps the sentence: shared by every request's copy
+    of the field, the first request's language would be every later one's."""
+    order = order_create(**{**RUNBOOK_ORDER, "car_number": ""}, created_by=mechanic.user)
+    client = signed_in(mechanic)
+
+    def refused(**headers) -> list[str]:
+        work = {"name": "Diagnostics", "price": "-5"}
+        answer = client.post(
+            f"/api/orders/{order.pk}/works", work, content_type="application/json", **headers
+        )
+        assert answer.status_code == 400
+        return answer.json()["detail"]["price"]
+
+    russian, english = refused(HTTP_ACCEPT_LANGUAGE="ru"), refused()
+    again = (refused(HTTP_ACCEPT_LANGUAGE="ru"), refused())
+
+    assert english == ["Ensure this value is greater than or equal to 0."]
+    assert russian != english and re.search("[а-я]", russian[0])
+    assert again == (russian, english)
+    assert not OrderWork.objects.exists()
+
+
 def test_halted__a_form_post_gets_the_page_in_its_language(mechanic, i18n):
     MechanicProfile.objects.filter(pk=mechanic.pk).update(language="he", phone="")
     client = signed_in(mechanic)
