@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from django.http import QueryDict
+from django.utils.translation import gettext, gettext_noop
 from rest_framework import serializers
 from rest_framework.utils.formatting import lazy_format
 
@@ -16,6 +17,22 @@ AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 MAX_ID = 2**63 - 1
 # Fields that hold other fields.
 NESTING = (serializers.BaseSerializer, serializers.ListField, serializers.DictField)
+
+
+# DRF's words for the limits that the mechanic pages' forms can meet (a price typed as -5 or
+# 12.505, a name of spaces), in the product's catalogues too: DRF's own holds no Hebrew and
+# misses some Russian. (Listed here for `make messages` to find.)
+DRF_FORM_MESSAGES = (
+    gettext_noop("This field is required."),
+    gettext_noop("This field may not be blank."),
+    gettext_noop("Ensure this value is less than or equal to {max_value}."),
+    gettext_noop("Ensure this value is greater than or equal to {min_value}."),
+    gettext_noop("Ensure that there are no more than {max_digits} digits in total."),
+    gettext_noop("Ensure that there are no more than {max_decimal_places} decimal places."),
+    gettext_noop(
+        "Ensure that there are no more than {max_whole_digits} digits before the decimal point."
+    ),
+)
 
 
 def _json_type_error(field: serializers.Field, value: Any) -> str | None:
@@ -31,7 +48,7 @@ def _json_type_error(field: serializers.Field, value: Any) -> str | None:
     if isinstance(field, serializers.DecimalField) and not (
         isinstance(value, str) and AMOUNT.fullmatch(value)
     ):
-        return 'An amount is a string of digits, such as "12.50".'
+        return gettext('An amount is a string of digits, such as "12.50".')
     return None
 
 

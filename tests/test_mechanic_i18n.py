@@ -29,15 +29,16 @@ SOURCES = [
     *sorted((ROOT / "mechanic_ui").rglob("*.py")),
 ]
 SOURCES += [ROOT / "orders" / "validators.py", ROOT / "orders" / "selectors.py"]
+SOURCES += [ROOT / "conclave" / "serializers.py"]  # the API input's words the pages can meet
 SOURCES += sorted((ROOT / "orders" / "services").glob("*.py")) + [ROOT / "orders" / "models.py"]
 GETTEXT_CALL = re.compile(
-    r"""\b(?:gettext|gettext_lazy|_)\(\s*u?(?P<q>['"])(?P<text>.+?)(?P=q)\s*\)"""
+    r"""\b(?:gettext|gettext_lazy|gettext_noop|_)\(\s*u?(?P<q>['"])(?P<text>.+?)(?P=q)\s*\)"""
 )
 # A text with plural forms (a template's `blocktranslate count`): its singular and plural.
 NGETTEXT_CALL = re.compile(
     r"""\bngettext\(\s*u?(?P<q>['"])(?P<one>.+?)(?P=q)\s*,\s*u?(?P=q)(?P<many>.+?)(?P=q)\s*,"""
 )
-PLACEHOLDER = re.compile(r"%\(\w+\)\w")
+PLACEHOLDER = re.compile(r"%\(\w+\)\w|\{\w+\}")  # gettext's and str.format's
 
 
 def _translated(string: str | tuple[str, ...]) -> bool:
@@ -318,6 +319,36 @@ def test_api__a_limit_told_in_each_request_s_own_language(mechanic, i18n):
     assert english == ["Ensure this value is greater than or equal to 0."]
     assert russian != english and re.search("[а-я]", russian[0])
     assert again == (russian, english)
+    assert not OrderWork.objects.exists()
+
+
+def test_api__a_typed_price_or_name_refused_in_the_pages_language(mechanic, i18n):
+    """What the labour and part forms let a mechanic type and the API refuses (a price with a
+    comma, three decimals, a name of spaces) is told in Hebrew and Russian too: DRF's own
+    catalogue holds no Hebrew."""
+    order = order_create(**{**RUNBOOK_ORDER, "car_number": ""}, created_by=mechanic.user)
+    client = signed_in(mechanic)
+
+    def refused(language: str, **work: str) -> dict:
+        answer = client.post(
+            f"/api/orders/{order.pk}/works",
+            {"name": "Diagnostics", "price": "30.00", **work},
+            content_type="application/json",
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+        assert answer.status_code == 400
+        return answer.json()["detail"]
+
+    assert refused("he", price="30,50") == {"price": ['סכום נכתב בספרות, למשל "12.50".']}
+    assert refused("ru", price="30,50") == {"price": ['Сумма пишется цифрами, например "12.50".']}
+    assert refused("en", price="30,50") == {
+        "price": ['An amount is a string of digits, such as "12.50".']
+    }
+    assert refused("he", price="12.505") == {"price": ["לכל היותר 2 ספרות אחרי הנקודה העשרונית."]}
+    assert refused("ru", price="12.505") == {"price": ["Знаков после точки: не больше 2."]}
+    assert refused("he", price="-5") == {"price": ["הערך צריך להיות 0 או יותר."]}
+    assert refused("he", name="   ") == {"name": ["שדה זה אינו יכול להיות ריק."]}
+    assert refused("en", name="   ") == {"name": ["This field may not be blank."]}
     assert not OrderWork.objects.exists()
 
 
