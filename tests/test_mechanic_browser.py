@@ -428,7 +428,7 @@ def test_order__parts_labour_and_a_photo_added_and_taken_off(browser, workshop):
             expect(page.locator("#toast")).to_have_text(
                 "Unit price: A custom part needs its unit price."
             )
-            part.get_by_label("Unit price").fill("12.50")
+            part.get_by_label("Unit price").fill("12,50")  # a decimal comma, as many write it
             part.get_by_role("button", name="Add the part").click()
             expect(page.locator("#order-total")).to_have_text("25.00")
             expect(part.get_by_label("Name")).to_have_value("")  # emptied, left open

@@ -113,12 +113,17 @@
 
   // A form's fields as the API takes them: the ones left empty are not sent (the API's own
   // default, or its refusal naming the field).
+  // An amount typed with a decimal comma ("12,50", as many write it) as the API reads it.
+  const DECIMAL_COMMA = /^\s*(\d+),(\d{1,2})\s*$/;
+
   function filled(form, names) {
     const body = {};
     names.forEach((name) => {
       const field = form.elements.namedItem(name);
       if (!field || field.value.trim() === "") return;
-      body[name] = field.type === "number" ? Number(field.value) : field.value;
+      if (field.type === "number") body[name] = Number(field.value);
+      else if (field.inputMode === "decimal") body[name] = field.value.replace(DECIMAL_COMMA, "$1.$2");
+      else body[name] = field.value;
     });
     return body;
   }
