@@ -111,11 +111,11 @@
     return element ? element.dataset.orderId : null;
   }
 
-  // A form's fields as the API takes them: the ones left empty are not sent (the API's own
-  // default, or its refusal naming the field).
   // An amount typed with a decimal comma ("12,50", as many write it) as the API reads it.
   const DECIMAL_COMMA = /^\s*(\d+),(\d{1,2})\s*$/;
 
+  // A form's fields as the API takes them: the ones left empty are not sent (the API's own
+  // default, or its refusal naming the field).
   function filled(form, names) {
     const body = {};
     names.forEach((name) => {
