@@ -20,8 +20,8 @@ NESTING = (serializers.BaseSerializer, serializers.ListField, serializers.DictFi
 
 
 # DRF's words for the limits that the mechanic pages' forms can meet (a price typed as -5 or
-# 12.505, a name of spaces), in the product's catalogues too: DRF's own holds no Hebrew and
-# misses some Russian. (Listed here for `make messages` to find.)
+# 12.505, a name of spaces), in the product's catalogues too: DRF's own holds no Hebrew (and
+# the Russian is then the pages' own voice). Listed here for `make messages` to find.
 DRF_FORM_MESSAGES = (
     gettext_noop("This field is required."),
     gettext_noop("This field may not be blank."),
